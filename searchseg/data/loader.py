@@ -1,0 +1,130 @@
+"""Decode and resize a dataset ONCE into uint8 arrays shared by every epoch (and every trial on a node)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from searchseg.data.classmap import ClassMap, load_class_map
+from searchseg.data.codecs import decode_binary, decode_colour, decode_index, detect_codec
+from searchseg.data.io import DataError, read_image, read_mask, resize_image, resize_mask
+from searchseg.data.pairing import Pair, find_pairs
+from searchseg.data.spec import DatasetSpec
+from searchseg.data.split import split_by_ratio, split_from_files
+
+
+@dataclass
+class SegmentationData:
+    """A decoded dataset at its working size.
+
+    Shape:
+        images: ``(N, H, W, C)`` uint8; masks: ``(N, H, W)`` uint8 class indices, ``ignore_index`` where unlabelled.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    names: list[str]
+    groups: list[str]
+    class_names: tuple[str, ...]
+    ignore_index: int
+    binary: bool
+    splits: dict[str, np.ndarray]
+    source: str
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the decoded arrays and split: equal fingerprints mean trials saw identical data."""
+        digest = hashlib.sha1()
+        for array in (self.images, self.masks, *(self.splits[s] for s in sorted(self.splits))):
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()[:16]
+
+    def class_frequencies(self, split: str = "train") -> np.ndarray:
+        """Fraction of labelled pixels of each class in a split (ignored pixels excluded)."""
+        masks = self.masks[self.splits[split]]
+        counts = np.bincount(masks.ravel(), minlength=256)[: self.num_classes].astype(np.float64)
+        return counts / max(counts.sum(), 1.0)
+
+
+def _decode_pair(pair: Pair, codec: str, class_map: ClassMap | None, size: tuple[int, int],
+                 in_channels: int, num_classes: int | None, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
+    image = resize_image(read_image(pair.image, in_channels), size)
+    if codec == "colour":
+        # Nearest-neighbour resizing keeps colours exact, and decoding the small mask is much cheaper.
+        mask = decode_colour(resize_mask(read_mask(pair.mask, as_rgb=True), size), class_map, pair.mask)
+    elif codec == "binary":
+        mask = resize_mask(decode_binary(read_mask(pair.mask, as_rgb=False), pair.mask), size)
+    else:
+        mask = resize_mask(decode_index(read_mask(pair.mask, as_rgb=False), num_classes, ignore_index, pair.mask), size)
+    return image, mask
+
+
+def load_data(
+    spec: DatasetSpec,
+    image_size: int,
+    in_channels: int = 3,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    split_seed: int = 0,
+    progress: bool = True,
+) -> SegmentationData:
+    """Find pairs, decode every image and mask once at ``image_size``, and split them."""
+    pairing = find_pairs(spec.path, spec.layout, spec.mask_suffix)
+    pairs = pairing.pairs
+    if not pairs:
+        raise DataError(f"no image/mask pairs found in {spec.path}; run python -m searchseg.check {spec.path}")
+    if pairing.duplicate_stems:
+        clash = pairing.duplicate_stems[0]
+        raise DataError(f"{clash[0]} and {clash[1]} share one name; rename one so each mask has one image")
+    class_map = load_class_map(spec.class_map) if spec.class_map else None
+    codec = spec.mask_codec if spec.mask_codec != "auto" else detect_codec([p.mask for p in pairs], class_map)
+    if codec == "colour" and (class_map is None or class_map.colors is None):
+        raise DataError(f"colour masks in {spec.path} need a class map with colours (--class-map FILE)")
+    ignore_index = class_map.ignore_index if class_map else 255
+    num_classes = class_map.num_classes if class_map else (2 if codec == "binary" else None)
+
+    size = (image_size, image_size)
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:  # OpenCV and PIL release the GIL while decoding
+        jobs = pool.map(lambda p: _decode_pair(p, codec, class_map, size, in_channels, num_classes, ignore_index),
+                        pairs)
+        decoded = list(tqdm(jobs, total=len(pairs), desc=f"decoding {len(pairs)} pairs", unit="img",
+                            disable=not progress, leave=False))
+    images = np.stack([image for image, _ in decoded])
+    masks = np.stack([mask for _, mask in decoded])
+
+    if class_map is not None:
+        class_names = class_map.names
+    elif codec == "binary":
+        class_names = ("background", "foreground")
+    else:
+        labelled = masks[masks != ignore_index]
+        class_names = tuple(f"class_{i}" for i in range(int(labelled.max(initial=0)) + 1))
+
+    names = [p.name for p in pairs]
+    groups = [p.group for p in pairs] if spec.group_by == "folder" else [""] * len(pairs)
+    if spec.split_files:
+        splits = split_from_files(names, spec.split_files)
+    else:
+        splits = split_by_ratio(groups, val_fraction, test_fraction, split_seed)
+    return SegmentationData(
+        images=images,
+        masks=masks,
+        names=names,
+        groups=[p.group for p in pairs],
+        class_names=tuple(class_names),
+        ignore_index=ignore_index,
+        binary=len(class_names) == 2 and codec == "binary",
+        splits=splits,
+        source=str(spec.path),
+    )

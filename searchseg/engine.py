@@ -1,0 +1,290 @@
+"""Training engine in plain PyTorch: one epoch of training, evaluation, and ``fit`` over epochs.
+
+No Ray here: the single-trial CLI and the Ray Tune trainable both call ``fit`` and receive each
+epoch's metrics (and a checkpoint state) through the ``on_epoch`` callback.
+
+Epoch ``e`` draws its shuffling, augmentation and dropout from seeds derived from ``(seed, e)``,
+so a run resumed from a checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from searchseg.augment import build_augmentation, check_preset
+from searchseg.config import TrialConfig
+from searchseg.data.loader import SegmentationData
+from searchseg.data.torch_dataset import ArrayDataset
+from searchseg.losses import LossContext, LossMix, check_loss_names, median_frequency_weights
+from searchseg.metrics import SegmentationMetrics, predict_labels
+from searchseg.models import check_image_size, check_model_names, create_model
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+GREY_MEAN, GREY_STD = (0.449,), (0.226,)
+
+EpochCallback = Callable[[dict, "Trainer"], None]
+
+
+def validate_config(config: TrialConfig) -> None:
+    """Check every name and size a config uses before any data is decoded or model built."""
+    check_model_names(config.arch, config.encoder)
+    check_image_size(config.arch, config.image_size)
+    check_loss_names(config.loss)
+    check_preset(config.augment)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from searchseg.errors import UserError
+
+        raise UserError("device=cuda but no CUDA GPU is visible; use --set device=cpu or device=auto")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the peak learning rate at ``step``: linear warm-up, then the schedule's decay."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "poly":
+        return (1.0 - progress) ** 0.9
+    return 1.0
+
+
+@dataclass
+class FitResult:
+    """How a run ended: ``completed``, ``nan_loss`` (with the reason), or ``stopped`` by the callback."""
+
+    status: str
+    reason: str
+    epochs_run: int
+    best_miou: float
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+
+class StopTraining(Exception):
+    """Raised by an epoch callback to end training early (e.g. by a scheduler)."""
+
+
+class Trainer:
+    """Model, loss, optimizer, schedule and loaders for one config on one decoded dataset."""
+
+    def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
+                 eval_split: str = "val") -> None:
+        validate_config(config)
+        self.config, self.data, self.eval_split = config, data, eval_split
+        self.device = resolve_device(config.device)
+        self.cuda = self.device.type == "cuda"
+        seed_everything(config.seed)
+
+        binary = data.binary
+        self.model = create_model(config.arch, config.encoder, config.encoder_weights, config.in_channels,
+                                  1 if binary else data.num_classes).to(self.device)
+        if self.cuda and config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.class_weights = median_frequency_weights(data.class_frequencies("train"))
+        context = LossContext(binary, data.num_classes, data.ignore_index, self.class_weights,
+                              config.focal_gamma, config.tversky_alpha, config.tversky_beta)
+        self.loss_fn = LossMix(config.loss, context).to(self.device)
+
+        self.train_indices = np.sort(np.concatenate([data.splits[s] for s in train_splits]))
+        self.augmentation = build_augmentation(config.augment, config.augment_strength, config.image_size,
+                                               data.ignore_index, config.in_channels)
+        train_set = ArrayDataset(data.images, data.masks, self.train_indices, self.augmentation)
+        self.loader_generator = torch.Generator()
+        self.train_loader = DataLoader(
+            train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
+            drop_last=len(train_set) > config.batch_size, generator=self.loader_generator,
+            pin_memory=self.cuda, persistent_workers=config.num_workers > 0,
+        )
+        self.optimizer = self._make_optimizer()
+        self.steps_per_epoch = len(self.train_loader)
+        self.scheduler = self._make_scheduler()
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.in_channels == 3 else (GREY_MEAN, GREY_STD)
+        self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
+        self.epoch = 0
+        self.best_miou = float("-inf")
+        self.best_epoch = 0
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, self.model.parameters()
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        c = self.config
+        total = c.epochs * self.steps_per_epoch
+        if c.scheduler == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=c.lr, total_steps=total)
+        warmup = round(c.warmup_epochs * self.steps_per_epoch)
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, total, warmup, c.scheduler)
+        )
+
+    def _prepare(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        images = images.to(self.device, non_blocking=True).float()
+        images = (images - self.mean) / self.std
+        if self.cuda and self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, masks.to(self.device, non_blocking=True)
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.config.amp)
+
+    def train_one_epoch(self, progress: bool = False) -> tuple[float, float]:
+        """Train one epoch. Returns (mean loss, images per second); a non-finite loss raises FloatingPointError."""
+        epoch_seed = self.config.seed * 100_003 + self.epoch
+        self.loader_generator.manual_seed(epoch_seed)
+        self.augmentation.set_random_seed(epoch_seed)
+        torch.manual_seed(epoch_seed)
+        self.model.train()
+        total_loss, seen, started = 0.0, 0, time.perf_counter()
+        batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
+                       leave=False, disable=not progress)
+        for step, (images, masks) in enumerate(batches):
+            images, masks = self._prepare(images, masks)
+            with self._autocast():
+                logits = self.model(images)
+            loss = self.loss_fn(logits, masks)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {self.epoch + 1}, step {step + 1}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            if self.scheduler.last_epoch < self.config.epochs * self.steps_per_epoch:
+                self.scheduler.step()
+            total_loss += loss.item() * len(images)
+            seen += len(images)
+            batches.set_postfix(loss=f"{loss.item():.4f}")
+        elapsed = time.perf_counter() - started
+        return total_loss / max(seen, 1), seen / max(elapsed, 1e-9)
+
+    @torch.no_grad()
+    def evaluate(self, split: str | None = None, indices: np.ndarray | None = None) -> tuple[float, dict]:
+        """Mean loss and metrics over a split (or given indices) without augmentation."""
+        if indices is None:
+            indices = self.data.splits[split or self.eval_split]
+        loader = DataLoader(ArrayDataset(self.data.images, self.data.masks, indices),
+                            batch_size=self.config.batch_size, shuffle=False)
+        metrics = SegmentationMetrics(self.data.class_names, self.data.ignore_index, self.device)
+        self.model.eval()
+        total_loss, seen = 0.0, 0
+        for images, masks in loader:
+            images, masks = self._prepare(images, masks)
+            with self._autocast():
+                logits = self.model(images)
+            total_loss += self.loss_fn(logits, masks).item() * len(images)
+            seen += len(images)
+            metrics.update(predict_labels(logits.float()), masks)
+        return total_loss / max(seen, 1), metrics.compute() if seen else {}
+
+    @torch.no_grad()
+    def predict(self, indices: np.ndarray) -> np.ndarray:
+        """Predicted class maps ``(N, H, W)`` uint8 for the given items."""
+        self.model.eval()
+        out = []
+        for start in range(0, len(indices), self.config.batch_size):
+            batch = torch.from_numpy(self.data.images[indices[start:start + self.config.batch_size]]).permute(0, 3, 1, 2)
+            images, _ = self._prepare(batch, torch.zeros(1))
+            with self._autocast():
+                out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, *self.data.masks.shape[1:]), np.uint8)
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "best_miou": self.best_miou,
+            "best_epoch": self.best_epoch,
+            "config": self.config.to_flat(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_miou, self.best_epoch = state["epoch"], state["best_miou"], state["best_epoch"]
+
+
+def epoch_row(epoch: int, train_loss: float, images_per_s: float, eval_loss: float, metrics: dict, lr: float,
+              seconds: float, prefix: str = "val") -> dict:
+    """The flat per-epoch record written to metrics.csv and reported to Ray Tune."""
+    row = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        f"{prefix}_loss": eval_loss,
+        f"{prefix}_miou": metrics.get("miou", float("nan")),
+        f"{prefix}_dice": metrics.get("dice", float("nan")),
+        f"{prefix}_pixel_accuracy": metrics.get("pixel_accuracy", float("nan")),
+        "lr": lr,
+        "epoch_seconds": seconds,
+        "train_images_per_s": images_per_s,
+    }
+    row.update({f"{prefix}_iou.{name}": value for name, value in metrics.get("iou_per_class", {}).items()})
+    return row
+
+
+def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | None = None,
+        resume_state: dict | None = None, progress: bool = True, trainer: Trainer | None = None) -> FitResult:
+    """Train for ``config.epochs`` epochs, evaluating on the validation split after each.
+
+    ``on_epoch(row, trainer)`` sees each epoch's metrics after ``trainer`` holds the new best state;
+    it may save ``trainer.state_dict()`` and may raise ``StopTraining``. A non-finite loss ends the run
+    with status ``nan_loss`` and its reason instead of raising.
+    """
+    trainer = trainer or Trainer(config, data)
+    if resume_state is not None:
+        trainer.load_state_dict(resume_state)
+    history: list[dict] = []
+    status, reason = "completed", ""
+    while trainer.epoch < config.epochs:
+        started = time.perf_counter()
+        try:
+            train_loss, images_per_s = trainer.train_one_epoch(progress)
+        except FloatingPointError as err:
+            status, reason = "nan_loss", str(err)
+            break
+        val_loss, metrics = trainer.evaluate()
+        trainer.epoch += 1
+        miou = metrics.get("miou", float("nan"))
+        if miou > trainer.best_miou:
+            trainer.best_miou, trainer.best_epoch = miou, trainer.epoch
+        row = epoch_row(trainer.epoch, train_loss, images_per_s, val_loss, metrics,
+                        trainer.optimizer.param_groups[0]["lr"], time.perf_counter() - started,
+                        prefix=trainer.eval_split)
+        history.append(row)
+        if on_epoch is not None:
+            try:
+                on_epoch(row, trainer)
+            except StopTraining as stop:
+                status, reason = "stopped", str(stop)
+                break
+    return FitResult(status, reason, trainer.epoch, trainer.best_miou, trainer.best_epoch, history)

@@ -1,0 +1,105 @@
+"""One training run without Ray: the engine plus files under ``results/trials/NAME/``.
+
+Files: ``config.yaml`` (the resolved flat config), ``augmentation.json`` (the albumentations
+pipeline), ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (latest full state, for
+``--resume``), ``best_model.pt`` (weights of the best validation epoch) and ``summary.json``.
+Every file is written atomically, so an interrupted run leaves the last complete epoch behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from searchseg.augment import save_augmentation
+from searchseg.config import TrialConfig
+from searchseg.data import load_from_config
+from searchseg.engine import FitResult, Trainer, fit, validate_config
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.provenance import run_metadata
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+
+
+@dataclass
+class LocalTrialResult:
+    trial_dir: Path
+    fit: FitResult
+    seconds: float
+
+
+def save_torch(obj: object, path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _format_row(row: dict, epochs: int) -> str:
+    return (f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val_mIoU {row['val_miou']:.4f}  val_dice {row['val_dice']:.4f}  ({row['epoch_seconds']:.1f} s, "
+            f"{row['train_images_per_s']:.1f} img/s)")
+
+
+def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, progress: bool = True,
+                    echo=print) -> LocalTrialResult:
+    """Train ``config`` and keep its files in ``trial_dir``; with ``resume``, continue from its checkpoint."""
+    checkpoint_path = trial_dir / CHECKPOINT
+    resume_state = None
+    if resume:
+        if not checkpoint_path.is_file():
+            raise UserError(f"{trial_dir} has no {CHECKPOINT} to resume from; start it without --resume")
+        resume_state = load_checkpoint(checkpoint_path)
+        saved = TrialConfig.from_flat(resume_state["config"])
+        config = saved.replace(epochs=config.epochs) if config.epochs != saved.epochs else saved
+    elif trial_dir.exists() and any(trial_dir.iterdir()):
+        raise UserError(f"{trial_dir} already holds a trial; pass --resume to continue it or choose another --name")
+    validate_config(config)
+
+    started = time.perf_counter()
+    data = load_from_config(config, progress=progress)
+    trainer = Trainer(config, data)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    config.save(trial_dir / CONFIG)
+    save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
+         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
+    echo(f"model: {config.arch} / {config.encoder} on {trainer.device}; loss {trainer.loss_fn.weights}")
+
+    metrics_path = trial_dir / "metrics.csv"
+    rows = pd.read_csv(metrics_path).to_dict("records") if resume and metrics_path.is_file() else []
+    rows = [r for r in rows if r["epoch"] <= (resume_state or {}).get("epoch", 0)]
+
+    def on_epoch(row: dict, trainer: Trainer) -> None:
+        rows.append(row)
+        atomic_write_text(metrics_path, pd.DataFrame(rows).to_csv(index=False))
+        if trainer.best_epoch == trainer.epoch:
+            save_torch(trainer.model.state_dict(), trial_dir / "best_model.pt")
+        save_torch(trainer.state_dict(), checkpoint_path)
+        echo(_format_row(row, config.epochs))
+
+    result = fit(config, data, on_epoch, resume_state=resume_state, progress=progress, trainer=trainer)
+    seconds = time.perf_counter() - started
+    summary = {
+        "status": result.status,
+        "reason": result.reason,
+        "epochs_run": result.epochs_run,
+        "best_val_miou": result.best_miou if result.best_epoch else None,
+        "best_epoch": result.best_epoch,
+        "seconds": round(seconds, 2),
+        "data_fingerprint": data.fingerprint,
+        "class_names": list(data.class_names),
+        "class_weights": list(trainer.class_weights),
+        **run_metadata(),
+    }
+    atomic_write_text(trial_dir / "summary.json", json.dumps(summary, indent=2))
+    return LocalTrialResult(trial_dir, result, seconds)

@@ -1,0 +1,122 @@
+"""Model registry: name -> builder, over segmentation-models-pytorch plus the project's classic models.
+
+``create_model(arch, encoder, encoder_weights, in_channels, classes)`` fails at once, listing the
+valid names, for an unknown architecture or encoder. ``encoder_weights`` is ``none``, ``imagenet``
+(downloaded once into the Hugging Face cache) or a path to a local encoder state dict.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+from searchseg.classic import AttentionUNet, SegNet
+from searchseg.errors import UserError, unknown_name
+
+# Lower-case names users type -> smp architecture names.
+SMP_ARCHS = {
+    "unet": "Unet",
+    "unetplusplus": "UnetPlusPlus",
+    "fpn": "FPN",
+    "pspnet": "PSPNet",
+    "deeplabv3": "DeepLabV3",
+    "deeplabv3plus": "DeepLabV3Plus",
+    "linknet": "Linknet",
+    "manet": "MAnet",
+    "pan": "PAN",
+    "upernet": "UPerNet",
+    "segformer": "Segformer",
+}
+CLASSIC_ARCHS: dict[str, Callable[[int, int], nn.Module]] = {
+    "attention_unet": lambda in_channels, classes: AttentionUNet(in_channels, classes),
+    "segnet": lambda in_channels, classes: SegNet(in_channels, classes),
+}
+ARCHS = sorted([*SMP_ARCHS, *CLASSIC_ARCHS])
+WEIGHT_HOST = ("huggingface.co", 443)
+# Smallest working size at which an architecture's deepest features are still larger than 1x1 pixel.
+MIN_IMAGE_SIZE = {"pan": 128}
+
+
+def list_encoders() -> list[str]:
+    return sorted(smp.encoders.get_encoder_names())
+
+
+def check_model_names(arch: str, encoder: str) -> None:
+    """Fail at once on an unknown architecture or encoder, listing the valid ones."""
+    if arch not in SMP_ARCHS and arch not in CLASSIC_ARCHS:
+        raise unknown_name("architecture", arch, ARCHS)
+    if arch in SMP_ARCHS and not encoder.startswith("tu-") and encoder not in smp.encoders.encoders:
+        raise unknown_name("encoder", encoder, list_encoders())
+
+
+def check_image_size(arch: str, image_size: int) -> None:
+    """smp encoders downsample 32x: other sizes fail deep inside the model with an unhelpful message."""
+    if image_size % 32:
+        raise UserError(f"image_size={image_size} must be a multiple of 32 (e.g. {max(32, image_size // 32 * 32)})")
+    if image_size < MIN_IMAGE_SIZE.get(arch, 32):
+        raise UserError(f"arch {arch!r} needs image_size >= {MIN_IMAGE_SIZE[arch]}, got {image_size}")
+
+
+def _weights_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(WEIGHT_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def create_model(arch: str, encoder: str = "resnet18", encoder_weights: str = "none", in_channels: int = 3,
+                 classes: int = 1) -> nn.Module:
+    """Build a segmentation model. Shape: ``(B, in_channels, H, W) -> (B, classes, H, W)``."""
+    check_model_names(arch, encoder)
+    if arch in CLASSIC_ARCHS:
+        return CLASSIC_ARCHS[arch](in_channels, classes)
+
+    local_weights = None
+    if encoder_weights not in ("none", "imagenet"):
+        local_weights = Path(encoder_weights).expanduser()
+        if not local_weights.is_file():
+            raise UserError(f"encoder_weights {encoder_weights!r} is neither 'none', 'imagenet' nor an existing file")
+    download = encoder_weights == "imagenet"
+    if download and os.environ.get("HF_HUB_OFFLINE", "") in ("", "0") and not _weights_reachable():
+        raise UserError(
+            f"cannot reach {WEIGHT_HOST[0]} to download imagenet weights for encoder {encoder!r}; "
+            "use --set encoder_weights=none, or a local file (--set encoder_weights=/path/to/encoder.pth), "
+            "or set HF_HUB_OFFLINE=1 to use weights already in the Hugging Face cache"
+        )
+    weights: str | bool | None = None
+    if download:
+        weights = True if encoder.startswith("tu-") else "imagenet"
+    try:
+        model = smp.create_model(SMP_ARCHS[arch], encoder_name=encoder, encoder_weights=weights,
+                                 in_channels=in_channels, classes=classes)
+    except (OSError, KeyError) as err:
+        if not download:
+            raise
+        raise UserError(
+            f"imagenet weights for encoder {encoder!r} could not be loaded ({type(err).__name__}); "
+            "use --set encoder_weights=none or a local weights file"
+        ) from None
+    if local_weights is not None:
+        _load_encoder_weights(model, local_weights)
+    return model
+
+
+def _load_encoder_weights(model: nn.Module, path: Path) -> None:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        model.encoder.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise UserError(f"encoder weights {path} do not fit this encoder: {str(err).splitlines()[0]}") from None
