@@ -210,7 +210,8 @@ class Trainer:
         self.model.eval()
         out = []
         for start in range(0, len(indices), self.config.batch_size):
-            batch = torch.from_numpy(self.data.images[indices[start:start + self.config.batch_size]]).permute(0, 3, 1, 2)
+            chunk = indices[start:start + self.config.batch_size]
+            batch = torch.from_numpy(self.data.images[chunk]).permute(0, 3, 1, 2)
             images, _ = self._prepare(batch, torch.zeros(1))
             with self._autocast():
                 out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())

@@ -4,7 +4,10 @@ from searchseg.data.classmap import ClassMap, load_class_map
 from searchseg.data.loader import SegmentationData, load_data
 from searchseg.data.spec import DatasetSpec, resolve_spec
 
-__all__ = ["ClassMap", "DatasetSpec", "SegmentationData", "load_class_map", "load_data", "load_from_config", "resolve_spec"]
+__all__ = [
+    "ClassMap", "DatasetSpec", "SegmentationData",
+    "load_class_map", "load_data", "load_from_config", "resolve_spec",
+]
 
 
 def load_from_config(config, progress: bool = True) -> SegmentationData:

@@ -46,7 +46,8 @@ def load_spec_file(path: Path) -> DatasetSpec:
         raise UserError(f"dataset file {path} must be a mapping with keys {', '.join(sorted(SPEC_KEYS))}")
     unknown = set(raw) - SPEC_KEYS
     if unknown:
-        raise UserError(f"dataset file {path}: unknown keys {sorted(unknown)}; valid keys: {', '.join(sorted(SPEC_KEYS))}")
+        valid = ", ".join(sorted(SPEC_KEYS))
+        raise UserError(f"dataset file {path}: unknown keys {sorted(unknown)}; valid keys: {valid}")
     base = path.parent
     splits = raw.get("splits") or {}
     if not isinstance(splits, dict) or set(splits) - {"train", "val", "test"}:

@@ -1,0 +1,55 @@
+import json
+
+import pytest
+
+from searchseg.data.classmap import class_map_from_obj, load_class_map
+from searchseg.errors import UserError
+from tests.conftest import DUBAI, requires
+
+
+def test_label_mapping_style_with_ignore(tmp_path):
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"classes": [{"index": 1, "name": "b", "color": "#00FF00"},
+                                            {"index": 0, "name": "a", "color": [255, 0, 0]}],
+                                "ignore": [{"name": "gap", "color": "#000000"}]}))
+    cm = load_class_map(path)
+    assert cm.names == ("a", "b")
+    assert cm.colors == ((255, 0, 0), (0, 255, 0))
+    assert cm.ignore_colors == ((0, 0, 0),)
+    assert cm.ignore_index == 255
+
+
+def test_yaml_name_to_colour_mapping(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("road: '#6EC1E4'\nwater: '#E2A929'\n")
+    assert load_class_map(path).colors == ((0x6E, 0xC1, 0xE4), (0xE2, 0xA9, 0x29))
+
+
+def test_names_only_for_index_masks():
+    cm = class_map_from_obj({"classes": ["bg", "vessel"], "ignore_index": 254}, "x")
+    assert cm.colors is None and cm.num_classes == 2 and cm.ignore_index == 254
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"classes": []}, "non-empty"),
+    ({"classes": [{"name": "a", "color": "#GG0000"}]}, "colour"),
+    ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "b"}]}, "every class has a colour"),
+    ({"classes": [{"name": "a", "index": 3}]}, "indices"),
+    ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "b", "color": "#FF0000"}]}, "share"),
+])
+def test_bad_class_maps_fail_naming_the_problem(raw, fragment):
+    with pytest.raises(UserError, match=fragment):
+        class_map_from_obj(raw, "map.json")
+
+
+def test_unparseable_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text("{not json")
+    with pytest.raises(UserError, match="broken.json does not parse"):
+        load_class_map(path)
+
+
+@requires(DUBAI)
+def test_dubai_published_classes_json_loads_via_title():
+    cm = load_class_map(DUBAI / "classes.json")
+    assert "Water" in cm.names and cm.colors is not None

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+
+from searchseg.config import TrialConfig
+from searchseg.engine import StopTraining, Trainer, fit, lr_factor
+from tests.conftest import tiny_data
+
+BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="resnet18")
+
+
+def test_overfits_a_tiny_batch():
+    data = tiny_data()
+    data.splits["val"] = data.splits["train"]  # measure on the very batch it trains on
+    config = TrialConfig(**BASE, epochs=40, lr=3e-3, scheduler="constant", loss={"ce": 0.5, "dice": 0.5})
+    result = fit(config, data, progress=False)
+    first, last = result.history[0], result.history[-1]
+    assert result.status == "completed" and result.epochs_run == 40
+    assert last["train_loss"] < 0.5 * first["train_loss"]
+    assert last["val_miou"] > first["val_miou"] + 0.3
+    assert result.best_miou > 0.8
+
+
+def test_resume_continues_at_the_saved_epoch_as_if_never_stopped():
+    data = tiny_data()
+    config = TrialConfig(**BASE, epochs=3, augment_strength=1.0, seed=7)
+    uninterrupted = fit(config, data, progress=False).history
+
+    saved = {}
+
+    def stop_after_two(row, trainer):
+        if trainer.epoch == 2:
+            saved.update(trainer.state_dict())
+            raise StopTraining("simulated interruption")
+
+    partial = fit(config, data, stop_after_two, progress=False)
+    assert partial.status == "stopped" and partial.epochs_run == 2
+    resumed = fit(config, data, resume_state=saved, progress=False).history
+    assert [row["epoch"] for row in resumed] == [3]
+    assert resumed[0]["val_miou"] == pytest.approx(uninterrupted[2]["val_miou"], abs=1e-6)
+    assert resumed[0]["train_loss"] == pytest.approx(uninterrupted[2]["train_loss"], rel=1e-5)
+
+
+def test_nan_loss_ends_the_run_with_its_reason():
+    config = TrialConfig(**BASE, epochs=5)
+    trainer = Trainer(config, tiny_data())
+    trainer.model.segmentation_head[0].weight.data.fill_(float("nan"))  # as diverged weights would be
+    result = fit(config, trainer.data, progress=False, trainer=trainer)
+    assert result.status == "nan_loss"
+    assert "loss became" in result.reason and "epoch" in result.reason
+    assert result.epochs_run < 5
+
+
+def test_binary_task_uses_one_output_channel():
+    data = tiny_data()
+    data.masks = (data.masks > 0).astype("uint8")
+    data.class_names, data.binary = ("background", "foreground"), True
+    trainer = Trainer(TrialConfig(**BASE, epochs=1, loss={"ce": 1, "dice": 1}), data)
+    assert trainer.model.segmentation_head[0].out_channels == 1
+    loss, metrics = trainer.evaluate()
+    assert math.isfinite(loss) and set(metrics["iou_per_class"]) == {"background", "foreground"}
+
+
+def test_lr_schedules():
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, "cosine") == pytest.approx(0.0)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(50, 100, 0, "poly") == pytest.approx(0.5 ** 0.9)
+    assert lr_factor(99, 100, 0, "constant") == 1.0

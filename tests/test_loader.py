@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from searchseg.data import load_data, resolve_spec
+from searchseg.errors import UserError
+from tests.conftest import CHASE, DUBAI, requires
+
+
+def test_colour_folders_decoded_once_at_working_size(colour_dataset):
+    spec = resolve_spec(colour_dataset, class_map=colour_dataset / "classes.json", group_by="folder")
+    data = load_data(spec, image_size=32, val_fraction=0.25, test_fraction=0.25, progress=False)
+    assert data.images.shape == (12, 32, 32, 3) and data.images.dtype == np.uint8
+    assert data.masks.shape == (12, 32, 32)
+    assert set(np.unique(data.masks)) <= {0, 1, 2, 255} and 255 in data.masks
+    assert data.class_names == ("red", "green", "blue") and not data.binary
+    for split in ("val", "test"):  # each group of 3 images lands whole in one split
+        assert len({data.groups[i] for i in data.splits[split]}) == len(data.splits[split]) // 3
+
+
+def test_binary_suffix_dataset(binary_dataset):
+    data = load_data(resolve_spec(binary_dataset), image_size=32, val_fraction=0.25, test_fraction=0.25,
+                     progress=False)
+    assert data.binary and data.num_classes == 2
+    assert set(np.unique(data.masks)) == {0, 1}
+
+
+def test_dataset_yaml_with_class_map_and_split_files(colour_dataset):
+    (colour_dataset / "train.txt").write_text("\n".join(f"img_{i:02d}" for i in range(8)))
+    (colour_dataset / "val.txt").write_text("img_08\nimg_09\n")
+    (colour_dataset / "test.txt").write_text("img_10\nimg_11\n")
+    spec_file = colour_dataset / "dataset.yaml"
+    spec_file.write_text("class_map: classes.json\nsplits: {train: train.txt, val: val.txt, test: test.txt}\n")
+    data = load_data(resolve_spec(spec_file), image_size=32, progress=False)
+    assert [data.names[i] for i in data.splits["val"]] == ["img_08", "img_09"]
+
+
+def test_yaml_with_unknown_key_fails(tmp_path):
+    spec_file = tmp_path / "dataset.yaml"
+    spec_file.write_text("clas_map: x.json\n")
+    with pytest.raises(UserError, match="unknown keys.*clas_map"):
+        resolve_spec(spec_file)
+
+
+def test_fingerprint_changes_with_data(colour_dataset):
+    spec = resolve_spec(colour_dataset, class_map=colour_dataset / "classes.json")
+    first = load_data(spec, 32, progress=False)
+    assert first.fingerprint == load_data(spec, 32, progress=False).fingerprint
+    assert first.fingerprint != load_data(spec, 64, progress=False).fingerprint
+
+
+def test_builtin_demo_loads():
+    data = load_data(resolve_spec(None), 64, progress=False)
+    assert len(data.names) == 72 and data.num_classes == 6
+    assert all(len(data.splits[s]) for s in ("train", "val", "test"))
+
+
+@requires(DUBAI)
+def test_dubai_with_label_mapping():
+    data = load_data(resolve_spec(DUBAI, class_map=DUBAI / "label_mapping.json"), 64, progress=False)
+    freq = data.class_frequencies("train")
+    assert freq[1] == freq.max()  # Land is the majority class
+
+
+@requires(CHASE)
+def test_chase_first_grader_is_binary():
+    data = load_data(resolve_spec(CHASE, mask_suffix="_1stHO"), 64, progress=False)
+    assert data.binary and 0.03 < data.class_frequencies()[1] < 0.2

@@ -1,0 +1,89 @@
+import pytest
+
+from searchseg.data.pairing import find_pairs
+from searchseg.errors import UserError
+from tests.conftest import CHASE, DUBAI, requires
+
+
+def touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_folder_layout_nested_with_spaces_and_upper_case(tmp_path):
+    touch(tmp_path / "Tile 1" / "IMAGES" / "a.jpg")
+    touch(tmp_path / "Tile 1" / "MASKS" / "a.png")
+    touch(tmp_path / "Tile 2" / "images" / "b.jpg")
+    touch(tmp_path / "Tile 2" / "masks" / "b.png")
+    touch(tmp_path / "Tile 2" / "images" / "lonely.jpg")
+    touch(tmp_path / "Tile 2" / "masks" / "orphan.png")
+    result = find_pairs(tmp_path)
+    assert [(p.image.name, p.mask.name, p.group) for p in result.pairs] == [
+        ("a.jpg", "a.png", "Tile 1"), ("b.jpg", "b.png", "Tile 2")]
+    assert [p.name for p in result.images_without_masks] == ["lonely.jpg"]
+    assert [p.name for p in result.masks_without_images] == ["orphan.png"]
+
+
+def test_two_images_with_one_stem_are_reported(tmp_path):
+    touch(tmp_path / "images" / "a.jpg")
+    touch(tmp_path / "images" / "a.png")
+    touch(tmp_path / "masks" / "a.png")
+    result = find_pairs(tmp_path)
+    assert result.pairs == []
+    assert sorted(p.name for p in result.duplicate_stems[0]) == ["a.jpg", "a.png"]
+
+
+def test_suffix_layout_detects_a_unique_suffix(tmp_path):
+    for stem in ("x1", "x2"):
+        touch(tmp_path / f"{stem}.jpg")
+        touch(tmp_path / f"{stem}_mask.png")
+    result = find_pairs(tmp_path)
+    assert [(p.image.name, p.mask.name) for p in result.pairs] == [("x1.jpg", "x1_mask.png"), ("x2.jpg", "x2_mask.png")]
+
+
+def test_suffix_layout_asks_to_choose_between_suffixes(tmp_path):
+    for stem in ("Image_01L", "Image_01R"):
+        touch(tmp_path / f"{stem}.jpg")
+        touch(tmp_path / f"{stem}_1stHO.png")
+        touch(tmp_path / f"{stem}_2ndHO.png")
+    with pytest.raises(UserError, match="_1stHO, _2ndHO"):
+        find_pairs(tmp_path)
+    result = find_pairs(tmp_path, mask_suffix="_2ndHO")
+    assert [p.mask.name for p in result.pairs] == ["Image_01L_2ndHO.png", "Image_01R_2ndHO.png"]
+
+
+def test_csv_manifest_relative_to_its_folder(tmp_path):
+    touch(tmp_path / "imgs" / "a b.jpg")
+    touch(tmp_path / "lbl" / "a b.png")
+    touch(tmp_path / "imgs" / "c.jpg")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("Image,Mask,group\nimgs/a b.jpg,lbl/a b.png,g1\nimgs/c.jpg,lbl/missing.png,g2\n")
+    result = find_pairs(manifest)
+    assert [(p.image.name, p.mask.name, p.group) for p in result.pairs] == [("a b.jpg", "a b.png", "g1")]
+    assert [p.name for p in result.images_without_masks] == ["c.jpg"]
+
+
+def test_csv_without_mask_column_names_columns(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("picture,truth\n")
+    with pytest.raises(UserError, match="no image column"):
+        find_pairs(manifest)
+
+
+def test_missing_path_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        find_pairs(tmp_path / "nowhere")
+
+
+@requires(DUBAI)
+def test_dubai_pairs_every_tile():
+    result = find_pairs(DUBAI)
+    assert len(result.pairs) == 72
+    assert {p.group for p in result.pairs} == {f"Tile {i}" for i in range(1, 9)}
+
+
+@requires(CHASE)
+def test_chase_pairs_with_first_grader():
+    result = find_pairs(CHASE, mask_suffix="_1stHO")
+    assert len(result.pairs) == 28 and not result.images_without_masks
