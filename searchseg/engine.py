@@ -92,6 +92,8 @@ class Trainer:
     def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
                  eval_split: str = "val") -> None:
         validate_config(config)
+        if data.images.shape[1:3] != (config.image_size, config.image_size):
+            raise ValueError(f"data decoded at {data.images.shape[1:3]}, config wants image_size={config.image_size}")
         self.config, self.data, self.eval_split = config, data, eval_split
         self.device = resolve_device(config.device)
         self.cuda = self.device.type == "cuda"
@@ -145,7 +147,7 @@ class Trainer:
             self.optimizer, lambda step: lr_factor(step, total, warmup, c.scheduler)
         )
 
-    def _prepare(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_batch(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         images = images.to(self.device, non_blocking=True).float()
         images = (images - self.mean) / self.std
         if self.cuda and self.config.channels_last:
@@ -166,7 +168,7 @@ class Trainer:
         batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
                        leave=False, disable=not progress)
         for step, (images, masks) in enumerate(batches):
-            images, masks = self._prepare(images, masks)
+            images, masks = self.prepare_batch(images, masks)
             with self._autocast():
                 logits = self.model(images)
             loss = self.loss_fn(logits, masks)
@@ -196,7 +198,7 @@ class Trainer:
         self.model.eval()
         total_loss, seen = 0.0, 0
         for images, masks in loader:
-            images, masks = self._prepare(images, masks)
+            images, masks = self.prepare_batch(images, masks)
             with self._autocast():
                 logits = self.model(images)
             total_loss += self.loss_fn(logits, masks).item() * len(images)
@@ -212,7 +214,7 @@ class Trainer:
         for start in range(0, len(indices), self.config.batch_size):
             chunk = indices[start:start + self.config.batch_size]
             batch = torch.from_numpy(self.data.images[chunk]).permute(0, 3, 1, 2)
-            images, _ = self._prepare(batch, torch.zeros(1))
+            images, _ = self.prepare_batch(batch, torch.zeros(1))
             with self._autocast():
                 out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.data.masks.shape[1:]), np.uint8)

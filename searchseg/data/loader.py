@@ -35,6 +35,7 @@ class SegmentationData:
     binary: bool
     splits: dict[str, np.ndarray]
     source: str
+    class_colors: tuple[tuple[int, int, int], ...] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -126,4 +127,5 @@ def load_data(
         binary=len(class_names) == 2 and codec == "binary",
         splits=splits,
         source=str(spec.path),
+        class_colors=class_map.colors if class_map is not None else None,
     )

@@ -1,0 +1,70 @@
+"""Looking at and shipping a trained model: prediction overlays and ONNX / TorchScript export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write
+
+EXPORT_FORMATS = ("onnx", "torchscript")
+# Distinct colours for class maps without colours (index and binary masks).
+FALLBACK_PALETTE = np.array([
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
+], dtype=np.uint8)
+IGNORE_COLOUR = (255, 255, 255)
+
+
+def colourise(labels: np.ndarray, class_colors, ignore_index: int) -> np.ndarray:
+    """``(H, W)`` class indices -> ``(H, W, 3)`` RGB; ignored pixels white."""
+    palette = np.array(class_colors, np.uint8) if class_colors else FALLBACK_PALETTE
+    rgb = palette[np.minimum(labels, len(palette) - 1) % len(palette)]
+    rgb[labels == ignore_index] = IGNORE_COLOUR
+    return rgb
+
+
+def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, names: list[str],
+                   class_colors, ignore_index: int, folder: Path) -> list[Path]:
+    """One PNG per image: image | ground truth | prediction, side by side."""
+    paths = []
+    for image, mask, prediction, name in zip(images, masks, predictions, names, strict=True):
+        rgb = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
+        panel = np.concatenate([rgb, colourise(mask, class_colors, ignore_index),
+                                colourise(prediction, class_colors, ignore_index)], axis=1)
+        path = folder / f"{name}.png"
+        atomic_write(path, lambda tmp, panel=panel: Image.fromarray(panel).save(tmp, format="PNG"))
+        paths.append(path)
+    return paths
+
+
+def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> float:
+    """Write a deployable model and return the largest absolute difference of its logits from PyTorch's."""
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}")
+    model = model.eval().float().to(memory_format=torch.contiguous_format).cpu()
+    example = example.float().cpu()
+    with torch.no_grad():
+        expected = model(example).numpy()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            scripted = torch.jit.trace(model, example)
+        atomic_write(path, lambda tmp: scripted.save(str(tmp)))
+        with torch.no_grad():
+            got = torch.jit.load(str(path))(example).numpy()
+        return float(np.abs(got - expected).max())
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError("ONNX export needs onnx and onnxruntime: pip install onnx onnxruntime") from None
+    atomic_write(path, lambda tmp: torch.onnx.export(
+        model, (example,), str(tmp), dynamo=False, input_names=["image"], output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": example.numpy()})[0]
+    return float(np.abs(got - expected).max())

@@ -1,0 +1,38 @@
+"""Retrain an experiment's best configuration and evaluate it: ``python -m searchseg.retrain results/EXP``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from searchseg.errors import cli_entry
+from searchseg.evaluate import EXPORT_FORMATS
+from searchseg.finalize import retrain_best
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m searchseg.retrain",
+        description="Retrain EXPERIMENT/best_config.yaml on train+val for its full epoch budget and evaluate on the "
+                    "test split: EXPERIMENT/final/ gets metrics.json, model.pt, curves.csv and overlays/.",
+    )
+    parser.add_argument("experiment", type=Path, help="experiment folder, e.g. results/arch_loss-20261121-120000")
+    parser.add_argument("--seeds", type=int, default=1, help="retrain K times with consecutive seeds: mean and spread")
+    parser.add_argument("--epochs", type=int, help="override the epoch budget")
+    parser.add_argument("--export", choices=EXPORT_FORMATS, help="write a deployable model checked against PyTorch")
+    parser.add_argument("--overlays", type=int, default=6, help="number of test images drawn as overlays")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
+                           overlays=args.overlays, progress=not args.quiet)
+    spread = f" ± {summary['test_miou_std']:.4f}" if args.seeds > 1 else ""
+    print(f"test mIoU {summary['test_miou']:.4f}{spread}; results in {args.experiment / 'final'}")
+
+
+if __name__ == "__main__":
+    main()

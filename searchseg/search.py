@@ -1,0 +1,241 @@
+"""The search: Ray Tune's Tuner with Optuna's TPE (define-by-run over a space file) and ASHA.
+
+``run_search(options)`` decodes the dataset once, starts or joins Ray, runs (or resumes) the
+experiment in ``results/NAME/`` (or ``--storage``), keeps ``trials.csv``/``curves.csv`` current,
+writes ``best_config.yaml`` and, unless told not to, retrains and evaluates the best configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from searchseg.config import TrialConfig
+from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write_text
+from searchseg.models import check_image_size
+from searchseg.progress import SearchProgress
+from searchseg.provenance import run_metadata
+from searchseg.results import ResultsWriter, load_trials
+from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
+from searchseg.trainable import train_segmentation
+
+RUN_FILE, SPACE_FILE, BEST_CONFIG_FILE = "run.json", "space.yaml", "best_config.yaml"
+# Decoded once per search, so a trial cannot choose them.
+DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
+             "test_fraction", "split_seed")
+SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
+
+
+@dataclass
+class SearchOptions:
+    space: str = "arch_loss"
+    data: str | None = None
+    class_map: str | None = None
+    overrides: dict = field(default_factory=dict)
+    samples: int | None = None
+    epochs: int | None = None
+    concurrency: int | None = None
+    name: str | None = None
+    resume: bool = False
+    smoke: bool = False
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    address: str | None = None
+    storage: str | None = None
+    max_failures: int = 2
+    seed: int | None = None
+    results_dir: Path = Path("results")
+    verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
+
+
+@dataclass
+class SearchOutcome:
+    experiment_dir: Path
+    best_config: TrialConfig
+    best_value: float
+    trials_csv: Path
+    data: SegmentationData
+
+
+def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
+    """(folder for searchseg's own files, Ray storage path). Both are the same folder unless the
+    storage is a remote URI (s3://, gs://), where Ray keeps its state and our tables stay local."""
+    if options.storage is None:
+        root = options.results_dir.expanduser().resolve()
+        return root / name, str(root)
+    parsed = urlparse(options.storage)
+    if parsed.scheme in ("", "file"):
+        root = Path(parsed.path if parsed.scheme else options.storage).expanduser().resolve()
+        return root / name, str(root)
+    return options.results_dir.expanduser().resolve() / name, options.storage
+
+
+def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
+    s = space.settings
+    if options.smoke:
+        s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
+    for key in ("samples", "epochs", "concurrency", "seed"):
+        if getattr(options, key) is not None:
+            setattr(s, key, getattr(options, key))
+    s.grace_period = min(s.grace_period, s.epochs)
+    s.validate(f"search space {space.source}")
+
+
+def _fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
+    searched_data_keys = [k for k in space.params if k in DATA_KEYS]
+    if searched_data_keys:
+        raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
+                        "once per search); move them under 'fixed'")
+    fixed = {**space.fixed, **options.overrides, "epochs": space.settings.epochs}
+    if options.smoke:
+        fixed["image_size"] = SMOKE["image_size"]
+    for key, value in (("data", options.data), ("class_map", options.class_map)):
+        if value is not None:
+            fixed[key] = str(Path(value).expanduser().resolve())
+    base = TrialConfig.from_flat(fixed)
+    arch_param = space.params.get("arch")
+    for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
+        check_image_size(arch, base.image_size)
+    return fixed
+
+
+def _start_ray(options: SearchOptions) -> None:
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    # One checkpoint kept per trial forces a snapshot per epoch; that is intended, not a bottleneck here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if options.address:
+        try:
+            ray.init(address=options.address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UserError(f"cannot join the Ray cluster at {options.address}: {str(err).splitlines()[0]}; "
+                            "start it with 'ray start --head' or check the address") from None
+    else:
+        ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level="WARNING")
+
+
+def _resources(options: SearchOptions) -> dict:
+    available = ray.cluster_resources()
+    cpus, gpus = available.get("CPU", 1.0), available.get("GPU", 0.0)
+    gpus_per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else (1.0 if gpus else 0.0)
+    if gpus_per_trial > gpus:
+        raise UserError(f"--gpus-per-trial {gpus_per_trial} but the cluster has {gpus:g} GPUs")
+    if options.cpus_per_trial is not None:
+        cpus_per_trial = options.cpus_per_trial
+    elif gpus_per_trial:
+        cpus_per_trial = max(1.0, float(int(cpus // max(1, int(gpus // gpus_per_trial)))))
+    else:
+        cpus_per_trial = 1.0 if cpus <= 4 else 2.0
+    if cpus_per_trial > cpus:
+        raise UserError(f"--cpus-per-trial {cpus_per_trial:g} but the cluster has {cpus:g} CPUs")
+    return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+
+
+def _searcher(space: SearchSpace) -> OptunaSearch:
+    s = space.settings
+    # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
+    sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
+                                         n_startup_trials=s.startup_trials)
+    return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler)
+
+
+def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
+    """Run (or resume) a search; returns where it is and its best configuration."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if options.resume:
+        if not options.name:
+            raise UserError("--resume needs --name of the experiment to continue")
+        experiment_dir, storage_path = experiment_location(options, options.name)
+        run_file = experiment_dir / RUN_FILE
+        if not run_file.is_file():
+            raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
+        saved = json.loads(run_file.read_text())
+        space = load_space(str(experiment_dir / SPACE_FILE))
+        space.settings.__dict__.update(saved["settings"])
+        fixed = saved["fixed"]
+    else:
+        space = load_space(options.space)
+        _settings_with_options(space, options)
+        fixed = _fixed_config(space, options)
+        name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        experiment_dir, storage_path = experiment_location(options, name)
+        if experiment_dir.exists() and any(experiment_dir.iterdir()):
+            raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
+                            "or choose another --name")
+    settings = space.settings
+    name = experiment_dir.name
+
+    data = load_from_config(TrialConfig.from_flat(fixed), progress=options.verbose > 0)
+    if options.resume and data.fingerprint != saved["data_fingerprint"]:
+        raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
+                        f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
+    _start_ray(options)
+    resources = _resources(options)
+    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    echo(f"search {name}: space {space.name}, {settings.samples} samples x up to {settings.epochs} epochs, "
+         f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}, metric {settings.metric}")
+    echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
+         f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
+         f"{resources['gpu']:g} GPU")
+
+    experiment_dir.mkdir(parents=True, exist_ok=True)
+    if not options.resume:
+        atomic_write_text(experiment_dir / SPACE_FILE, space.text)
+        atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
+            "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
+            "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
+            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), **run_metadata(),
+        }, indent=2, default=str))
+
+    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
+    if options.resume:
+        tuner = tune.Tuner.restore(str(Path(storage_path) / name) if "://" not in storage_path
+                                   else f"{storage_path.rstrip('/')}/{name}",
+                                   trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                                  grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
+        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric)]
+        if options.verbose == 1:
+            callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
+                                            settings.mode))
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=_searcher(space), scheduler=scheduler, metric=settings.metric,
+                                        mode=settings.mode, num_samples=settings.samples,
+                                        max_concurrent_trials=settings.concurrency),
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),
+                failure_config=tune.FailureConfig(max_failures=options.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+    results = tuner.fit()
+    finished = [r for r in results if r.metrics and settings.metric in r.metrics]
+    if not finished:
+        raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
+    best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
+    best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
+    best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
+    best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    trials = load_trials(experiment_dir)
+    counts = trials["status"].value_counts().to_dict()
+    echo(f"trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+         f"best {settings.metric} {best_value:.4f}")
+    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data)

@@ -1,0 +1,299 @@
+"""Search spaces: declarative YAML files, validated on load, sampled by Optuna define-by-run.
+
+A space file::
+
+    description: architecture x encoder x loss mix
+    search:                        # the search's own settings (command-line flags override them)
+      samples: 10
+      epochs: 6
+      grace_period: 1              # ASHA: first rung, in epochs
+      reduction_factor: 3          # ASHA: keep the top 1/3 at each rung
+    fixed:                         # config keys held constant in every trial
+      image_size: 128
+    params:                        # config keys searched, in order
+      arch: {choice: [unet, fpn]}
+      lr: {loguniform: [1.0e-4, 3.0e-3]}
+      encoder:                     # a distribution per value of an earlier parameter
+        by: arch
+        cases:
+          unet: {choice: [resnet18, resnet34]}
+          default: {choice: [resnet18]}
+      loss.focal: {choice: [0.0, 0.5]}
+      focal_gamma:                 # exists only when the condition holds
+        uniform: [1.0, 4.0]
+        when: {loss.focal: nonzero}
+
+Distributions: ``choice``, ``uniform``, ``loguniform``, ``int`` (``[low, high]``, optional ``step`` and
+``log``). A plain value under ``params`` is fixed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from searchseg.augment import check_preset
+from searchseg.config import LOSS_PREFIX, TrialConfig
+from searchseg.errors import UserError
+from searchseg.losses import check_loss_names
+from searchseg.models import check_model_names
+
+BUNDLED_SPACES = Path(__file__).resolve().parent / "search_spaces"
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
+METRICS = ("val_miou", "val_dice", "val_pixel_accuracy", "val_loss")
+CASE_SEPARATOR = "@"  # Optuna name of a case-dependent parameter: "encoder@arch=unet"
+
+
+@dataclass
+class SearchSettings:
+    samples: int = 8
+    epochs: int = 4
+    grace_period: int = 1
+    reduction_factor: int = 2
+    metric: str = "val_miou"
+    mode: str = "max"
+    concurrency: int | None = None
+    seed: int = 0
+    n_startup_trials: int | None = None  # TPE's random start; default max(2, samples // 4)
+
+    def validate(self, where: str) -> None:
+        checks = [
+            (self.samples >= 1, "samples must be >= 1"),
+            (self.epochs >= 1, "epochs must be >= 1"),
+            (1 <= self.grace_period <= self.epochs, f"grace_period must be in 1..epochs ({self.epochs})"),
+            (self.reduction_factor >= 2, "reduction_factor must be >= 2"),
+            (self.metric in METRICS, f"metric must be one of {', '.join(METRICS)}"),
+            (self.mode in ("max", "min"), "mode must be max or min"),
+            (self.concurrency is None or self.concurrency >= 1, "concurrency must be >= 1"),
+            (self.n_startup_trials is None or self.n_startup_trials >= 0, "n_startup_trials must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"{where}: search.{message}")
+
+    @property
+    def startup_trials(self) -> int:
+        return self.n_startup_trials if self.n_startup_trials is not None else max(2, self.samples // 4)
+
+
+@dataclass
+class Distribution:
+    kind: str
+    args: Any
+    step: float | None = None
+    log: bool = False
+
+    def suggest(self, trial, name: str) -> Any:
+        if self.kind == "choice":
+            return trial.suggest_categorical(name, self.args)
+        low, high = self.args
+        if self.kind == "int":
+            return trial.suggest_int(name, low, high, step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(name, low, high, log=self.kind == "loguniform", step=self.step)
+
+
+@dataclass
+class Param:
+    key: str
+    distribution: Distribution | None = None
+    by: str | None = None
+    cases: dict[str, Distribution] = field(default_factory=dict)
+    when: dict[str, Any] = field(default_factory=dict)
+
+    def is_active(self, values: dict) -> bool:
+        for other, wanted in self.when.items():
+            value = values.get(other)
+            if wanted == "nonzero":
+                if not value:
+                    return False
+            elif value not in (wanted if isinstance(wanted, list) else [wanted]):
+                return False
+        return True
+
+    def resolve(self, values: dict) -> tuple[str, Distribution]:
+        """The Optuna parameter name and distribution given the values sampled so far."""
+        if self.distribution is not None:
+            return self.key, self.distribution
+        case = str(values[self.by])
+        if case in self.cases:
+            return f"{self.key}{CASE_SEPARATOR}{self.by}={case}", self.cases[case]
+        return f"{self.key}{CASE_SEPARATOR}{self.by}=default", self.cases["default"]
+
+
+@dataclass
+class SearchSpace:
+    name: str
+    source: Path
+    description: str
+    settings: SearchSettings
+    fixed: dict[str, Any]
+    params: dict[str, Param]
+    text: str
+
+    def sample(self, trial) -> dict[str, Any]:
+        """Define-by-run: ask ``trial`` for each active parameter; return the searched config keys."""
+        values: dict[str, Any] = {}
+        for key, param in self.params.items():
+            if param.is_active(values):
+                name, distribution = param.resolve(values)
+                values[key] = distribution.suggest(trial, name)
+        return values
+
+
+class SpaceSampler:
+    """The define-by-run function handed to OptunaSearch; a class so the searcher can be pickled."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def __call__(self, trial) -> dict[str, Any]:
+        return self.space.sample(trial)
+
+
+def trial_config_from_tune(config: dict[str, Any]) -> dict[str, Any]:
+    """Drop Optuna's case-dependent parameter names (``encoder@arch=unet``), keeping config keys."""
+    return {k: v for k, v in config.items() if CASE_SEPARATOR not in k}
+
+
+def find_space(name_or_path: str) -> Path:
+    """A bundled space by name (``arch_loss``) or any YAML file by path."""
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError(f"search space file {path} does not exist")
+        return path
+    bundled = BUNDLED_SPACES / f"{name_or_path}.yaml"
+    if not bundled.is_file():
+        raise UserError(f"unknown search space {name_or_path!r}; bundled spaces: {', '.join(list_spaces())}, "
+                        "or pass a path to a YAML file")
+    return bundled
+
+
+def list_spaces() -> list[str]:
+    return sorted(p.stem for p in BUNDLED_SPACES.glob("*.yaml"))
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    path = find_space(name_or_path)
+    text = path.read_text(encoding="utf-8")
+    where = f"search space {path}"
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{where} does not parse: {' '.join(str(err).split())}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a mapping with description, search, fixed and params")
+    unknown = set(raw) - {"description", "search", "fixed", "params"}
+    if unknown:
+        raise UserError(f"{where}: unknown top-level keys {sorted(unknown)}; valid: description, search, fixed, params")
+
+    settings_raw = raw.get("search") or {}
+    valid_settings = {f.name for f in fields(SearchSettings)}
+    if not isinstance(settings_raw, dict) or set(settings_raw) - valid_settings:
+        bad = sorted(set(settings_raw) - valid_settings) if isinstance(settings_raw, dict) else settings_raw
+        raise UserError(f"{where}: unknown search settings {bad}; valid: {', '.join(sorted(valid_settings))}")
+    try:
+        settings = SearchSettings(**settings_raw)
+    except TypeError as err:
+        raise UserError(f"{where}: search: {err}") from None
+    settings.validate(where)
+
+    fixed = dict(raw.get("fixed") or {})
+    params: dict[str, Param] = {}
+    for key, spec in (raw.get("params") or {}).items():
+        if isinstance(spec, dict):
+            params[key] = _parse_param(key, spec, params, f"{where}: params.{key}")
+        else:
+            fixed[key] = spec
+    for key, value in fixed.items():
+        _check_value(key, value, f"{where}: fixed.{key}")
+    if not params:
+        raise UserError(f"{where}: no parameters to search under 'params'")
+    return SearchSpace(path.stem, path, str(raw.get("description", "")), settings, fixed, params, text)
+
+
+def _parse_distribution(spec: dict, key: str, where: str) -> Distribution:
+    kinds = [k for k in DISTRIBUTIONS if k in spec]
+    if len(kinds) != 1:
+        raise UserError(f"{where}: give exactly one of {', '.join(DISTRIBUTIONS)} (or by/cases)")
+    kind, args = kinds[0], spec[kinds[0]]
+    extra = set(spec) - {kind, "step", "log", "when"}
+    if extra:
+        raise UserError(f"{where}: unknown keys {sorted(extra)}")
+    if kind == "choice":
+        if not isinstance(args, list) or not args or len(set(map(str, args))) != len(args):
+            raise UserError(f"{where}: choice needs a non-empty list of distinct values")
+        for value in args:
+            _check_value(key, value, where)
+        return Distribution(kind, args)
+    if not (isinstance(args, list) and len(args) == 2 and all(isinstance(v, (int, float)) for v in args)):
+        raise UserError(f"{where}: {kind} needs [low, high]")
+    low, high = args
+    if not low < high:
+        raise UserError(f"{where}: {kind} range [{low}, {high}] needs low < high")
+    if kind == "loguniform" and low <= 0:
+        raise UserError(f"{where}: loguniform needs low > 0, got {low}")
+    if kind == "int" and not all(isinstance(v, int) for v in args):
+        raise UserError(f"{where}: int needs integer bounds")
+    for value in args:
+        _check_value(key, value, where)
+    return Distribution(kind, [low, high], spec.get("step"), bool(spec.get("log", False)))
+
+
+def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str) -> Param:
+    _check_key(key, where)
+    when = spec.get("when") or {}
+    if not isinstance(when, dict):
+        raise UserError(f"{where}: when must map earlier parameters to a value, a list of values, or 'nonzero'")
+    for other in when:
+        if other not in earlier:
+            raise UserError(f"{where}: when refers to {other!r}, which is not a parameter declared before it")
+    if "by" in spec or "cases" in spec:
+        by, cases = spec.get("by"), spec.get("cases")
+        extra = set(spec) - {"by", "cases", "when"}
+        if extra:
+            raise UserError(f"{where}: unknown keys {sorted(extra)} beside by/cases")
+        if by not in earlier or earlier[by].distribution is None or earlier[by].distribution.kind != "choice":
+            raise UserError(f"{where}: by must name an earlier 'choice' parameter, got {by!r}")
+        if not isinstance(cases, dict) or not cases:
+            raise UserError(f"{where}: cases must map values of {by!r} to distributions")
+        options = {str(v) for v in earlier[by].distribution.args}
+        unknown_cases = set(map(str, cases)) - options - {"default"}
+        if unknown_cases:
+            raise UserError(f"{where}: cases {sorted(unknown_cases)} are not choices of {by!r}")
+        if options - set(map(str, cases)) and "default" not in cases:
+            raise UserError(f"{where}: no case for {sorted(options - set(map(str, cases)))} and no 'default'")
+        parsed = {str(c): _parse_distribution(d, key, f"{where}.cases.{c}") for c, d in cases.items()}
+        return Param(key, by=by, cases=parsed, when=when)
+    return Param(key, _parse_distribution(spec, key, where), when=when)
+
+
+def _check_key(key: str, where: str) -> None:
+    valid = {f.name for f in fields(TrialConfig)} - {"loss"}
+    if key.startswith(LOSS_PREFIX):
+        check_loss_names([key[len(LOSS_PREFIX):]])
+    elif key not in valid:
+        raise UserError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(valid))}, loss.<name>")
+
+
+def _check_value(key: str, value: Any, where: str) -> None:
+    """A value must be valid for its config key: type, range and registry name."""
+    _check_key(key, where)
+    try:
+        if key.startswith(LOSS_PREFIX):
+            if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
+                raise UserError(f"loss weight {value!r} must be a number >= 0")
+            return
+        TrialConfig.from_flat({key: value})
+        if key == "arch":
+            check_model_names(value, "resnet18")
+        elif key == "encoder":
+            check_model_names("unet", value)
+        elif key == "augment":
+            check_preset(value)
+    except UserError as err:
+        raise UserError(f"{where}: {err}") from None

@@ -1,0 +1,77 @@
+"""The Ray Tune function trainable: a flat config in, the engine's epochs out as Tune reports.
+
+The decoded dataset arrives through ``tune.with_parameters`` (one copy in the object store per
+cluster, read zero-copy by every trial on a node). Each epoch reports validation metrics and a
+checkpoint; a retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
+out-of-memory error ends the trial with its reason in ``stop_reason`` instead of crashing it, so
+Tune does not waste retries on a deterministic failure and the search goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+from pathlib import Path
+
+import ray
+import torch
+from ray import tune
+
+from searchseg.config import TrialConfig
+from searchseg.data.loader import SegmentationData
+from searchseg.engine import Trainer, fit
+from searchseg.errors import UserError
+from searchseg.space import trial_config_from_tune
+
+STATE_FILE = "state.pt"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or (
+        "can't allocate memory" in str(error).lower())
+
+
+def _report_failure(metric_defaults: dict, reason: str, epochs_run: int) -> None:
+    """A final report for a trial that cannot go on: the searcher sees a poor score, not a crash."""
+    tune.report({**metric_defaults, "epoch": epochs_run, "stop_reason": reason})
+
+
+def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> None:
+    """Train one sampled ``config`` (searched keys only) on top of the search's ``fixed`` keys."""
+    worst = {"val_miou": 0.0, "val_dice": 0.0, "val_pixel_accuracy": 0.0, "val_loss": float("inf")}
+    try:
+        trial_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(config)})
+    except UserError as error:  # a sample the engine refuses is a bad point, not a crash worth retrying
+        _report_failure(worst, f"invalid_config: {error}", 0)
+        return
+    resume_state = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume_state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    node_id = ray.get_runtime_context().get_node_id()
+    resumed_from = resume_state["epoch"] if resume_state else 0
+
+    def report_epoch(row: dict, trainer: Trainer) -> None:
+        metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
+                   "stop_reason": ""}
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    trainer = None
+    try:
+        trainer = Trainer(trial_config, data)
+        result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
+        if result.status == "nan_loss":
+            _report_failure(worst, f"nan_loss: {result.reason}", result.epochs_run)
+    except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        _report_failure(worst, f"out_of_memory: {str(error).splitlines()[0][:200]}",
+                        trainer.epoch if trainer else resumed_from)
+    finally:
+        del trainer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
