@@ -18,7 +18,8 @@ class UserError(Exception):
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UserError:
     """The error for a name that is not in a registry, listing the valid ones."""
-    return UserError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")
+    plural = f"{kind}es" if kind.endswith("s") else f"{kind}s"
+    return UserError(f"unknown {kind} {name!r}; valid {plural}: {', '.join(sorted(valid))}")
 
 
 def cli_entry(main: Callable[..., T]) -> Callable[..., T]:

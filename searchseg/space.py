@@ -275,7 +275,10 @@ def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str) ->
 def _check_key(key: str, where: str) -> None:
     valid = {f.name for f in fields(TrialConfig)} - {"loss"}
     if key.startswith(LOSS_PREFIX):
-        check_loss_names([key[len(LOSS_PREFIX):]])
+        try:
+            check_loss_names([key[len(LOSS_PREFIX):]])
+        except UserError as err:
+            raise UserError(f"{where}: {err}") from None
     elif key not in valid:
         raise UserError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(valid))}, loss.<name>")
 

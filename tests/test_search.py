@@ -1,0 +1,183 @@
+"""End to end with a real local Ray, real Optuna and real files: search, ASHA, resume, retrain, export."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import ray
+import torch
+import yaml
+
+from searchseg.config import TrialConfig
+from searchseg.finalize import retrain_best
+from searchseg.local_trial import run_local_trial
+from searchseg.search import SearchOptions, run_search
+from tests.conftest import COLOURS, IGNORE_COLOUR, labels_to_image, save, synthetic_labels
+
+pytestmark = pytest.mark.slow
+
+SPACE = """
+search: {samples: 6, epochs: 3, grace_period: 1, reduction_factor: 3, concurrency: 2, n_startup_trials: 2}
+fixed: {image_size: 64, batch_size: 4, augment: light, arch: unet, encoder: resnet18, group_by: folder,
+        val_fraction: 0.25, test_fraction: 0.25}
+params:
+  lr: {loguniform: [1.0e-4, 3.0e-2]}
+  loss.ce: {uniform: [0.2, 1.0]}
+  loss.dice: {choice: [0.0, 0.5]}
+"""
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """12 colour-mask pairs in 4 folders, with their class map."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("search") / "data"
+    for index in range(12):
+        labels = synthetic_labels(rng, 64)
+        mask = np.stack([COLOURS[c] for c in range(3)])[labels].astype(np.uint8)
+        mask[:2, :2] = IGNORE_COLOUR
+        save(root / f"g{index % 4}" / "images" / f"{index}.png", labels_to_image(labels, rng))
+        save(root / f"g{index % 4}" / "masks" / f"{index}.png", mask)
+    (root / "classes.yaml").write_text("classes: [{name: red, color: '#FF0000'}, {name: green, color: '#00FF00'},"
+                                       " {name: blue, color: '#0000FF'}]\nignore: ['#000000']\n")
+    (root.parent / "space.yaml").write_text(SPACE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def finished(dataset, local_ray, tmp_path_factory):
+    options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),
+                            class_map=str(dataset / "classes.yaml"), name="e2e",
+                            results_dir=tmp_path_factory.mktemp("results"), verbose=0)
+    return run_search(options, echo=lambda *_: None)
+
+
+def test_result_files_are_complete_and_consistent(finished):
+    folder = finished.experiment_dir
+    for name in ("trials.csv", "curves.csv", "best_config.yaml", "space.yaml", "run.json"):
+        assert (folder / name).is_file(), name
+    trials = pd.read_csv(folder / "trials.csv")
+    curves = pd.read_csv(folder / "curves.csv")
+    assert len(trials) == 6 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "early_stopped"}
+    assert not curves.duplicated(["trial_id", "epoch"]).any()
+    assert curves.groupby("trial_id")["epoch"].max().sort_index().tolist() == \
+        trials.set_index("trial_id")["epochs_run"].sort_index().tolist()
+    run = json.loads((folder / "run.json").read_text())
+    assert run["data_fingerprint"] == finished.data.fingerprint and run["settings"]["samples"] == 6
+    assert trials["node_id"].notna().all() and (trials["wall_seconds"] > 0).all()
+    best = trials["best_val_miou"].max()
+    assert finished.best_value == pytest.approx(best)
+
+
+def test_asha_stops_a_trial_before_the_budget(finished):
+    trials = pd.read_csv(finished.experiment_dir / "trials.csv")
+    stopped = trials[trials["status"] == "early_stopped"]
+    assert len(stopped) >= 1 and (stopped["epochs_run"] < 3).all()
+    assert (trials["epochs_run"] == 3).any()
+
+
+def test_best_config_rerun_as_a_local_trial_gives_the_same_metric(finished, tmp_path):
+    config = TrialConfig.load(finished.experiment_dir / "best_config.yaml")
+    trials = pd.read_csv(finished.experiment_dir / "trials.csv")
+    curves = pd.read_csv(finished.experiment_dir / "curves.csv")
+    best_id = trials.loc[trials["best_val_miou"].idxmax(), "trial_id"]
+    searched = curves[curves["trial_id"] == best_id].set_index("epoch")["val_miou"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as inside a 1-CPU trial
+    try:
+        run_local_trial(config, tmp_path / "rerun", progress=False, echo=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    rerun = pd.read_csv(tmp_path / "rerun" / "metrics.csv").set_index("epoch")["val_miou"]
+    for epoch, value in searched.items():
+        assert rerun[epoch] == pytest.approx(value, abs=0.02), f"epoch {epoch}"
+
+
+def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished):
+    summary = retrain_best(finished.experiment_dir, finished.data, seeds=2, export="onnx", progress=False,
+                           echo=lambda *_: None)
+    final = finished.experiment_dir / "final"
+    metrics = json.loads((final / "metrics.json").read_text())
+    assert 0 <= metrics["test_miou"] <= 1 and metrics["test_miou_std"] >= 0
+    assert set(metrics["iou_per_class"]) == {"red", "green", "blue"}
+    assert len(metrics["confusion_matrix"]) == 3 and len(metrics["seeds"]) == 2
+    assert metrics["test_images"] == len(finished.data.splits["test"])
+    assert (final / "model.pt").is_file() and (final / "model.onnx").is_file()
+    assert len(list((final / "overlays").glob("*.png"))) == len(finished.data.splits["test"])
+    assert summary["export"]["max_abs_logit_difference"] < 1e-3
+
+
+def _searcher_study(experiment_dir: Path) -> optuna.Study:
+    # Each driver session writes searcher-state-<its start time>.pkl; the latest name is the resumed search's.
+    state_file = max(glob.glob(str(experiment_dir / "searcher-state-*.pkl")))
+    with open(state_file, "rb") as handle:
+        state = pickle.load(handle)
+    return state["_ot_study"]
+
+
+def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(dataset, tmp_path):
+    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
+               "--results", str(tmp_path), "--concurrency", "1", "--no-retrain", "--quiet"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                             env=env)
+    trials_csv = tmp_path / "resumable" / "trials.csv"
+    deadline = time.time() + 240
+    finished_before = pd.DataFrame()
+    while time.time() < deadline and first.poll() is None:
+        if trials_csv.is_file():
+            table = pd.read_csv(trials_csv)
+            finished_before = table[table["status"].isin(["completed", "early_stopped"])]
+            if len(finished_before) >= 2:
+                break
+        time.sleep(1)
+    assert first.poll() is None, "the search ended before it could be interrupted"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert 2 <= len(finished_before) < 6
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    trials = pd.read_csv(trials_csv)
+    curves = pd.read_csv(tmp_path / "resumable" / "curves.csv")
+    assert len(trials) == 6 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "early_stopped"}
+    assert not curves.duplicated(["trial_id", "epoch"]).any()
+    for _, row in finished_before.iterrows():  # finished trials were not run again
+        after = trials.set_index("trial_id").loc[row["trial_id"]]
+        assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
+    study = _searcher_study(tmp_path / "resumable")
+    told = [t for t in study.trials if t.state.is_finished()]
+    assert len(told) == 6, "the restored searcher lost the trials it had seen before the interruption"
+    assert (tmp_path / "resumable" / "best_config.yaml").is_file()
+
+
+def test_cluster_yaml_is_valid_for_the_ray_launcher():
+    import jsonschema
+
+    schema_path = Path(ray.__file__).parent / "autoscaler" / "ray-schema.json"
+    config = yaml.safe_load((Path(__file__).parents[1] / "cluster.yaml").read_text())
+    jsonschema.validate(config, json.loads(schema_path.read_text()))
+    assert config["available_node_types"]["gpu_worker"]["max_workers"] >= 1

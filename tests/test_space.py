@@ -1,0 +1,109 @@
+import pickle
+
+import optuna
+import pytest
+
+from searchseg.errors import UserError
+from searchseg.space import BUNDLED_SPACES, SpaceSampler, list_spaces, load_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_bundled_spaces_load_and_ship_inside_the_package():
+    assert {"arch_loss", "lr_wd", "augment", "full"} <= set(list_spaces())
+    assert BUNDLED_SPACES.parent.name == "searchseg"
+    for name in list_spaces():
+        space = load_space(name)
+        assert space.params and space.settings.samples >= 1
+
+
+@pytest.mark.parametrize("name", ["arch_loss", "full", "lr_wd", "augment"])
+def test_samples_stay_in_bounds_and_honour_conditionals(name):
+    space = load_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(60):
+        values = space.sample(study.ask())
+        for key, param in space.params.items():
+            if not param.is_active(values):
+                assert key not in values, f"{key} sampled although its condition is false"
+                continue
+            _, distribution = param.resolve(values)
+            value = values[key]
+            if distribution.kind == "choice":
+                assert value in distribution.args
+            else:
+                assert distribution.args[0] <= value <= distribution.args[1]
+        if "focal_gamma" in space.params:
+            assert ("focal_gamma" in values) == bool(values.get("loss.focal"))
+        if values.get("arch") == "segformer" and name == "arch_loss":
+            assert values["encoder"] in ("mit_b0", "resnet18")
+
+
+def test_case_dependent_parameters_have_their_own_optuna_names():
+    space = load_space("arch_loss")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    names = set()
+    for _ in range(30):
+        trial = study.ask()
+        space.sample(trial)
+        names |= set(trial.params)
+    assert {"encoder@arch=segformer", "encoder@arch=default"} <= names
+
+
+def test_sampler_pickles_for_the_searcher_checkpoint():
+    sampler = pickle.loads(pickle.dumps(SpaceSampler(load_space("arch_loss"))))
+    assert "arch" in sampler(optuna.create_study().ask())
+
+
+VALID = """
+search: {samples: 4, epochs: 3}
+params:
+  arch: {choice: [unet, fpn]}
+  lr: {loguniform: [1.0e-4, 1.0e-2]}
+"""
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("params: [", "does not parse"),
+    ("serch: {}\nparams: {lr: {uniform: [0.1, 0.2]}}", "unknown top-level keys ['serch']"),
+    ("search: {trials: 3}\nparams: {lr: {uniform: [0.1, 0.2]}}", "unknown search settings ['trials']"),
+    ("search: {grace_period: 9, epochs: 3}\nparams: {lr: {uniform: [0.1, 0.2]}}", "grace_period"),
+    ("params: {lr: {uniform: [0.2, 0.1]}}", "params.lr: uniform range [0.2, 0.1] needs low < high"),
+    ("params: {lr: {loguniform: [0.0, 0.1]}}", "loguniform needs low > 0"),
+    ("params: {lr: {uniform: [0.1, 20.0]}}", "above its range"),
+    ("params: {learning_rate: {uniform: [0.1, 0.2]}}", "unknown config key 'learning_rate'"),
+    ("params: {arch: {choice: [unet, unet3]}}", "unknown architecture 'unet3'"),
+    ("params: {encoder: {choice: [resnet18, resnet999]}}", "unknown encoder 'resnet999'"),
+    ("params: {augment: {choice: [wild]}}", "unknown augmentation preset 'wild'"),
+    ("params: {loss.hinge: {uniform: [0, 1]}}", "unknown loss 'hinge'"),
+    ("params: {lr: {uniform: [0.1, 0.2], choice: [1]}}", "exactly one of"),
+    ("params:\n  focal_gamma: {uniform: [1, 2], when: {loss.focal: nonzero}}", "not a parameter declared before"),
+    ("params:\n  arch: {choice: [unet, fpn]}\n  encoder: {by: arch, cases: {unet: {choice: [resnet18]}}}",
+     "no case for ['fpn'] and no 'default'"),
+    ("params:\n  lr: {uniform: [0.1, 0.2]}\n  encoder: {by: lr, cases: {default: {choice: [resnet18]}}}",
+     "by must name an earlier 'choice' parameter"),
+    ("params:\n  arch: {choice: [unet]}\n  encoder: {by: arch, cases: {fpn: {choice: [resnet18]}, default: "
+     "{choice: [resnet18]}}}", "cases ['fpn'] are not choices of 'arch'"),
+    ("fixed: {image_size: 100}\nparams: {lr: {uniform: [0.1, 0.2]}}", ""),
+    ("search: {samples: 4}", "no parameters to search"),
+])
+def test_validation_errors_name_the_file_and_key(tmp_path, text, fragment):
+    path = write(tmp_path, text)
+    if not fragment:  # image_size is validated where the search combines fixed keys and architectures
+        load_space(path)
+        return
+    with pytest.raises(UserError) as error:
+        load_space(path)
+    assert fragment in str(error.value) and "space.yaml" in str(error.value)
+
+
+def test_valid_file_and_unknown_name(tmp_path):
+    assert load_space(write(tmp_path, VALID)).settings.epochs == 3
+    with pytest.raises(UserError, match="unknown search space 'arch_lost'; bundled spaces: arch_loss"):
+        load_space("arch_lost")
