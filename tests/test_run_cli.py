@@ -1,0 +1,48 @@
+"""Bad input to the search and retrain CLIs: one line, exit code 2, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from searchseg.retrain import main as retrain_main
+from searchseg.run import main as run_main
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--space", "arch_lost"], "unknown search space 'arch_lost'"),
+    (["--space", "arch_loss", "--set", "image_size=100"], "multiple of 32"),
+    (["--space", "arch_loss", "--samples", "0"], "samples must be >= 1"),
+    (["--resume"], "--resume needs --name"),
+    (["--resume", "--name", "never-started"], "is not a searchseg experiment"),
+    (["--data", "/no/such/data"], "does not exist"),
+])
+def test_run_refuses_bad_input(tmp_path, capsys, args, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main([*args, "--results", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_space_with_searched_data_key_is_refused(tmp_path, capsys):
+    space = tmp_path / "bad.yaml"
+    space.write_text("params: {image_size: {choice: [64, 128]}}\n")
+    with pytest.raises(SystemExit):
+        run_main(["--space", str(space), "--results", str(tmp_path), "--quiet"])
+    assert "cannot be searched" in capsys.readouterr().err
+
+
+def test_retrain_refuses_a_folder_that_is_not_an_experiment(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        retrain_main([str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "is not a finished searchseg experiment" in capsys.readouterr().err
+
+
+def test_run_help_lists_every_option():
+    result = subprocess.run([sys.executable, "-m", "searchseg.run", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0
+    for option in ("--space", "--data", "--samples", "--epochs", "--concurrency", "--name", "--resume", "--smoke",
+                   "--cpus-per-trial", "--gpus-per-trial", "--address", "--storage", "--export"):
+        assert option in result.stdout
