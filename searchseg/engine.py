@@ -154,7 +154,7 @@ class Trainer:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, masks.to(self.device, non_blocking=True)
 
-    def _autocast(self):
+    def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.config.amp)
 
     def train_one_epoch(self, progress: bool = False) -> tuple[float, float]:
@@ -169,7 +169,7 @@ class Trainer:
                        leave=False, disable=not progress)
         for step, (images, masks) in enumerate(batches):
             images, masks = self.prepare_batch(images, masks)
-            with self._autocast():
+            with self.autocast():
                 logits = self.model(images)
             loss = self.loss_fn(logits, masks)
             if not torch.isfinite(loss):
@@ -199,7 +199,7 @@ class Trainer:
         total_loss, seen = 0.0, 0
         for images, masks in loader:
             images, masks = self.prepare_batch(images, masks)
-            with self._autocast():
+            with self.autocast():
                 logits = self.model(images)
             total_loss += self.loss_fn(logits, masks).item() * len(images)
             seen += len(images)
@@ -215,7 +215,7 @@ class Trainer:
             chunk = indices[start:start + self.config.batch_size]
             batch = torch.from_numpy(self.data.images[chunk]).permute(0, 3, 1, 2)
             images, _ = self.prepare_batch(batch, torch.zeros(1))
-            with self._autocast():
+            with self.autocast():
                 out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.data.masks.shape[1:]), np.uint8)
 

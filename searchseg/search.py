@@ -95,7 +95,7 @@ def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
     s.validate(f"search space {space.source}")
 
 
-def _fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
+def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     searched_data_keys = [k for k in space.params if k in DATA_KEYS]
     if searched_data_keys:
         raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
@@ -172,7 +172,7 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     else:
         space = load_space(options.space)
         _settings_with_options(space, options)
-        fixed = _fixed_config(space, options)
+        fixed = fixed_config(space, options)
         name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir, storage_path = experiment_location(options, name)
         if experiment_dir.exists() and any(experiment_dir.iterdir()):

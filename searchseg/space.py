@@ -79,6 +79,16 @@ class SearchSettings:
     def startup_trials(self) -> int:
         return self.n_startup_trials if self.n_startup_trials is not None else max(2, self.samples // 4)
 
+    def expected_trial_epochs(self) -> float:
+        """Trial-epochs successive halving spends: every trial reaches the first rung (grace period),
+        1/reduction_factor of them the next rung, and so on up to ``epochs``."""
+        total, survivors, reached, rung = 0.0, float(self.samples), 0, self.grace_period
+        while reached < self.epochs:
+            target = min(rung, self.epochs)
+            total += survivors * (target - reached)
+            reached, survivors, rung = target, survivors / self.reduction_factor, rung * self.reduction_factor
+        return total
+
 
 @dataclass
 class Distribution:
@@ -86,6 +96,17 @@ class Distribution:
     args: Any
     step: float | None = None
     log: bool = False
+
+    def central(self) -> Any:
+        """A representative value: the first choice, or the (geometric) middle of a range."""
+        if self.kind == "choice":
+            return self.args[0]
+        low, high = self.args
+        if self.kind == "loguniform" or self.log:
+            middle = math.sqrt(low * high)
+        else:
+            middle = (low + high) / 2
+        return round(middle) if self.kind == "int" else middle
 
     def suggest(self, trial, name: str) -> Any:
         if self.kind == "choice":
@@ -141,6 +162,15 @@ class SearchSpace:
             if param.is_active(values):
                 name, distribution = param.resolve(values)
                 values[key] = distribution.suggest(trial, name)
+        return values
+
+
+    def central_values(self) -> dict[str, Any]:
+        """The space's representative configuration (searched keys only), conditions honoured."""
+        values: dict[str, Any] = {}
+        for key, param in self.params.items():
+            if param.is_active(values):
+                values[key] = param.resolve(values)[1].central()
         return values
 
 

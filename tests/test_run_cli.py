@@ -46,3 +46,13 @@ def test_run_help_lists_every_option():
     for option in ("--space", "--data", "--samples", "--epochs", "--concurrency", "--name", "--resume", "--smoke",
                    "--cpus-per-trial", "--gpus-per-trial", "--address", "--storage", "--export"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize("module, args, fragment", [
+    ("searchseg.run", ["--space", "nope"], "unknown search space 'nope'"),
+    ("searchseg.retrain", ["/no/experiment"], "is not a finished searchseg experiment"),
+])
+def test_cli_errors_have_no_traceback(module, args, fragment):
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and fragment in result.stderr

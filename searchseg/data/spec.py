@@ -1,6 +1,7 @@
 """Dataset specs: where the pairs are, how masks are coded, and how to split.
 
-A data path may be a folder, a CSV manifest, or a dataset YAML that states any of::
+A data path may be a folder, a CSV manifest, or a dataset YAML (also found as ``dataset.yaml`` inside
+the folder) that states any of::
 
     path: .                      # folder or CSV, relative to the YAML (default: the YAML's folder)
     layout: folders              # auto | folders | suffix | csv
@@ -85,6 +86,8 @@ def resolve_spec(
         path = Path(data).expanduser()
         if not path.exists():
             raise UserError(f"data path {path} does not exist; pass a folder, a CSV manifest or a dataset YAML")
+        if path.is_dir() and (path / "dataset.yaml").is_file():  # a folder that describes itself
+            path = path / "dataset.yaml"
         if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
             spec = load_spec_file(path)
         else:

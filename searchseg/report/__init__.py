@@ -1,0 +1,1 @@
+"""Reports: tables first (DataFrames that tests check), then plotly figures that only draw them."""
