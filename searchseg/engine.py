@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -251,8 +252,13 @@ def epoch_row(epoch: int, train_loss: float, images_per_s: float, eval_loss: flo
         "epoch_seconds": seconds,
         "train_images_per_s": images_per_s,
     }
-    row.update({f"{prefix}_iou.{name}": value for name, value in metrics.get("iou_per_class", {}).items()})
+    row.update({f"{prefix}_iou.{metric_name(name)}": value for name, value in metrics.get("iou_per_class", {}).items()})
     return row
+
+
+def metric_name(class_name: str) -> str:
+    """A class name usable as a metric name by every tracker (MLflow rejects brackets, for one)."""
+    return re.sub(r"[^\w\-. ]", "_", class_name)
 
 
 def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | None = None,

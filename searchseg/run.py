@@ -7,8 +7,8 @@ from pathlib import Path
 
 from searchseg.errors import cli_entry
 from searchseg.evaluate import EXPORT_FORMATS
-from searchseg.finalize import retrain_best
-from searchseg.search import SearchOptions, run_search
+from searchseg.pipeline import run_pipeline
+from searchseg.search import TRACKERS, SearchOptions
 from searchseg.space import list_spaces
 from searchseg.trial import parse_assignments
 
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-retrain", action="store_true", help="stop after the search")
     parser.add_argument("--retrain-seeds", type=int, default=1, help="retrain the best K times: mean and spread")
     parser.add_argument("--export", choices=EXPORT_FORMATS, help="also write a deployable model of the best")
+    parser.add_argument("--tracker", dest="trackers", nargs="+", choices=TRACKERS, default=[],
+                        help="also log to these trackers through Ray Tune (TensorBoard files are always written; "
+                             "W&B runs offline without an API key; MLflow logs to EXPERIMENT/mlflow.db)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--verbose", action="store_true", help="Ray Tune's own status tables instead of the bar")
     return parser
@@ -56,19 +59,21 @@ def main(argv: list[str] | None = None) -> None:
         samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, name=args.name, resume=args.resume,
         smoke=args.smoke, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, storage=args.storage, max_failures=args.max_failures, seed=args.seed,
-        results_dir=args.results, verbose=0 if args.quiet else (2 if args.verbose else 1),
+        results_dir=args.results, trackers=args.trackers, verbose=0 if args.quiet else (2 if args.verbose else 1),
     )
-    outcome = run_search(options)
-    print(f"best configuration ({outcome.experiment_dir / 'best_config.yaml'}):")
-    for key, value in outcome.best_config.to_flat().items():
+    outcome = run_pipeline(options, retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds,
+                           export=args.export)
+    search = outcome.search
+    print(f"best configuration ({search.experiment_dir / 'best_config.yaml'}):")
+    for key, value in search.best_config.to_flat().items():
         print(f"  {key}: {value}")
-    if not args.no_retrain:
-        summary = retrain_best(outcome.experiment_dir, outcome.data, seeds=args.retrain_seeds, export=args.export,
-                               progress=not args.quiet)
-        spread = f" ± {summary['test_miou_std']:.4f}" if args.retrain_seeds > 1 else ""
-        print(f"test mIoU {summary['test_miou']:.4f}{spread} on {summary['test_images']} held-out images "
-              f"(pixel accuracy {summary['mean_pixel_accuracy']:.4f})")
-    print(f"results: {outcome.experiment_dir}")
+    if outcome.final:
+        spread = f" ± {outcome.final['test_miou_std']:.4f}" if args.retrain_seeds > 1 else ""
+        print(f"test mIoU {outcome.final['test_miou']:.4f}{spread} on {outcome.final['test_images']} held-out "
+              f"images (pixel accuracy {outcome.final['mean_pixel_accuracy']:.4f})")
+    print(f"report: {outcome.report}")
+    print(f"optuna study: optuna-dashboard sqlite:///{outcome.study.resolve()}")
+    print(f"results: {search.experiment_dir}")
 
 
 if __name__ == "__main__":

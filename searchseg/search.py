@@ -38,6 +38,7 @@ RUN_FILE, SPACE_FILE, BEST_CONFIG_FILE = "run.json", "space.yaml", "best_config.
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
+TRACKERS = ("tensorboard", "wandb", "mlflow")
 
 
 @dataclass
@@ -59,6 +60,7 @@ class SearchOptions:
     max_failures: int = 2
     seed: int | None = None
     results_dir: Path = Path("results")
+    trackers: list[str] = field(default_factory=list)
     verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
 
 
@@ -146,6 +148,37 @@ def _resources(options: SearchOptions) -> dict:
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
+def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> list:
+    """Ray Tune's own logger callbacks for the trackers users run. TensorBoard event files are written by
+    default (Ray adds its TensorBoard logger whenever tensorboardX is installed); W&B runs offline unless an
+    API key is set, so it works without network (``wandb sync`` uploads later); MLflow logs to
+    ``EXPERIMENT/mlflow.db``."""
+    callbacks = []
+    for tracker in trackers:
+        if tracker not in TRACKERS:
+            raise UserError(f"unknown tracker {tracker!r}; valid trackers: {', '.join(TRACKERS)}")
+        try:
+            if tracker == "tensorboard":
+                import tensorboardX  # noqa: F401  (Ray's default logger needs it)
+            elif tracker == "wandb":
+                from ray.air.integrations.wandb import WandbLoggerCallback
+
+                # Ray passes only the API key on to its logging actors, so the mode travels as an init argument.
+                mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+                os.environ["WANDB_MODE"] = mode
+                callbacks.append(WandbLoggerCallback(project="searchseg", group=name, dir=str(experiment_dir),
+                                                     mode=mode))
+            else:
+                from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+                callbacks.append(MLflowLoggerCallback(tracking_uri=f"sqlite:///{experiment_dir / 'mlflow.db'}",
+                                                      experiment_name=name, save_artifact=False))
+        except ImportError as err:
+            package = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}[tracker]
+            raise UserError(f"--tracker {tracker} needs {package}: pip install {package} ({err})") from None
+    return callbacks
+
+
 def _searcher(space: SearchSpace) -> OptunaSearch:
     s = space.settings
     # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
@@ -211,7 +244,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     else:
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
                                   grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
-        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric)]
+        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric),
+                     *tracker_callbacks(options.trackers, experiment_dir, name)]
         if options.verbose == 1:
             callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
                                             settings.mode))

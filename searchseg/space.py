@@ -45,7 +45,9 @@ from searchseg.models import check_model_names
 BUNDLED_SPACES = Path(__file__).resolve().parent / "search_spaces"
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
 METRICS = ("val_miou", "val_dice", "val_pixel_accuracy", "val_loss")
-CASE_SEPARATOR = "@"  # Optuna name of a case-dependent parameter: "encoder@arch=unet"
+# Optuna name of a case-dependent parameter: "encoder:arch:unet". Colons are valid in the parameter names of
+# MLflow, W&B and TensorBoard, and not Tune's nesting separator "/".
+CASE_SEPARATOR = ":"
 
 
 @dataclass
@@ -141,8 +143,8 @@ class Param:
             return self.key, self.distribution
         case = str(values[self.by])
         if case in self.cases:
-            return f"{self.key}{CASE_SEPARATOR}{self.by}={case}", self.cases[case]
-        return f"{self.key}{CASE_SEPARATOR}{self.by}=default", self.cases["default"]
+            return CASE_SEPARATOR.join((self.key, self.by, case)), self.cases[case]
+        return CASE_SEPARATOR.join((self.key, self.by, "default")), self.cases["default"]
 
 
 @dataclass
@@ -185,7 +187,7 @@ class SpaceSampler:
 
 
 def trial_config_from_tune(config: dict[str, Any]) -> dict[str, Any]:
-    """Drop Optuna's case-dependent parameter names (``encoder@arch=unet``), keeping config keys."""
+    """Drop Optuna's case-dependent parameter names (``encoder:arch:unet``), keeping config keys."""
     return {k: v for k, v in config.items() if CASE_SEPARATOR not in k}
 
 

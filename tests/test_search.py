@@ -172,6 +172,7 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(dataset, tm
     told = [t for t in study.trials if t.state.is_finished()]
     assert len(told) == 6, "the restored searcher lost the trials it had seen before the interruption"
     assert (tmp_path / "resumable" / "best_config.yaml").is_file()
+    assert (tmp_path / "resumable" / "report.html").is_file() and (tmp_path / "resumable" / "study.db").is_file()
 
 
 def test_cluster_yaml_is_valid_for_the_ray_launcher():
@@ -181,3 +182,23 @@ def test_cluster_yaml_is_valid_for_the_ray_launcher():
     config = yaml.safe_load((Path(__file__).parents[1] / "cluster.yaml").read_text())
     jsonschema.validate(config, json.loads(schema_path.read_text()))
     assert config["available_node_types"]["gpu_worker"]["max_workers"] >= 1
+
+
+def test_trackers_log_offline_through_ray_tune(dataset, local_ray, tmp_path):
+    import mlflow
+
+    options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),
+                            class_map=str(dataset / "classes.yaml"), name="tracked", samples=2, epochs=1,
+                            results_dir=tmp_path, trackers=["tensorboard", "wandb", "mlflow"], verbose=0)
+    env_before = os.environ.pop("WANDB_API_KEY", None)
+    try:
+        outcome = run_search(options, echo=lambda *_: None)
+    finally:
+        if env_before:
+            os.environ["WANDB_API_KEY"] = env_before
+    folder = outcome.experiment_dir
+    assert len(glob.glob(str(folder / "wandb" / "offline-run-*"))) == 2
+    assert len(glob.glob(str(folder / "*" / "events.out.tfevents.*"))) == 2
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert len(runs) == 2 and runs["metrics.val_miou"].notna().all()

@@ -53,7 +53,7 @@ def test_case_dependent_parameters_have_their_own_optuna_names():
         trial = study.ask()
         space.sample(trial)
         names |= set(trial.params)
-    assert {"encoder@arch=segformer", "encoder@arch=default"} <= names
+    assert {"encoder:arch:segformer", "encoder:arch:default"} <= names
 
 
 def test_sampler_pickles_for_the_searcher_checkpoint():

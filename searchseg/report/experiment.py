@@ -1,0 +1,60 @@
+"""An experiment folder read back into tables: the one input of every report view."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from searchseg.errors import UserError
+from searchseg.results import CURVES_FILE, TRIALS_FILE
+from searchseg.space import SearchSettings, SearchSpace, load_space
+
+
+@dataclass
+class Experiment:
+    path: Path
+    run: dict
+    space: SearchSpace | None
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    final: dict | None = None
+    final_curves: pd.DataFrame | None = None
+    overlays: list[Path] = field(default_factory=list)
+
+    @property
+    def settings(self) -> SearchSettings:
+        return SearchSettings(**self.run["settings"])
+
+    @property
+    def metric(self) -> str:
+        return self.settings.metric
+
+    @property
+    def searched(self) -> list[str]:
+        return list(self.space.params) if self.space else []
+
+    @property
+    def running(self) -> bool:
+        """True while the search has not written its best configuration, or a trial is still running."""
+        return not (self.path / "best_config.yaml").is_file() or (self.trials.get("status") == "running").any()
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    run_file = path / "run.json"
+    if not run_file.is_file():
+        raise UserError(f"{path} is not a searchseg experiment (no run.json); pass a folder under results/")
+    run = json.loads(run_file.read_text())
+    space = load_space(str(path / "space.yaml")) if (path / "space.yaml").is_file() else None
+    trials = pd.read_csv(path / TRIALS_FILE) if (path / TRIALS_FILE).is_file() else pd.DataFrame(
+        columns=["trial_id", "status"])
+    curves = pd.read_csv(path / CURVES_FILE) if (path / CURVES_FILE).is_file() else pd.DataFrame(
+        columns=["trial_id", "epoch"])
+    final_dir = path / "final"
+    final = json.loads((final_dir / "metrics.json").read_text()) if (final_dir / "metrics.json").is_file() else None
+    final_curves = pd.read_csv(final_dir / "curves.csv") if (final_dir / "curves.csv").is_file() else None
+    overlays = sorted((final_dir / "overlays").glob("*.png")) if (final_dir / "overlays").is_dir() else []
+    return Experiment(path, run, space, trials, curves, final, final_curves, overlays)

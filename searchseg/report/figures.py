@@ -1,0 +1,110 @@
+"""Plotly figures that only draw the tables of ``searchseg.report.tables``."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "running": "#2ca02c", "nan_loss": "#d62728",
+                  "out_of_memory": "#d62728", "invalid_config": "#d62728", "error": "#d62728"}
+HEIGHT = 420
+
+
+def _layout(figure: go.Figure, title: str, **kwargs) -> go.Figure:
+    kwargs.setdefault("margin", {"l": 60, "r": 30, "t": 60, "b": 50})
+    figure.update_layout(title=title, height=HEIGHT, **kwargs)
+    return figure
+
+
+def history_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    figure = go.Figure()
+    for status, rows in table.groupby("status"):
+        figure.add_trace(go.Scatter(x=rows["number"], y=rows["value"], mode="markers", name=status,
+                                    marker={"color": STATUS_COLOURS.get(status, "#7f7f7f"), "size": 9},
+                                    text=rows["trial_id"]))
+    figure.add_trace(go.Scatter(x=table["number"], y=table["best_so_far"], mode="lines", name="best so far",
+                                line={"shape": "hv", "color": "#ff7f0e"}))
+    return _layout(figure, "Optimisation history", xaxis_title="trial (start order)", yaxis_title=f"best {metric}")
+
+
+def parallel_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    dimensions = []
+    for column in table.columns.drop(["trial_id", "value"]):
+        values = table[column]
+        if values.isna().all():
+            continue
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().sum() == values.notna().sum() and numeric.nunique() > 3:
+            positive = numeric[numeric > 0]
+            log = len(positive) == numeric.notna().sum() and positive.max() / positive.min() > 20
+            dimensions.append({"label": f"log10({column})" if log else column,
+                               "values": np.log10(numeric) if log else numeric})
+        else:
+            labels = sorted(values.fillna("n/a").astype(str).unique())
+            codes = values.fillna("n/a").astype(str).map({label: i for i, label in enumerate(labels)})
+            dimensions.append({"label": column, "values": codes, "tickvals": list(range(len(labels))),
+                               "ticktext": labels})
+    dimensions.append({"label": metric, "values": table["value"]})
+    figure = go.Figure(go.Parcoords(line={"color": table["value"], "colorscale": "Viridis", "showscale": True},
+                                    dimensions=dimensions))
+    return _layout(figure, f"Parameters against {metric} (finished trials)",
+                   margin={"l": 80, "r": 40, "t": 110, "b": 40})
+
+
+def importance_figure(table: pd.DataFrame) -> go.Figure:
+    ordered = table.sort_values("importance")
+    figure = go.Figure(go.Bar(x=ordered["importance"], y=ordered["parameter"], orientation="h"))
+    return _layout(figure, "Parameter importance (Optuna PED-ANOVA)", xaxis_title="importance")
+
+
+def curves_figure(table: pd.DataFrame, rungs: list[int], metric: str) -> go.Figure:
+    figure = go.Figure()
+    shown = set()
+    for trial_id, rows in table.groupby("trial_id"):
+        status = rows["status"].iloc[0]
+        early = status == "early_stopped"
+        figure.add_trace(go.Scatter(
+            x=rows["epoch"], y=rows["value"], mode="lines+markers", name=status, legendgroup=status,
+            showlegend=status not in shown, text=[trial_id] * len(rows),
+            line={"color": STATUS_COLOURS.get(status, "#7f7f7f"), "dash": "dot" if early else "solid",
+                  "width": 1 if early else 2},
+            opacity=0.6 if early else 1.0,
+        ))
+        shown.add(status)
+    for rung in rungs:
+        figure.add_vline(x=rung, line_dash="dash", line_color="#ff7f0e", annotation_text=f"ASHA rung {rung}")
+    return _layout(figure, "Learning curves (dotted grey: stopped early by ASHA)", xaxis_title="epoch",
+                   yaxis_title=metric)
+
+
+def heatmap_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    values = table.to_numpy(dtype=float)
+    text = [[("" if math.isnan(v) else f"{v:.3f}") for v in row] for row in values]
+    figure = go.Figure(go.Heatmap(z=values, x=[str(c) for c in table.columns], y=[str(i) for i in table.index],
+                                  text=text, texttemplate="%{text}", colorscale="Viridis",
+                                  colorbar={"title": metric}))
+    return _layout(figure, f"Best {metric}: {table.index.name} x {table.columns.name}",
+                   xaxis_title=str(table.columns.name), yaxis_title=str(table.index.name))
+
+
+def per_class_figure(table: pd.DataFrame) -> go.Figure:
+    figure = go.Figure([go.Bar(x=table["class"], y=table["iou"], name="IoU"),
+                        go.Bar(x=table["class"], y=table["dice"], name="Dice")])
+    return _layout(figure, "Test IoU and Dice per class (retrained best)", yaxis_range=[0, 1], barmode="group")
+
+
+def confusion_figure(table: pd.DataFrame) -> go.Figure:
+    figure = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index),
+                                  text=[[f"{v:.2f}" for v in row] for row in table.to_numpy()],
+                                  texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1))
+    return _layout(figure, "Test confusion matrix (share of each true class's pixels)", xaxis_title="predicted",
+                   yaxis_title="true", yaxis_autorange="reversed")
+
+
+def final_curves_figure(table: pd.DataFrame) -> go.Figure:
+    figure = go.Figure([go.Scatter(x=table["epoch"], y=table["train_loss"], name="train loss (train+val)"),
+                        go.Scatter(x=table["epoch"], y=table["test_loss"], name="test loss")])
+    return _layout(figure, "Retraining: loss per epoch", xaxis_title="epoch", yaxis_title="loss")

@@ -1,0 +1,150 @@
+"""Each report view's data as a DataFrame (or dict): computed here, asserted on by tests, drawn elsewhere."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from searchseg.config import LOSS_PREFIX
+from searchseg.report.experiment import Experiment
+
+FINISHED = ("completed", "early_stopped")
+
+
+def _better(mode: str):
+    return max if mode == "max" else min
+
+
+def summary(exp: Experiment) -> dict:
+    """Best configuration and value, its test metrics, compute spent, trials by status."""
+    best_column = f"best_{exp.metric}"
+    finished = exp.trials[exp.trials["status"].isin(FINISHED)] if len(exp.trials) else exp.trials
+    best_row = None
+    if len(finished) and best_column in finished:
+        index = finished[best_column].idxmax() if exp.settings.mode == "max" else finished[best_column].idxmin()
+        best_row = finished.loc[index]
+    return {
+        "name": exp.path.name,
+        "space": exp.run.get("space"),
+        "metric": exp.metric,
+        "best_value": float(best_row[best_column]) if best_row is not None else None,
+        "best_trial": best_row["trial_id"] if best_row is not None else None,
+        "best_params": {k: best_row[k] for k in exp.searched if k in best_row and pd.notna(best_row[k])}
+        if best_row is not None else {},
+        "trials_by_status": exp.trials["status"].value_counts().to_dict() if len(exp.trials) else {},
+        "trials": len(exp.trials),
+        "samples": exp.settings.samples,
+        "trial_epochs": int(len(exp.curves)),
+        "max_trial_epochs": exp.settings.samples * exp.settings.epochs,
+        "wall_seconds": float(exp.trials["wall_seconds"].sum()) if "wall_seconds" in exp.trials else 0.0,
+        "test_miou": exp.final["test_miou"] if exp.final else None,
+        "test_miou_std": exp.final.get("test_miou_std") if exp.final else None,
+        "test_pixel_accuracy": exp.final.get("mean_pixel_accuracy") if exp.final else None,
+        "test_dice": exp.final.get("mean_dice") if exp.final else None,
+        "running": exp.running,
+    }
+
+
+def history_table(exp: Experiment) -> pd.DataFrame:
+    """Trials in start order with their best value and the best so far (finished trials only count)."""
+    column = f"best_{exp.metric}"
+    table = exp.trials[["trial_id", "status", column]].rename(columns={column: "value"}).reset_index(drop=True)
+    table.insert(0, "number", range(len(table)))
+    counted = table["value"].where(table["status"].isin(FINISHED))
+    table["best_so_far"] = (counted.cummax() if exp.settings.mode == "max" else counted.cummin()).ffill()
+    return table
+
+
+def parallel_table(exp: Experiment) -> pd.DataFrame:
+    """Searched parameters and the best value of each finished trial (categoricals kept as strings)."""
+    column = f"best_{exp.metric}"
+    finished = exp.trials[exp.trials["status"].isin(FINISHED)]
+    keys = [k for k in exp.searched if k in finished]
+    return finished[["trial_id", *keys, column]].rename(columns={column: "value"}).reset_index(drop=True)
+
+
+def importance_table(exp: Experiment, study: optuna.Study) -> pd.DataFrame:
+    """Optuna's PED-ANOVA importance of each parameter over the finished trials (empty when too few)."""
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        return pd.DataFrame(columns=["parameter", "importance"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature and few-trials-per-regime warnings
+            importances = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+    except (RuntimeError, ValueError):
+        return pd.DataFrame(columns=["parameter", "importance"])
+    return pd.DataFrame(list(importances.items()), columns=["parameter", "importance"])
+
+
+def rung_epochs(exp: Experiment) -> list[int]:
+    """The epochs at which ASHA compares trials: grace_period * reduction_factor**k below the budget."""
+    settings, rungs, rung = exp.settings, [], exp.settings.grace_period
+    while rung < settings.epochs:
+        rungs.append(int(rung))
+        rung *= settings.reduction_factor
+    return rungs
+
+
+def curves_table(exp: Experiment) -> pd.DataFrame:
+    """Per-epoch metric of every trial with the trial's final status (early-stopped ones marked)."""
+    status = exp.trials.set_index("trial_id")["status"] if len(exp.trials) else pd.Series(dtype=str)
+    table = exp.curves[["trial_id", "epoch", exp.metric]].rename(columns={exp.metric: "value"}).copy()
+    table["status"] = table["trial_id"].map(status).fillna("running")
+    return table
+
+
+def dominant_loss(row: pd.Series) -> str:
+    weights = {k[len(LOSS_PREFIX):]: row[k] for k in row.index if k.startswith(LOSS_PREFIX) and pd.notna(row[k])}
+    return max(weights, key=weights.get) if weights else "n/a"
+
+
+def pair_heatmap_table(exp: Experiment, rows: str, columns: str) -> pd.DataFrame:
+    """Best value for each pair of two categorical choices (NaN where the pair was never tried)."""
+    finished = exp.trials[exp.trials["status"].isin(FINISHED)].copy()
+    if columns == "dominant_loss":
+        finished["dominant_loss"] = finished.apply(dominant_loss, axis=1)
+    if rows not in finished or columns not in finished or not len(finished):
+        return pd.DataFrame()
+    return finished.pivot_table(index=rows, columns=columns, values=f"best_{exp.metric}",
+                                aggfunc=_better(exp.settings.mode))
+
+
+def heatmap_pairs(exp: Experiment) -> list[tuple[str, str]]:
+    pairs = []
+    if "arch" in exp.searched and "encoder" in exp.searched:
+        pairs.append(("arch", "encoder"))
+    if "arch" in exp.searched and any(k.startswith(LOSS_PREFIX) for k in exp.searched):
+        pairs.append(("arch", "dominant_loss"))
+    return pairs
+
+
+def per_class_table(exp: Experiment) -> pd.DataFrame:
+    if not exp.final:
+        return pd.DataFrame(columns=["class", "iou", "dice"])
+    return pd.DataFrame([{"class": name, "iou": iou, "dice": exp.final["dice_per_class"].get(name)}
+                         for name, iou in exp.final["iou_per_class"].items()])
+
+
+def confusion_table(exp: Experiment) -> pd.DataFrame:
+    """Row-normalised confusion matrix (true class by row), as the share of each true class's pixels."""
+    if not exp.final:
+        return pd.DataFrame()
+    names = exp.final["class_names"]
+    counts = np.array(exp.final["confusion_matrix"], dtype=np.float64)
+    rows = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    return pd.DataFrame(shares, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
+
+
+def final_curves_table(exp: Experiment) -> pd.DataFrame:
+    """Per-epoch train and test loss of the retrained model (first seed)."""
+    if exp.final_curves is None or not len(exp.final_curves):
+        return pd.DataFrame(columns=["epoch", "train_loss", "test_loss"])
+    first = exp.final_curves[exp.final_curves["seed"] == exp.final_curves["seed"].min()]
+    return first[["epoch", "train_loss", "test_loss"]].reset_index(drop=True)
+

@@ -1,0 +1,164 @@
+"""Report views as tables on a synthetic results folder; the Optuna export; the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from searchseg.report import tables as T
+from searchseg.report.__main__ import main as report_main
+from searchseg.report.experiment import load_experiment
+from searchseg.report.html import render_report
+from searchseg.report.optuna_study import build_study, export_study
+from tests.conftest import save
+
+SPACE = """
+search: {samples: 8, epochs: 4, grace_period: 1, reduction_factor: 2}
+params:
+  arch: {choice: [unet, fpn]}
+  encoder:
+    by: arch
+    cases:
+      fpn: {choice: [resnet18]}
+      default: {choice: [resnet18, mobilenet_v2]}
+  lr: {loguniform: [1.0e-4, 1.0e-2]}
+  loss.ce: {uniform: [0.1, 1.0]}
+  loss.dice: {choice: [0.0, 1.0]}
+"""
+# trial_id, status, arch, encoder, lr, loss.ce, loss.dice, best, epochs
+TRIALS = [
+    ("t0", "completed", "unet", "resnet18", 1e-3, 0.5, 1.0, 0.60, 4),
+    ("t1", "early_stopped", "fpn", "resnet18", 5e-3, 0.9, 0.0, 0.30, 1),
+    ("t2", "completed", "unet", "mobilenet_v2", 3e-4, 0.2, 1.0, 0.70, 4),
+    ("t3", "nan_loss", "fpn", "resnet18", 9e-3, 0.3, 0.0, 0.0, 1),
+    ("t4", "early_stopped", "unet", "resnet18", 2e-4, 0.8, 0.0, 0.40, 2),
+    ("t5", "error", "fpn", "resnet18", 1e-4, 0.6, 1.0, np.nan, 0),
+    ("t6", "running", "unet", "mobilenet_v2", 6e-4, 0.4, 0.0, 0.50, 2),
+]
+
+
+def make_experiment(root, finished=True, final=True):
+    root.mkdir(parents=True)
+    (root / "space.yaml").write_text(SPACE)
+    (root / "run.json").write_text(json.dumps({"space": "synthetic", "settings": {
+        "samples": 8, "epochs": 4, "grace_period": 1, "reduction_factor": 2, "metric": "val_miou", "mode": "max"}}))
+    rows, curves = [], []
+    for tid, status, arch, encoder, lr, ce, dice, best, epochs in TRIALS:
+        rows.append({"trial_id": tid, "status": status, "arch": arch, "encoder": encoder, "lr": lr, "loss.ce": ce,
+                     "loss.dice": dice, "best_val_miou": best, "last_val_miou": best, "epochs_run": epochs,
+                     "stop_reason": "nan_loss: loss became nan" if status == "nan_loss" else "",
+                     "wall_seconds": 10.0 * epochs})
+        curves += [{"trial_id": tid, "epoch": e, "val_miou": best * e / max(epochs, 1), "train_loss": 1.0 / e}
+                   for e in range(1, epochs + 1) if status != "nan_loss"]
+    if not finished:
+        rows = rows[:3]
+    pd.DataFrame(rows).to_csv(root / "trials.csv", index=False)
+    pd.DataFrame(curves).to_csv(root / "curves.csv", index=False)
+    if finished:
+        (root / "best_config.yaml").write_text("arch: unet\n")
+    if final:
+        (root / "final" / "overlays").mkdir(parents=True)
+        (root / "final" / "metrics.json").write_text(json.dumps({
+            "test_miou": 0.65, "test_miou_std": 0.02, "mean_dice": 0.7, "mean_pixel_accuracy": 0.9,
+            "iou_per_class": {"road": 0.5, "water": 0.8}, "dice_per_class": {"road": 0.66, "water": 0.89},
+            "class_names": ["road", "water"], "confusion_matrix": [[30, 10], [5, 55]]}))
+        pd.DataFrame([{"seed": 0, "epoch": e, "train_loss": 1 / e, "test_loss": 1.2 / e} for e in (1, 2, 3)]).to_csv(
+            root / "final" / "curves.csv", index=False)
+        save(root / "final" / "overlays" / "tile.png", np.zeros((8, 24, 3), np.uint8))
+    return root
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    return load_experiment(make_experiment(tmp_path / "exp"))
+
+
+def test_summary(experiment):
+    summary = T.summary(experiment)
+    assert summary["best_value"] == pytest.approx(0.70) and summary["best_trial"] == "t2"
+    assert summary["best_params"]["encoder"] == "mobilenet_v2"
+    assert summary["trials_by_status"] == {"completed": 2, "early_stopped": 2, "nan_loss": 1, "error": 1,
+                                           "running": 1}
+    assert summary["trial_epochs"] == 4 + 1 + 4 + 2 + 2  # curve rows: the NaN trial reported none
+    assert summary["max_trial_epochs"] == 32 and summary["test_miou"] == 0.65
+    assert summary["running"]  # t6 is still running
+
+
+def test_history_counts_only_finished_trials(experiment):
+    history = T.history_table(experiment)
+    assert history["number"].tolist() == list(range(7))
+    assert history["best_so_far"].tolist()[:5] == [0.6, 0.6, 0.7, 0.7, 0.7]
+    assert history["best_so_far"].is_monotonic_increasing
+
+
+def test_parallel_table_holds_finished_trials_only(experiment):
+    table = T.parallel_table(experiment)
+    assert sorted(table["trial_id"]) == ["t0", "t1", "t2", "t4"]
+    assert {"arch", "encoder", "lr", "loss.ce", "loss.dice", "value"} <= set(table.columns)
+
+
+def test_importance_over_finished_trials(experiment):
+    table = T.importance_table(experiment, build_study(experiment))
+    assert len(table) >= 1 and table["importance"].between(0, 1).all()
+
+
+def test_curves_mark_status_and_rungs(experiment):
+    curves = T.curves_table(experiment)
+    assert set(curves[curves["trial_id"] == "t1"]["status"]) == {"early_stopped"}
+    assert set(curves[curves["trial_id"] == "t6"]["status"]) == {"running"}
+    assert T.rung_epochs(experiment) == [1, 2]
+
+
+def test_pair_heatmaps(experiment):
+    assert T.heatmap_pairs(experiment) == [("arch", "encoder"), ("arch", "dominant_loss")]
+    table = T.pair_heatmap_table(experiment, "arch", "encoder")
+    assert table.loc["unet", "mobilenet_v2"] == pytest.approx(0.70)
+    assert table.loc["fpn", "resnet18"] == pytest.approx(0.30)  # the NaN and error trials do not count
+    losses = T.pair_heatmap_table(experiment, "arch", "dominant_loss")
+    assert losses.loc["unet", "dice"] == pytest.approx(0.70) and losses.loc["unet", "ce"] == pytest.approx(0.40)
+
+
+def test_final_model_tables(experiment):
+    assert T.per_class_table(experiment).set_index("class")["iou"].to_dict() == {"road": 0.5, "water": 0.8}
+    confusion = T.confusion_table(experiment)
+    assert confusion.loc["road", "road"] == pytest.approx(0.75)
+    assert np.allclose(confusion.sum(axis=1), 1.0)
+    assert T.final_curves_table(experiment)["test_loss"].tolist() == pytest.approx([1.2, 0.6, 0.4])
+
+
+def test_report_without_retraining_and_while_running(tmp_path):
+    experiment = load_experiment(make_experiment(tmp_path / "live", finished=False, final=False))
+    assert experiment.running
+    page = render_report(experiment, refresh_seconds=5)
+    assert "http-equiv='refresh'" in page and "Not retrained yet" in page
+
+
+def test_optuna_export_holds_every_trial_with_intermediate_values(experiment):
+    path = export_study(experiment)
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{path}")
+    assert len(study.trials) == 6  # the running trial is left out
+    by_id = {t.user_attrs["trial_id"]: t for t in study.trials}
+    assert by_id["t0"].intermediate_values == {e: pytest.approx(0.6 * e / 4) for e in (1, 2, 3, 4)}
+    assert by_id["t3"].state == optuna.trial.TrialState.FAIL and by_id["t1"].value == pytest.approx(0.3)
+    assert by_id["t2"].params["encoder:arch:default"] == "mobilenet_v2"
+    assert by_id["t1"].params["encoder:arch:fpn"] == "resnet18"
+
+
+def test_report_cli_writes_report_and_study(tmp_path, capsys):
+    root = make_experiment(tmp_path / "cli")
+    report_main([str(root)])
+    out = capsys.readouterr().out
+    assert (root / "report.html").is_file() and (root / "study.db").is_file()
+    assert "optuna-dashboard sqlite:///" in out
+    page = (root / "report.html").read_text()
+    assert page.count("class=\"plotly-graph-div\"") >= 7 and "data:image/png;base64," in page
+
+
+def test_report_cli_refuses_a_folder_that_is_not_an_experiment(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(tmp_path)])
+    assert exit_info.value.code == 2 and "is not a searchseg experiment" in capsys.readouterr().err
