@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.checks import CheckReport, draft_class_map, full_check, infer_class_map
 from searchseg.data.spec import resolve_spec
@@ -46,7 +45,7 @@ def run_data_check(options: CheckOptions) -> CheckOutcome:
         atomic_write_text(options.infer_class_map, json.dumps(outcome.draft, indent=2))
     if options.preflight_space and not outcome.report.errors:
         from searchseg.preflight import run_preflight
-        from searchseg.search import SearchOptions, fixed_config
+        from searchseg.search import SearchOptions, data_config, fixed_config
         from searchseg.space import load_space
 
         space = load_space(options.preflight_space)
@@ -54,7 +53,7 @@ def run_data_check(options: CheckOptions) -> CheckOutcome:
                                                   class_map=options.class_map,
                                                   overrides={"mask_suffix": options.mask_suffix}
                                                   if options.mask_suffix else {}))
-        data = load_from_config(TrialConfig.from_flat(fixed), progress=options.progress)
+        data = load_from_config(data_config(fixed), progress=options.progress)
         outcome.preflight = run_preflight(space, fixed, data)
     if options.json_path:
         atomic_write_text(options.json_path, json.dumps({**outcome.report.to_dict(), "preflight": outcome.preflight},

@@ -21,7 +21,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from searchseg.config import TrialConfig
+from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
@@ -108,11 +108,16 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     for key, value in (("data", options.data), ("class_map", options.class_map)):
         if value is not None:
             fixed[key] = str(Path(value).expanduser().resolve())
-    base = TrialConfig.from_flat(fixed)
+    base = data_config(fixed)
     arch_param = space.params.get("arch")
     for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
         check_image_size(arch, base.image_size)
     return fixed
+
+
+def data_config(fixed: dict) -> TrialConfig:
+    """The fixed keys as a config for decoding the data; loss weights are left to each trial's sample."""
+    return TrialConfig.from_flat({k: v for k, v in fixed.items() if not k.startswith(LOSS_PREFIX)})
 
 
 def _start_ray(options: SearchOptions) -> None:
@@ -214,7 +219,7 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     settings = space.settings
     name = experiment_dir.name
 
-    data = load_from_config(TrialConfig.from_flat(fixed), progress=options.verbose > 0)
+    data = load_from_config(data_config(fixed), progress=options.verbose > 0)
     if options.resume and data.fingerprint != saved["data_fingerprint"]:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")

@@ -90,3 +90,55 @@ def tiny_data(count: int = 8, size: int = 64, seed: int = 0):
         splits={"train": indices[:half], "val": indices[half:half + count // 4], "test": indices[half + count // 4:]},
         source="synthetic",
     )
+
+
+def pids_matching(fragment: str) -> list[int]:
+    """PIDs of processes whose command line contains ``fragment`` (read from /proc, Linux only)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if fragment in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+# A small search: 6 trials of up to 3 epochs on 64 px images, ASHA stopping at epoch 1.
+SEARCH_SPACE = """
+search: {samples: 6, epochs: 3, grace_period: 1, reduction_factor: 3, concurrency: 2, n_startup_trials: 2}
+fixed: {image_size: 64, batch_size: 4, augment: light, arch: unet, encoder: resnet18, group_by: folder,
+        val_fraction: 0.25, test_fraction: 0.25}
+params:
+  lr: {loguniform: [1.0e-4, 3.0e-2]}
+  loss.ce: {uniform: [0.2, 1.0]}
+  loss.dice: {choice: [0.0, 0.5]}
+"""
+
+
+@pytest.fixture(scope="module")
+def search_dataset(tmp_path_factory) -> Path:
+    """12 colour-mask pairs in 4 folders with ``classes.yaml``; ``space.yaml`` (SEARCH_SPACE) beside the folder."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("search") / "data"
+    for index in range(12):
+        labels = synthetic_labels(rng, 64)
+        mask = np.stack([COLOURS[c] for c in range(3)])[labels].astype(np.uint8)
+        mask[:2, :2] = IGNORE_COLOUR
+        save(root / f"g{index % 4}" / "images" / f"{index}.png", labels_to_image(labels, rng))
+        save(root / f"g{index % 4}" / "masks" / f"{index}.png", mask)
+    (root / "classes.yaml").write_text("classes: [{name: red, color: '#FF0000'}, {name: green, color: '#00FF00'},"
+                                       " {name: blue, color: '#0000FF'}]\nignore: ['#000000']\n")
+    (root.parent / "space.yaml").write_text(SEARCH_SPACE)
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

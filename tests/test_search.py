@@ -23,49 +23,12 @@ from searchseg.config import TrialConfig
 from searchseg.finalize import retrain_best
 from searchseg.local_trial import run_local_trial
 from searchseg.search import SearchOptions, run_search
-from tests.conftest import COLOURS, IGNORE_COLOUR, labels_to_image, save, synthetic_labels
 
 pytestmark = pytest.mark.slow
 
-SPACE = """
-search: {samples: 6, epochs: 3, grace_period: 1, reduction_factor: 3, concurrency: 2, n_startup_trials: 2}
-fixed: {image_size: 64, batch_size: 4, augment: light, arch: unet, encoder: resnet18, group_by: folder,
-        val_fraction: 0.25, test_fraction: 0.25}
-params:
-  lr: {loguniform: [1.0e-4, 3.0e-2]}
-  loss.ce: {uniform: [0.2, 1.0]}
-  loss.dice: {choice: [0.0, 0.5]}
-"""
-
-
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """12 colour-mask pairs in 4 folders, with their class map."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    root = tmp_path_factory.mktemp("search") / "data"
-    for index in range(12):
-        labels = synthetic_labels(rng, 64)
-        mask = np.stack([COLOURS[c] for c in range(3)])[labels].astype(np.uint8)
-        mask[:2, :2] = IGNORE_COLOUR
-        save(root / f"g{index % 4}" / "images" / f"{index}.png", labels_to_image(labels, rng))
-        save(root / f"g{index % 4}" / "masks" / f"{index}.png", mask)
-    (root / "classes.yaml").write_text("classes: [{name: red, color: '#FF0000'}, {name: green, color: '#00FF00'},"
-                                       " {name: blue, color: '#0000FF'}]\nignore: ['#000000']\n")
-    (root.parent / "space.yaml").write_text(SPACE)
-    return root
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def finished(dataset, local_ray, tmp_path_factory):
+def finished(search_dataset, local_ray, tmp_path_factory):
+    dataset = search_dataset
     options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),
                             class_map=str(dataset / "classes.yaml"), name="e2e",
                             results_dir=tmp_path_factory.mktemp("results"), verbose=0)
@@ -136,14 +99,21 @@ def _searcher_study(experiment_dir: Path) -> optuna.Study:
     return state["_ot_study"]
 
 
-def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(dataset, tmp_path):
+@pytest.mark.parametrize("location", ["results folder", "file:// storage"])
+def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_dataset, tmp_path, location):
+    """Kill the driver with SIGKILL part-way, then resume from a new driver process."""
+    dataset = search_dataset
+    if location == "results folder":
+        where, root = ["--results", str(tmp_path)], tmp_path
+    else:  # as a cloud bucket would be reached: Ray's storage path, shared by every node and driver
+        where, root = ["--storage", (tmp_path / "shared").as_uri()], tmp_path / "shared"
     command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
-               "--results", str(tmp_path), "--concurrency", "1", "--no-retrain", "--quiet"]
+               *where, "--concurrency", "1", "--no-retrain", "--quiet"]
     env = {**os.environ, "RAY_ADDRESS": ""}
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                              env=env)
-    trials_csv = tmp_path / "resumable" / "trials.csv"
+    trials_csv = root / "resumable" / "trials.csv"
     deadline = time.time() + 240
     finished_before = pd.DataFrame()
     while time.time() < deadline and first.poll() is None:
@@ -161,30 +131,32 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(dataset, tm
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     trials = pd.read_csv(trials_csv)
-    curves = pd.read_csv(tmp_path / "resumable" / "curves.csv")
+    curves = pd.read_csv(root / "resumable" / "curves.csv")
     assert len(trials) == 6 and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
     assert not curves.duplicated(["trial_id", "epoch"]).any()
     for _, row in finished_before.iterrows():  # finished trials were not run again
         after = trials.set_index("trial_id").loc[row["trial_id"]]
         assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
-    study = _searcher_study(tmp_path / "resumable")
+    study = _searcher_study(root / "resumable")
     told = [t for t in study.trials if t.state.is_finished()]
     assert len(told) == 6, "the restored searcher lost the trials it had seen before the interruption"
-    assert (tmp_path / "resumable" / "best_config.yaml").is_file()
-    assert (tmp_path / "resumable" / "report.html").is_file() and (tmp_path / "resumable" / "study.db").is_file()
+    for name in ("best_config.yaml", "report.html", "study.db"):
+        assert (root / "resumable" / name).is_file(), name
 
 
-def test_cluster_yaml_is_valid_for_the_ray_launcher():
+@pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
+def test_cluster_configs_are_valid_for_the_ray_launcher(name):
     import jsonschema
 
     schema_path = Path(ray.__file__).parent / "autoscaler" / "ray-schema.json"
-    config = yaml.safe_load((Path(__file__).parents[1] / "cluster.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[1] / name).read_text())
     jsonschema.validate(config, json.loads(schema_path.read_text()))
-    assert config["available_node_types"]["gpu_worker"]["max_workers"] >= 1
+    assert config["max_workers"] >= 1 and any("pip install" in c for c in config["setup_commands"])
 
 
-def test_trackers_log_offline_through_ray_tune(dataset, local_ray, tmp_path):
+def test_trackers_log_offline_through_ray_tune(search_dataset, local_ray, tmp_path):
+    dataset = search_dataset
     import mlflow
 
     options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),

@@ -15,7 +15,8 @@ from searchseg.report.optuna_study import build_study
 REPORT_FILE = "report.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
-.gallery img{max-width:100%;margin:6px 0;border:1px solid #ddd}.note{color:#666;font-style:italic}
+.gallery img{width:min(100%,900px);image-rendering:pixelated;margin:6px 0;border:1px solid #ddd}
+.note{color:#666;font-style:italic}
 section{margin-bottom:28px}"""
 
 
