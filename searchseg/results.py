@@ -17,7 +17,7 @@ from searchseg.space import trial_config_from_tune
 
 TRIALS_FILE, CURVES_FILE = "trials.csv", "curves.csv"
 CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val_dice", "val_pixel_accuracy",
-                 "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch")
+                 "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 
 
 def _clean(value):

@@ -8,7 +8,7 @@ from pathlib import Path
 from searchseg.errors import cli_entry
 from searchseg.evaluate import EXPORT_FORMATS
 from searchseg.pipeline import run_pipeline
-from searchseg.search import TRACKERS, SearchOptions
+from searchseg.search import SEARCHERS, TRACKERS, SearchOptions
 from searchseg.space import list_spaces
 from searchseg.trial import parse_assignments
 
@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--address", help="join a running Ray cluster, e.g. auto or ray://HEAD:10001")
     parser.add_argument("--storage", help="results location shared by all nodes: a folder, file:// or s3:// URI")
     parser.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its checkpoint")
-    parser.add_argument("--seed", type=int, help="seed of the TPE sampler (default: the space's)")
+    parser.add_argument("--seed", type=int, help="seed of the sampler (default: the space's)")
+    parser.add_argument("--searcher", choices=SEARCHERS, default="tpe",
+                        help="Optuna TPE (default), or random sampling as a baseline")
+    parser.add_argument("--no-early-stopping", action="store_true",
+                        help="run every trial to the full epoch budget (no ASHA)")
     parser.add_argument("--results", type=Path, default=Path("results"), help="parent folder of experiments")
     parser.add_argument("--no-retrain", action="store_true", help="stop after the search")
     parser.add_argument("--retrain-seeds", type=int, default=1, help="retrain the best K times: mean and spread")
@@ -59,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, name=args.name, resume=args.resume,
         smoke=args.smoke, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         address=args.address, storage=args.storage, max_failures=args.max_failures, seed=args.seed,
-        results_dir=args.results, trackers=args.trackers, verbose=0 if args.quiet else (2 if args.verbose else 1),
+        results_dir=args.results, trackers=args.trackers, searcher=args.searcher,
+        early_stopping=not args.no_early_stopping, verbose=0 if args.quiet else (2 if args.verbose else 1),
     )
     outcome = run_pipeline(options, retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds,
                            export=args.export)

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from searchseg.config import LOSS_PREFIX, TrialConfig
@@ -39,6 +39,7 @@ DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_c
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
 TRACKERS = ("tensorboard", "wandb", "mlflow")
+SEARCHERS = ("tpe", "random")
 
 
 @dataclass
@@ -61,6 +62,8 @@ class SearchOptions:
     seed: int | None = None
     results_dir: Path = Path("results")
     trackers: list[str] = field(default_factory=list)
+    searcher: str = "tpe"  # or "random": the baseline TPE is measured against
+    early_stopping: bool = True  # ASHA; False runs every trial to the full budget
     verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
 
 
@@ -184,11 +187,16 @@ def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> l
     return callbacks
 
 
-def _searcher(space: SearchSpace) -> OptunaSearch:
+def _searcher(space: SearchSpace, kind: str) -> OptunaSearch:
     s = space.settings
-    # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
-    sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
-                                         n_startup_trials=s.startup_trials)
+    if kind not in SEARCHERS:
+        raise UserError(f"unknown searcher {kind!r}; valid searchers: {', '.join(SEARCHERS)}")
+    if kind == "random":
+        sampler = optuna.samplers.RandomSampler(seed=s.seed)
+    else:
+        # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
+        sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
+                                             n_startup_trials=s.startup_trials)
     return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler)
 
 
@@ -226,8 +234,10 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     _start_ray(options)
     resources = _resources(options)
     sizes = {split: len(idx) for split, idx in data.splits.items()}
-    echo(f"search {name}: space {space.name}, {settings.samples} samples x up to {settings.epochs} epochs, "
-         f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}, metric {settings.metric}")
+    stopping = (f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
+                if options.early_stopping else "no early stopping")
+    echo(f"search {name}: space {space.name}, {options.searcher} searcher, {settings.samples} samples x up to "
+         f"{settings.epochs} epochs, {stopping}, metric {settings.metric}")
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
@@ -248,7 +258,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
                                    trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
-                                  grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
+                                  grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
+            if options.early_stopping else FIFOScheduler()
         callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric),
                      *tracker_callbacks(options.trackers, experiment_dir, name)]
         if options.verbose == 1:
@@ -256,8 +267,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
                                             settings.mode))
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=_searcher(space), scheduler=scheduler, metric=settings.metric,
-                                        mode=settings.mode, num_samples=settings.samples,
+            tune_config=tune.TuneConfig(search_alg=_searcher(space, options.searcher), scheduler=scheduler,
+                                        metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
                                         max_concurrent_trials=settings.concurrency),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import tempfile
+import time
 from pathlib import Path
 
 import ray
@@ -54,7 +55,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
 
     def report_epoch(row: dict, trainer: Trainer) -> None:
         metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
-                   "stop_reason": ""}
+                   "stop_reason": "", "reported_at": time.time()}
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -1,0 +1,1 @@
+"""Benchmarks: searchseg against what a user would pick instead, measured side by side in one run."""
