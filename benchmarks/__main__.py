@@ -18,7 +18,7 @@ def main() -> None:
     scale = QUICK if args.quick else FULL
     rows = run_all(scale, only=args.only)
     if not args.quick:
-        write_results(rows, scale, args.output)
+        write_results(rows, scale, args.output, only=args.only)
         print(f"written to {args.output}")
 
 

@@ -200,21 +200,25 @@ def _hand_loop_images_per_second(data: SegmentationData, config: TrialConfig, ep
 
 
 def throughput(bench: Bench) -> list[Row]:
-    """4: images/s of the engine the trainable runs against a minimal hand-written loop, same threads."""
+    """4: images/s of the engine the trainable runs against a minimal hand-written loop, same threads.
+
+    Epochs of the two alternate and the medians are compared, so drifts of a shared machine hit both alike.
+    """
     s = bench.scale
     config = TrialConfig.from_flat({**bench.fixed, "arch": "unet", "encoder": "resnet18", "augment": "none",
                                     "epochs": s.throughput_epochs + 1, "batch_size": 8})
     trainer = Trainer(config, bench.data)
-    trainer.train_one_epoch()
-    rates = []
+    trainer.train_one_epoch()  # warm-up
+    engine_rates, hand_rates = [], []
     for _ in range(s.throughput_epochs):
         trainer.epoch += 1
-        rates.append(trainer.train_one_epoch()[1])
-    engine = statistics.fmean(rates)
-    hand = _hand_loop_images_per_second(bench.data, config, s.throughput_epochs)
+        engine_rates.append(trainer.train_one_epoch()[1])
+        hand_rates.append(_hand_loop_images_per_second(bench.data, config, 1))
+    engine, hand = statistics.median(engine_rates), statistics.median(hand_rates)
     return [Row("4. training throughput (U-Net/ResNet-18, batch 8)", f"{engine:.2f} img/s",
                 f"hand-written loop {hand:.2f} img/s", engine / hand, ">= 0.95", engine / hand >= 0.95,
-                f"{torch.get_num_threads()} threads, same process")]
+                f"{torch.get_num_threads()} threads, same process, median of {s.throughput_epochs} alternating "
+                "epochs")]
 
 
 @ray.remote(num_cpus=1)
@@ -317,7 +321,16 @@ def run_all(scale: Scale, only: list[int] | None = None) -> list[Row]:
     return rows
 
 
-def write_results(rows: list[Row], scale: Scale, path: Path) -> None:
+def write_results(rows: list[Row], scale: Scale, path: Path, only: list[int] | None = None) -> None:
+    """Write the table; with ``only``, replace just those rows of the table already there."""
+    if only and path.is_file():
+        lines = path.read_text().splitlines()
+        fresh = {r.name.split(".")[0]: format_table([r]).splitlines()[-1] for r in rows}
+        lines = [fresh.get(line[2:].split(".")[0], line) if line.startswith("| ") else line for line in lines]
+        stamp = time.strftime("%Y-%m-%d %H:%M")
+        path.write_text("\n".join(lines) + f"\n\nRows {', '.join(fresh)} re-measured on {stamp} with "
+                        f"`python -m benchmarks {' '.join(sys.argv[1:])}`.\n")
+        return
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}; "
                f"Python {platform.python_version()}, torch {torch.__version__}, ray {ray.__version__}")

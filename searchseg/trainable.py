@@ -18,6 +18,7 @@ import ray
 import torch
 from ray import tune
 
+from searchseg.augment import save_augmentation
 from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import Trainer, fit
@@ -63,6 +64,9 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     trainer = None
     try:
         trainer = Trainer(trial_config, data)
+        trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
+        trial_config.save(trial_dir / "config.yaml")
+        save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
         if result.status == "nan_loss":
             _report_failure(worst, f"nan_loss: {result.reason}", result.epochs_run)

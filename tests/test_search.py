@@ -49,6 +49,11 @@ def test_result_files_are_complete_and_consistent(finished):
     run = json.loads((folder / "run.json").read_text())
     assert run["data_fingerprint"] == finished.data.fingerprint and run["settings"]["samples"] == 6
     assert trials["node_id"].notna().all() and (trials["wall_seconds"] > 0).all()
+    trial_dirs = list(folder.glob("train_segmentation_*"))
+    assert len(trial_dirs) == 6
+    for trial_dir in trial_dirs:  # every trial is rebuildable from the files beside its results
+        assert TrialConfig.load(trial_dir / "config.yaml").image_size == 64
+        assert (trial_dir / "augmentation.json").is_file()
     best = trials["best_val_miou"].max()
     assert finished.best_value == pytest.approx(best)
 
