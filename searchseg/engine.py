@@ -148,12 +148,16 @@ class Trainer:
             self.optimizer, lambda step: lr_factor(step, total, warmup, c.scheduler)
         )
 
-    def prepare_batch(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def prepare_images(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, C, H, W)`` -> normalised float on the device, in the model's memory format."""
         images = images.to(self.device, non_blocking=True).float()
         images = (images - self.mean) / self.std
         if self.cuda and self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return images, masks.to(self.device, non_blocking=True)
+        return images
+
+    def prepare_batch(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.prepare_images(images), masks.to(self.device, non_blocking=True)
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.config.amp)
@@ -215,7 +219,7 @@ class Trainer:
         for start in range(0, len(indices), self.config.batch_size):
             chunk = indices[start:start + self.config.batch_size]
             batch = torch.from_numpy(self.data.images[chunk]).permute(0, 3, 1, 2)
-            images, _ = self.prepare_batch(batch, torch.zeros(1))
+            images = self.prepare_images(batch)
             with self.autocast():
                 out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.data.masks.shape[1:]), np.uint8)

@@ -83,8 +83,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
     write_overlays(data.images[shown], data.masks[shown], predictions, [data.names[i] for i in shown],
                    data.class_colors, data.ignore_index, final / "overlays")
     if export:
-        example = first_trainer.prepare_batch(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2),
-                                         torch.zeros(1))[0]
+        example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
         path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
         difference = export_model(first_trainer.model, export, path, example)
         summary["export"] = {"format": export, "path": path.name, "max_abs_logit_difference": difference}

@@ -32,9 +32,10 @@ def trial_status(stop_reason: str, epochs_run: int, max_epochs: int) -> str:
 
 
 class ResultsWriter(Callback):
-    def __init__(self, experiment_dir: Path, searched_keys: list[str], max_epochs: int, metric: str) -> None:
+    def __init__(self, experiment_dir: Path, searched_keys: list[str], max_epochs: int, metric: str,
+                 mode: str) -> None:
         self.experiment_dir = Path(experiment_dir)
-        self.searched_keys, self.max_epochs, self.metric = searched_keys, max_epochs, metric
+        self.searched_keys, self.max_epochs, self.metric, self.mode = searched_keys, max_epochs, metric, mode
         self.trials: dict[str, dict] = {}
         self.curves: dict[tuple[str, int], dict] = {}
 
@@ -61,18 +62,20 @@ class ResultsWriter(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         row = self._row(trial)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        best_key = f"best_{self.metric}"
+        value = _clean(result.get(self.metric))
         if result.get("stop_reason"):
             row["stop_reason"] = result["stop_reason"]
         else:
             self.curves[(trial.trial_id, epoch)] = {"trial_id": trial.trial_id, **{
                 key: _clean(result.get(key)) for key in CURVE_COLUMNS if key != "trial_id"}}
-        history = [c[self.metric] for (tid, _), c in sorted(self.curves.items()) if tid == trial.trial_id]
-        finite = [v for v in history if v is not None]
+            if value is not None:
+                best = row.get(best_key)
+                better = max if self.mode == "max" else min
+                row[best_key] = value if best is None or pd.isna(best) else better(best, value)
+                row[f"last_{self.metric}"] = value
         row.update({
             "epochs_run": epoch,
-            f"best_{self.metric}": (max(finite) if not self.metric.endswith("loss") else min(finite))
-            if finite else None,
-            f"last_{self.metric}": finite[-1] if finite else None,
             "node_id": result.get("node_id"),
             "node_ip": result.get("node_ip"),
             "wall_seconds": round(float(result.get("time_total_s", 0.0)), 2),

@@ -260,7 +260,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
                                   grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
             if options.early_stopping else FIFOScheduler()
-        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric),
+        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric,
+                                   settings.mode),
                      *tracker_callbacks(options.trackers, experiment_dir, name)]
         if options.verbose == 1:
             callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
