@@ -61,6 +61,8 @@ class TrialConfig:
     scheduler: str = _opt("cosine", "learning-rate schedule", SCHEDULERS)
     warmup_epochs: float = _opt(0.0, "linear warm-up length in epochs (not used by onecycle)", low=0.0, high=1000)
     epochs: int = _opt(10, "training epochs (the ASHA budget in a search)", low=1, high=100000)
+    epoch_steps: int = _opt(0, "optimizer steps per epoch; 0 = one pass over the training images. A fixed count "
+                               "makes an epoch the same amount of training on any dataset size", low=0, high=10**6)
     batch_size: int = _opt(8, "batch size", low=1, high=4096)
     grad_clip: float = _opt(0.0, "clip gradient norm to this value; 0 turns clipping off", low=0.0, high=1e6)
     # augmentation

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
 from searchseg.augment import build_augmentation, check_preset
@@ -115,13 +115,17 @@ class Trainer:
                                                data.ignore_index, config.in_channels)
         train_set = ArrayDataset(data.images, data.masks, self.train_indices, self.augmentation)
         self.loader_generator = torch.Generator()
+        # With epoch_steps, an epoch draws that many batches from back-to-back shuffled passes over the data.
+        draws = config.epoch_steps * config.batch_size or None
+        sampler = RandomSampler(train_set, num_samples=draws, generator=self.loader_generator)
         self.train_loader = DataLoader(
-            train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
-            drop_last=len(train_set) > config.batch_size, generator=self.loader_generator,
-            pin_memory=self.cuda, persistent_workers=config.num_workers > 0,
+            train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
+            drop_last=len(sampler) > config.batch_size, pin_memory=self.cuda,
+            persistent_workers=config.num_workers > 0,
         )
         self.optimizer = self._make_optimizer()
         self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = config.epochs * self.steps_per_epoch
         self.scheduler = self._make_scheduler()
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.in_channels == 3 else (GREY_MEAN, GREY_STD)
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
@@ -140,13 +144,21 @@ class Trainer:
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         c = self.config
-        total = c.epochs * self.steps_per_epoch
         if c.scheduler == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=c.lr, total_steps=total)
+            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=c.lr, total_steps=self.total_steps)
         warmup = round(c.warmup_epochs * self.steps_per_epoch)
+        # Reads self.total_steps at each step, so set_total_epochs can move the horizon of a running schedule.
         return torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, total, warmup, c.scheduler)
+            self.optimizer, lambda step: lr_factor(step, self.total_steps, warmup, c.scheduler)
         )
+
+    def set_total_epochs(self, epochs: int) -> None:
+        """Move the end of training (and of the learning-rate schedule) to ``epochs``: a budgeted run re-plans
+        its horizon once it has measured its own pace. OneCycle's horizon is fixed when it is built."""
+        if self.config.scheduler == "onecycle":
+            raise ValueError("the onecycle schedule cannot change its length once built")
+        self.config = self.config.replace(epochs=epochs)
+        self.total_steps = epochs * self.steps_per_epoch
 
     def prepare_images(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, C, H, W)`` -> normalised float on the device, in the model's memory format."""
@@ -184,7 +196,7 @@ class Trainer:
             if self.config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
-            if self.scheduler.last_epoch < self.config.epochs * self.steps_per_epoch:
+            if self.scheduler.last_epoch < self.total_steps:
                 self.scheduler.step()
             total_loss += loss.item() * len(images)
             seen += len(images)
@@ -278,7 +290,7 @@ def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | N
         trainer.load_state_dict(resume_state)
     history: list[dict] = []
     status, reason = "completed", ""
-    while trainer.epoch < config.epochs:
+    while trainer.epoch < trainer.config.epochs:
         started = time.perf_counter()
         try:
             train_loss, images_per_s = trainer.train_one_epoch(progress)

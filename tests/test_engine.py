@@ -68,3 +68,47 @@ def test_lr_schedules():
     assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
     assert lr_factor(50, 100, 0, "poly") == pytest.approx(0.5 ** 0.9)
     assert lr_factor(99, 100, 0, "constant") == 1.0
+
+
+@pytest.mark.parametrize("images", [8, 40])
+def test_an_epoch_of_epoch_steps_is_that_many_optimizer_steps_on_any_dataset_size(images):
+    data = tiny_data(count=images, size=32)
+    trainer = Trainer(TrialConfig(**{**BASE, "image_size": 32}, epochs=2, epoch_steps=5), data)
+    assert trainer.steps_per_epoch == 5 and trainer.total_steps == 10
+    fit(trainer.config, data, progress=False, trainer=trainer)
+    assert trainer.optimizer.state_dict()["state"][0]["step"] == 10  # Adam counts the updates it made
+
+
+def test_epoch_steps_draw_every_image_before_repeating_one():
+    data = tiny_data(count=8, size=32)  # 4 training images
+    trainer = Trainer(TrialConfig(**{**BASE, "image_size": 32, "batch_size": 2}, epochs=1, epoch_steps=3), data)
+    drawn = list(trainer.train_loader.sampler)
+    assert len(drawn) == 6 and sorted(drawn[:4]) == [0, 1, 2, 3]
+
+
+def test_resume_with_epoch_steps_continues_as_if_never_stopped():
+    data = tiny_data()
+    config = TrialConfig(**BASE, epochs=3, epoch_steps=3, seed=3, augment_strength=1.0)
+    uninterrupted = fit(config, data, progress=False).history
+    saved = {}
+
+    def stop_after_one(row, trainer):
+        saved.update(trainer.state_dict())
+        raise StopTraining("simulated interruption")
+
+    fit(config, data, stop_after_one, progress=False)
+    resumed = fit(config, data, resume_state=saved, progress=False).history
+    assert [row["epoch"] for row in resumed] == [2, 3]
+    assert resumed[-1]["val_miou"] == pytest.approx(uninterrupted[-1]["val_miou"], abs=1e-6)
+
+
+def test_moving_the_horizon_stretches_the_running_schedule():
+    trainer = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4, lr=1e-2), tiny_data())
+    fit(trainer.config, trainer.data, progress=False, trainer=trainer)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)  # the cosine ended with training
+    trainer.set_total_epochs(4)
+    assert trainer.total_steps == 16 and trainer.config.epochs == 4
+    fit(trainer.config, trainer.data, progress=False, trainer=trainer)
+    assert trainer.epoch == 4
+    with pytest.raises(ValueError, match="onecycle"):
+        Trainer(TrialConfig(**BASE, epochs=2, scheduler="onecycle"), tiny_data()).set_total_epochs(3)
