@@ -22,6 +22,8 @@ A space file::
       focal_gamma:                 # exists only when the condition holds
         uniform: [1.0, 4.0]
         when: {loss.focal: nonzero}
+    start:                         # known-good configurations, evaluated before TPE samples
+      - {arch: unet, lr: 1.0e-3, encoder: resnet34, loss.focal: 0.0}
 
 Distributions: ``choice``, ``uniform``, ``loguniform``, ``int`` (``[low, high]``, optional ``step`` and
 ``log``). A plain value under ``params`` is fixed.
@@ -61,6 +63,7 @@ class SearchSettings:
     concurrency: int | None = None
     seed: int = 0
     n_startup_trials: int | None = None  # TPE's random start; default max(2, samples // 4)
+    final_share: float = 0.5  # with --budget: the part of the time left after loading that trains the final model
 
     def validate(self, where: str) -> None:
         checks = [
@@ -72,6 +75,7 @@ class SearchSettings:
             (self.mode in ("max", "min"), "mode must be max or min"),
             (self.concurrency is None or self.concurrency >= 1, "concurrency must be >= 1"),
             (self.n_startup_trials is None or self.n_startup_trials >= 0, "n_startup_trials must be >= 0"),
+            (0.0 < self.final_share < 1.0, "final_share must be between 0 and 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -109,6 +113,12 @@ class Distribution:
         else:
             middle = (low + high) / 2
         return round(middle) if self.kind == "int" else middle
+
+    def admits(self, value: Any) -> bool:
+        if self.kind == "choice":
+            return value in self.args
+        low, high = self.args
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
     def suggest(self, trial, name: str) -> Any:
         if self.kind == "choice":
@@ -156,6 +166,7 @@ class SearchSpace:
     fixed: dict[str, Any]
     params: dict[str, Param]
     text: str
+    start: list[dict[str, Any]] = field(default_factory=list)
 
     def sample(self, trial) -> dict[str, Any]:
         """Define-by-run: ask ``trial`` for each active parameter; return the searched config keys."""
@@ -166,6 +177,31 @@ class SearchSpace:
                 values[key] = distribution.suggest(trial, name)
         return values
 
+    def optuna_point(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A start configuration (config keys) as the Optuna parameters the sampler will ask for."""
+        point: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        for key, param in self.params.items():
+            if param.is_active(values):
+                name, _ = param.resolve({**values, **config})
+                values[key] = point[name] = config[key]
+        return point
+
+    def models(self) -> list[tuple[str, str]]:
+        """Every (architecture, encoder) pair the space can sample, in declaration order."""
+        base = TrialConfig.from_flat({k: v for k, v in self.fixed.items() if k in ("arch", "encoder")})
+        arch_param, encoder_param = self.params.get("arch"), self.params.get("encoder")
+        archs = arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]
+        pairs = []
+        for arch in archs:
+            if encoder_param is None:
+                encoders = [base.encoder]
+            else:
+                distribution = encoder_param.resolve({"arch": arch, encoder_param.by: arch})[1] \
+                    if encoder_param.by else encoder_param.distribution
+                encoders = distribution.args if distribution.kind == "choice" else [base.encoder]
+            pairs += [(arch, encoder) for encoder in encoders]
+        return pairs
 
     def central_values(self) -> dict[str, Any]:
         """The space's representative configuration (searched keys only), conditions honoured."""
@@ -219,9 +255,10 @@ def load_space(name_or_path: str) -> SearchSpace:
         raise UserError(f"{where} does not parse: {' '.join(str(err).split())}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with description, search, fixed and params")
-    unknown = set(raw) - {"description", "search", "fixed", "params"}
+    unknown = set(raw) - {"description", "search", "fixed", "params", "start"}
     if unknown:
-        raise UserError(f"{where}: unknown top-level keys {sorted(unknown)}; valid: description, search, fixed, params")
+        raise UserError(f"{where}: unknown top-level keys {sorted(unknown)}; "
+                        "valid: description, search, fixed, params, start")
 
     settings_raw = raw.get("search") or {}
     valid_settings = {f.name for f in fields(SearchSettings)}
@@ -245,7 +282,35 @@ def load_space(name_or_path: str) -> SearchSpace:
         _check_value(key, value, f"{where}: fixed.{key}")
     if not params:
         raise UserError(f"{where}: no parameters to search under 'params'")
-    return SearchSpace(path.stem, path, str(raw.get("description", "")), settings, fixed, params, text)
+    space = SearchSpace(path.stem, path, str(raw.get("description", "")), settings, fixed, params, text)
+    space.start = _parse_start(raw.get("start") or [], space, where)
+    return space
+
+
+def _parse_start(entries: Any, space: SearchSpace, where: str) -> list[dict[str, Any]]:
+    """Start configurations must give a value, valid for its distribution, to every parameter they activate."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"{where}: start must be a list of configurations (mappings of searched keys to values)")
+    parsed = []
+    for number, entry in enumerate(entries, 1):
+        at = f"{where}: start[{number}]"
+        unknown = set(entry) - set(space.params)
+        if unknown:
+            raise UserError(f"{at}: {sorted(unknown)} are not searched parameters; searched: "
+                            f"{', '.join(space.params)}")
+        values: dict[str, Any] = {}
+        for key, param in space.params.items():
+            if not param.is_active(values):
+                continue
+            if key not in entry:
+                raise UserError(f"{at}: no value for {key!r}; a start configuration gives every active parameter")
+            _, distribution = param.resolve({**values, **entry})
+            if not distribution.admits(entry[key]):
+                raise UserError(f"{at}: {key}={entry[key]!r} is outside its distribution {distribution.kind} "
+                                f"{distribution.args}")
+            values[key] = entry[key]
+        parsed.append(values)
+    return parsed
 
 
 def _parse_distribution(spec: dict, key: str, where: str) -> Distribution:

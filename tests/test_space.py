@@ -103,3 +103,54 @@ def test_valid_file_and_unknown_name(tmp_path):
     assert load_space(write(tmp_path, VALID)).settings.epochs == 3
     with pytest.raises(UserError, match="unknown search space 'arch_lost'; bundled spaces: arch_loss"):
         load_space("arch_lost")
+
+
+START_SPACE = """
+search: {samples: 4}
+params:
+  arch: {choice: [unet, fpn]}
+  encoder:
+    by: arch
+    cases:
+      fpn: {choice: [mobilenet_v2]}
+      default: {choice: [resnet18, resnet34]}
+  loss.focal: {choice: [0.0, 0.5]}
+  focal_gamma: {uniform: [1.0, 4.0], when: {loss.focal: nonzero}}
+  lr: {loguniform: [1.0e-4, 1.0e-2]}
+start:
+"""
+
+
+def test_start_configurations_become_the_optuna_parameters_they_activate(tmp_path):
+    space = load_space(write(tmp_path, START_SPACE + "  - {arch: unet, encoder: resnet34, loss.focal: 0.0, lr: 1.0e-3}\n"
+                                                     "  - {arch: fpn, encoder: mobilenet_v2, loss.focal: 0.5,"
+                                                     " focal_gamma: 2.0, lr: 3.0e-3}\n"))
+    assert [space.optuna_point(start) for start in space.start] == [
+        {"arch": "unet", "encoder:arch:default": "resnet34", "loss.focal": 0.0, "lr": 1e-3},
+        {"arch": "fpn", "encoder:arch:fpn": "mobilenet_v2", "loss.focal": 0.5, "focal_gamma": 2.0, "lr": 3e-3},
+    ]
+    study = optuna.create_study()  # an enqueued point is what define-by-run sampling returns first
+    study.enqueue_trial(space.optuna_point(space.start[1]))
+    assert space.sample(study.ask()) == space.start[1]
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("{arch: unet, encoder: resnet18, loss.focal: 0.0}", "no value for 'lr'"),
+    ("{arch: unet, encoder: resnet18, loss.focal: 0.5, lr: 1.0e-3}", "no value for 'focal_gamma'"),
+    ("{arch: fpn, encoder: resnet18, loss.focal: 0.0, lr: 1.0e-3}", "encoder='resnet18' is outside"),
+    ("{arch: unet, encoder: resnet18, loss.focal: 0.0, lr: 1.0}", "lr=1.0 is outside"),
+    ("{arch: unet, encoder: resnet18, loss.focal: 0.0, lr: 1.0e-3, batch_size: 4}", "not searched parameters"),
+    ("unet", "start must be a list of configurations"),
+])
+def test_bad_start_configurations_name_the_entry_and_the_key(tmp_path, entry, message):
+    text = START_SPACE.replace("start:\n", "start: unet\n") if entry == "unet" else START_SPACE + f"  - {entry}\n"
+    with pytest.raises(UserError, match=message) as error:
+        load_space(write(tmp_path, text))
+    assert "start" in str(error.value)
+
+
+def test_a_space_lists_every_model_it_can_sample(tmp_path):
+    space = load_space(write(tmp_path, START_SPACE))
+    assert space.models() == [("unet", "resnet18"), ("unet", "resnet34"), ("fpn", "mobilenet_v2")]
+    assert load_space("lr_wd").models() == [("unet", "resnet18")]  # fixed model
+    assert all(load_space(name).start for name in list_spaces())  # every bundled space starts from the recipe
