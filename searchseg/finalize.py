@@ -1,6 +1,12 @@
-"""Retrain the best configuration on train+val and evaluate it on the held-out test split.
+"""The final model of a search, evaluated on the held-out test split.
 
-Writes ``EXPERIMENT/final/``: ``metrics.json`` (test mIoU, per-class IoU, Dice, pixel accuracy and
+Two rules. ``retrain_best`` retrains the best configuration from scratch on train+val for the search's
+epoch budget (a search run by ``--samples``/``--epochs``). ``continue_best`` (a ``--budget`` run) continues
+the best trial's own checkpoint with all the machine's resources until the budget's final share is used,
+validating after each epoch, and keeps the state with the best validation score, starting with the trial's
+own: the final model is never worse on validation than what the search trained.
+
+Both write ``EXPERIMENT/final/``: ``metrics.json`` (test mIoU, per-class IoU, Dice, pixel accuracy and
 confusion matrix; mean and spread over seeds), ``model.pt`` (weights of the first seed),
 ``config.yaml``, ``curves.csv`` (per-epoch losses of each seed) and ``overlays/`` (image | ground
 truth | prediction), and with ``export`` a deployable model checked against PyTorch.
@@ -8,8 +14,11 @@ truth | prediction), and with ``export`` a deployable model checked against PyTo
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +28,12 @@ import torch
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import Trainer, fit
+from searchseg.engine import StopTraining, Trainer, fit
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.provenance import run_metadata
+from searchseg.timing import torch_threads
 
 FINAL_DIR = "final"
 SCALARS = ("miou", "dice", "pixel_accuracy")
@@ -44,7 +54,6 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
     data = data or load_from_config(config, progress=progress)
     if not len(data.splits["test"]):
         raise UserError("the test split is empty (test_fraction=0); set test_fraction > 0 to evaluate")
-    final = Path(experiment_dir) / FINAL_DIR
     runs, curves, first_trainer = [], [], None
     for offset in range(seeds):
         seeded = config.replace(seed=config.seed + offset)
@@ -59,7 +68,13 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         echo(f"  test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}, "
              f"pixel accuracy {metrics['pixel_accuracy']:.4f}")
         first_trainer = first_trainer or trainer
+    return _write_final(Path(experiment_dir) / FINAL_DIR, config, first_trainer, runs, curves, export, overlays,
+                        echo)
 
+
+def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],
+                 export: str | None, overlays: int, echo, **extra) -> dict:
+    data, seeds = first_trainer.data, len(runs)
     summary = {
         "test_miou": statistics.fmean(r["miou"] for r in runs),
         "test_miou_std": statistics.stdev(r["miou"] for r in runs) if seeds > 1 else 0.0,
@@ -73,6 +88,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         "test_images": len(data.splits["test"]),
         "epochs": config.epochs,
         "data_fingerprint": data.fingerprint,
+        **extra,
         **run_metadata(),
     }
     config.save(final / "config.yaml")
@@ -90,6 +106,63 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e})")
     atomic_write_text(final / "metrics.json", json.dumps(summary, indent=2, default=_json_default))
     return summary
+
+
+def continue_best(experiment_dir: Path, state_path: Path, data: SegmentationData, deadline: float,
+                  planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
+                  echo=print) -> dict:
+    """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock).
+
+    After each epoch the validation split decides: the state with the best validation mIoU so far, the
+    trial's own state included, is the final model. ``planned_epochs`` is the first guess at how many
+    epochs fit; after one epoch the run re-plans from its measured pace.
+    """
+    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml")
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    with torch_threads(os.cpu_count() or 1):
+        trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
+        trainer.load_state_dict(state)
+        start_epoch = trainer.epoch
+        if config.scheduler != "onecycle":
+            trainer.set_total_epochs(start_epoch + max(1, planned_epochs))
+        _, start_metrics = trainer.evaluate("val")
+        best = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
+                "model": copy.deepcopy(trainer.model.state_dict())}
+        echo(f"final model: continuing {config.arch}/{config.encoder} from its trial's epoch {start_epoch} "
+             f"(val mIoU {best['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
+             f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
+        epoch_started = time.time()
+
+        def keep_best_until_deadline(row: dict, trainer: Trainer) -> None:
+            nonlocal epoch_started
+            now = time.time()
+            epoch_seconds, epoch_started = now - epoch_started, now
+            if row["val_miou"] > best["val_miou"]:
+                best.update(val_miou=row["val_miou"], epoch=trainer.epoch,
+                            model=copy.deepcopy(trainer.model.state_dict()))
+            fits = int((deadline - now) // epoch_seconds)
+            if trainer.epoch == start_epoch + 1 and config.scheduler != "onecycle" and fits:
+                trainer.set_total_epochs(trainer.epoch + fits)  # the horizon from the pace just measured
+            if fits < 1:
+                raise StopTraining("the budget's final share is used")
+
+        history = []
+        if time.time() < deadline:
+            result = fit(trainer.config, data, keep_best_until_deadline, progress=progress, trainer=trainer)
+            history = result.history
+            if result.status == "nan_loss":
+                echo(f"final model: continuing stopped ({result.reason}); keeping the best state so far")
+        trainer.model.load_state_dict(best["model"])
+        _, metrics = trainer.evaluate("test")
+    kept = "the trial's own state" if best["epoch"] == start_epoch else f"epoch {best['epoch']}"
+    echo(f"final model: {kept} (val mIoU {best['val_miou']:.4f} against {start_metrics['miou']:.4f} at the "
+         f"start); test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}")
+    curves = [{"seed": config.seed, **{k: v for k, v in row.items() if "." not in k}} for row in history]
+    rule = {"rule": "continue_best", "start_epoch": start_epoch, "epochs_run": trainer.epoch,
+            "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start_metrics["miou"],
+            "kept_epoch": best["epoch"], "kept_val_miou": best["val_miou"]}
+    return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
+                        [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
 
 
 def _json_default(value):

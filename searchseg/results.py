@@ -33,8 +33,9 @@ def trial_status(stop_reason: str, epochs_run: int, max_epochs: int) -> str:
 
 class ResultsWriter(Callback):
     def __init__(self, experiment_dir: Path, searched_keys: list[str], max_epochs: int, metric: str,
-                 mode: str) -> None:
+                 mode: str, time_budget: bool = False) -> None:
         self.experiment_dir = Path(experiment_dir)
+        self.time_budget = time_budget
         self.searched_keys, self.max_epochs, self.metric, self.mode = searched_keys, max_epochs, metric, mode
         self.trials: dict[str, dict] = {}
         self.curves: dict[tuple[str, int], dict] = {}
@@ -97,6 +98,11 @@ class ResultsWriter(Callback):
         self._write()
 
     def on_experiment_end(self, trials, **info) -> None:
+        if self.time_budget:  # Tune ends the trials still running when the time is up without completing them
+            for row in self.trials.values():
+                if row.get("status") == "running":
+                    row["status"] = "time_budget"
+                    row["stop_reason"] = "time_budget: the search's share of --budget ran out"
         self._write()
 
     def _write(self) -> None:

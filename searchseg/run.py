@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from searchseg.budget import parse_duration, process_started_at
 from searchseg.errors import cli_entry
 from searchseg.evaluate import EXPORT_FORMATS
 from searchseg.pipeline import run_pipeline
@@ -26,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
     parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16")
+    parser.add_argument("--budget", metavar="DURATION",
+                        help="wall-clock time for the whole job (300, 300s, 20m, 2h): data check, search, final "
+                             "model, evaluation and report end within it. The plan (trials, fidelity in optimizer "
+                             "steps, final-training share) is computed from measured step times and printed first")
     parser.add_argument("--samples", type=int, help="number of trials (default: the space's)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial, the ASHA budget (default: the space's)")
     parser.add_argument("--concurrency", type=int, help="most trials at once (default: as resources allow)")
@@ -58,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    started_at = process_started_at()  # the budget counts from the command's start, imports included
     options = SearchOptions(
         space=args.space, data=args.data, class_map=args.class_map, overrides=parse_assignments(args.assignments),
         samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, name=args.name, resume=args.resume,
@@ -65,9 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         address=args.address, storage=args.storage, max_failures=args.max_failures, seed=args.seed,
         results_dir=args.results, trackers=args.trackers, searcher=args.searcher,
         early_stopping=not args.no_early_stopping, verbose=0 if args.quiet else (2 if args.verbose else 1),
+        budget=parse_duration(args.budget) if args.budget is not None else None,
     )
     outcome = run_pipeline(options, retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds,
-                           export=args.export)
+                           export=args.export, started_at=started_at)
     search = outcome.search
     print(f"best configuration ({search.experiment_dir / 'best_config.yaml'}):")
     for key, value in search.best_config.to_flat().items():

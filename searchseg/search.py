@@ -7,8 +7,10 @@ writes ``best_config.yaml`` and, unless told not to, retrains and evaluates the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -21,17 +23,19 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
+from searchseg.budget import BudgetPlan, Costs, format_duration, plan_budget
 from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
-from searchseg.io_utils import atomic_write_text
+from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
 from searchseg.results import ResultsWriter, load_trials
 from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
-from searchseg.trainable import train_segmentation
+from searchseg.timing import model_step_seconds, step_seconds
+from searchseg.trainable import STATE_FILE, train_segmentation
 
 RUN_FILE, SPACE_FILE, BEST_CONFIG_FILE = "run.json", "space.yaml", "best_config.yaml"
 # Decoded once per search, so a trial cannot choose them.
@@ -65,6 +69,7 @@ class SearchOptions:
     searcher: str = "tpe"  # or "random": the baseline TPE is measured against
     early_stopping: bool = True  # ASHA; False runs every trial to the full budget
     verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
+    budget: float | None = None  # seconds for the whole job; the search is planned from measured costs
 
 
 @dataclass
@@ -74,6 +79,8 @@ class SearchOutcome:
     best_value: float
     trials_csv: Path
     data: SegmentationData
+    best_state: Path | None = None  # the best trial's latest checkpoint state
+    plan: BudgetPlan | None = None
 
 
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
@@ -91,6 +98,9 @@ def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
 
 def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
     s = space.settings
+    if options.budget is not None and (options.samples is not None or options.epochs is not None or options.smoke):
+        raise UserError("--budget plans the trials and their length from measured costs; "
+                        "drop --samples/--epochs/--smoke, or drop --budget")
     if options.smoke:
         s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
     for key in ("samples", "epochs", "concurrency", "seed"):
@@ -139,9 +149,19 @@ def _start_ray(options: SearchOptions) -> None:
         ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level="WARNING")
 
 
-def _resources(options: SearchOptions) -> dict:
-    available = ray.cluster_resources()
-    cpus, gpus = available.get("CPU", 1.0), available.get("GPU", 0.0)
+def _cluster_totals(options: SearchOptions) -> tuple[float, float]:
+    """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
+    run can time its models before Ray's start-up competes with them for the processor."""
+    if options.address or ray.is_initialized():
+        _start_ray(options)
+        available = ray.cluster_resources()
+        return available.get("CPU", 1.0), available.get("GPU", 0.0)
+    import torch
+
+    return float(os.cpu_count() or 1), float(torch.cuda.device_count())
+
+
+def _resources(options: SearchOptions, cpus: float, gpus: float) -> dict:
     gpus_per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else (1.0 if gpus else 0.0)
     if gpus_per_trial > gpus:
         raise UserError(f"--gpus-per-trial {gpus_per_trial} but the cluster has {gpus:g} GPUs")
@@ -189,6 +209,7 @@ def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> l
 
 def _searcher(space: SearchSpace, kind: str) -> OptunaSearch:
     s = space.settings
+    start = [space.optuna_point(config) for config in space.start[:s.samples]]
     if kind not in SEARCHERS:
         raise UserError(f"unknown searcher {kind!r}; valid searchers: {', '.join(SEARCHERS)}")
     if kind == "random":
@@ -197,13 +218,54 @@ def _searcher(space: SearchSpace, kind: str) -> OptunaSearch:
         # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
         sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
                                              n_startup_trials=s.startup_trials)
-    return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler)
+    return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler,
+                        points_to_evaluate=start or None)
 
 
-def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
-    """Run (or resume) a search; returns where it is and its best configuration."""
+def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+                  totals: tuple[float, float], echo=print) -> Costs:
+    """Time a step of every model the space can sample, with one trial's resources and with all of them."""
+    base = data_config({**fixed, "loss.ce": 1.0})
+    cpus, gpus = totals
+    if resources["gpu"]:
+        concurrency = max(1, int(gpus // resources["gpu"]))
+        trial_threads = full_threads = max(1, int(resources["cpu"]))
+        share = min(1.0, resources["gpu"])  # trials sharing a GPU share its throughput
+    else:
+        concurrency = max(1, int(cpus // resources["cpu"]))
+        trial_threads, full_threads, share = max(1, int(resources["cpu"])), os.cpu_count() or 1, 1.0
+    if space.settings.concurrency:
+        concurrency = min(concurrency, space.settings.concurrency)
+    models = space.models()
+    started = time.perf_counter()
+    measured = {key: seconds / share for key, seconds in model_step_seconds(base, models, data, trial_threads).items()}
+    first = space.start[0] if space.start else {}
+    reference = base.replace(**{k: v for k, v in first.items() if k in ("arch", "encoder")})
+    full = step_seconds(reference, data, full_threads)
+    speedup = max(1.0, measured.get(f"{reference.arch}/{reference.encoder}", full) / full)
+    batches = {split: -(-len(data.splits[split]) // base.batch_size) for split in ("val", "test")}
+    echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
+         f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
+    return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0)
+
+
+def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
+    s = space.settings
+    s.samples, s.epochs, s.grace_period = plan.samples, plan.max_epochs, plan.grace_epochs
+    s.reduction_factor, s.concurrency = plan.reduction_factor, plan.concurrency
+    fixed["epochs"], fixed["epoch_steps"] = plan.horizon_epochs, plan.epoch_steps
+
+
+def run_search(options: SearchOptions, echo=print, started_at: float | None = None) -> SearchOutcome:
+    """Run (or resume) a search; returns where it is and its best configuration.
+
+    With ``options.budget``, the job that began at ``started_at`` (wall-clock seconds; default now) is planned
+    to end within the budget: the search gets the plan's share and stops when it is used up.
+    """
+    started_at = time.time() if started_at is None else started_at
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    plan = None
     if options.resume:
         if not options.name:
             raise UserError("--resume needs --name of the experiment to continue")
@@ -215,6 +277,7 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
         space = load_space(str(experiment_dir / SPACE_FILE))
         space.settings.__dict__.update(saved["settings"])
         fixed = saved["fixed"]
+        plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
     else:
         space = load_space(options.space)
         _settings_with_options(space, options)
@@ -231,8 +294,19 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     if options.resume and data.fingerprint != saved["data_fingerprint"]:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
+    totals = _cluster_totals(options)
+    resources = _resources(options, *totals)
+    costs = measure_costs(space, fixed, data, resources, totals, echo) \
+        if options.budget is not None and not options.resume else None
     _start_ray(options)
-    resources = _resources(options)
+    if costs is not None:
+        costs = dataclasses.replace(costs, spent_seconds=time.time() - started_at)
+        plan = plan_budget(options.budget, costs, len(space.start), space.settings.final_share,
+                           space.settings.reduction_factor)
+        _apply_plan(space, fixed, plan)
+        clock = time.strftime("%H:%M:%S", time.localtime(started_at + options.budget))
+        for line in plan.describe(len(space.start), clock):
+            echo(line)
     sizes = {split: len(idx) for split, idx in data.splits.items()}
     stopping = (f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
                 if options.early_stopping else "no early stopping")
@@ -248,7 +322,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
         atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
             "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
             "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
-            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), **run_metadata(),
+            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "plan": plan.to_dict() if plan else None, **run_metadata(),
         }, indent=2, default=str))
 
     trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
@@ -261,7 +336,7 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
                                   grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
             if options.early_stopping else FIFOScheduler()
         callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric,
-                                   settings.mode),
+                                   settings.mode, time_budget=plan is not None),
                      *tracker_callbacks(options.trackers, experiment_dir, name)]
         if options.verbose == 1:
             callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
@@ -270,7 +345,8 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
             trainable,
             tune_config=tune.TuneConfig(search_alg=_searcher(space, options.searcher), scheduler=scheduler,
                                         metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
-                                        max_concurrent_trials=settings.concurrency),
+                                        max_concurrent_trials=settings.concurrency,
+                                        time_budget_s=_search_seconds_left(plan, started_at)),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),
                 failure_config=tune.FailureConfig(max_failures=options.max_failures),
@@ -285,8 +361,24 @@ def run_search(options: SearchOptions, echo=print) -> SearchOutcome:
     best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
     best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
     best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    best_state = None
+    if best.checkpoint is not None:
+        with best.checkpoint.as_directory() as folder:
+            best_state = Path(folder) / STATE_FILE
+            if best_state.parent != Path(best.checkpoint.path):  # a temporary copy of remote storage: keep it
+                kept = experiment_dir / "best_trial_state.pt"
+                atomic_write(kept, lambda tmp, src=best_state: shutil.copyfile(src, tmp))
+                best_state = kept
     trials = load_trials(experiment_dir)
     counts = trials["status"].value_counts().to_dict()
     echo(f"trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
          f"best {settings.metric} {best_value:.4f}")
-    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data)
+    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
+                         plan)
+
+
+def _search_seconds_left(plan: BudgetPlan | None, started_at: float) -> float | None:
+    """The search's share of the budget, counted from the job's start so loading and timing are included."""
+    if plan is None:
+        return None
+    return max(1.0, plan.spent_seconds + plan.search_seconds - (time.time() - started_at))

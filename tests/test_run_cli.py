@@ -16,6 +16,9 @@ from searchseg.run import main as run_main
     (["--resume"], "--resume needs --name"),
     (["--resume", "--name", "never-started"], "is not a searchseg experiment"),
     (["--data", "/no/such/data"], "does not exist"),
+    (["--budget", "five minutes"], "is not a duration"),
+    (["--budget", "5m", "--samples", "4"], "drop --samples/--epochs/--smoke, or drop --budget"),
+    (["--budget", "5m", "--smoke"], "drop --samples/--epochs/--smoke, or drop --budget"),
 ])
 def test_run_refuses_bad_input(tmp_path, capsys, args, fragment):
     with pytest.raises(SystemExit) as exit_info:
@@ -43,7 +46,7 @@ def test_run_help_lists_every_option():
     result = subprocess.run([sys.executable, "-m", "searchseg.run", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0
-    for option in ("--space", "--data", "--samples", "--epochs", "--concurrency", "--name", "--resume", "--smoke",
+    for option in ("--space", "--data", "--budget", "--samples", "--epochs", "--concurrency", "--name", "--resume", "--smoke",
                    "--cpus-per-trial", "--gpus-per-trial", "--address", "--storage", "--export"):
         assert option in result.stdout
 

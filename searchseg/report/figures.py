@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "running": "#2ca02c", "nan_loss": "#d62728",
+STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "time_budget": "#b8a07a", "running": "#2ca02c", "nan_loss": "#d62728",
                   "out_of_memory": "#d62728", "invalid_config": "#d62728", "error": "#d62728"}
 HEIGHT = 420
 
@@ -105,6 +105,6 @@ def confusion_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def final_curves_figure(table: pd.DataFrame) -> go.Figure:
-    figure = go.Figure([go.Scatter(x=table["epoch"], y=table["train_loss"], name="train loss (train+val)"),
-                        go.Scatter(x=table["epoch"], y=table["test_loss"], name="test loss")])
-    return _layout(figure, "Retraining: loss per epoch", xaxis_title="epoch", yaxis_title="loss")
+    figure = go.Figure([go.Scatter(x=table["epoch"], y=table[column], name=column.replace("_", " "))
+                        for column in table.columns if column != "epoch"])
+    return _layout(figure, "Final training: loss per epoch", xaxis_title="epoch", yaxis_title="loss")

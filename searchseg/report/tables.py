@@ -11,7 +11,7 @@ import pandas as pd
 from searchseg.config import LOSS_PREFIX
 from searchseg.report.experiment import Experiment
 
-FINISHED = ("completed", "early_stopped")
+FINISHED = ("completed", "early_stopped", "time_budget")
 
 
 def _better(mode: str):
@@ -142,9 +142,11 @@ def confusion_table(exp: Experiment) -> pd.DataFrame:
 
 
 def final_curves_table(exp: Experiment) -> pd.DataFrame:
-    """Per-epoch train and test loss of the retrained model (first seed)."""
+    """Per-epoch losses of the final training (first seed): train, and test (retrained from scratch) or
+    validation (a budgeted run, which continues the best trial and keeps validation for choosing)."""
     if exp.final_curves is None or not len(exp.final_curves):
         return pd.DataFrame(columns=["epoch", "train_loss", "test_loss"])
     first = exp.final_curves[exp.final_curves["seed"] == exp.final_curves["seed"].min()]
-    return first[["epoch", "train_loss", "test_loss"]].reset_index(drop=True)
+    losses = [c for c in ("train_loss", "val_loss", "test_loss") if c in first.columns]
+    return first[["epoch", *losses]].reset_index(drop=True)
 

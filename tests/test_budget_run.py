@@ -1,0 +1,92 @@
+"""``run --budget`` end to end, as a user runs it: a fresh process, real Ray, real Optuna, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from searchseg.config import TrialConfig
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 60
+START = [{"arch": "unet", "lr": 1.0e-3, "loss.dice": 0.5}, {"arch": "fpn", "lr": 3.0e-3, "loss.dice": 0.0}]
+SPACE = {
+    "search": {"reduction_factor": 3},
+    "fixed": {"image_size": 64, "batch_size": 4, "augment": "light", "encoder": "resnet18", "group_by": "folder",
+              "val_fraction": 0.25, "test_fraction": 0.25, "loss.ce": 1.0},
+    "params": {"arch": {"choice": ["unet", "fpn"]}, "lr": {"loguniform": [1.0e-4, 1.0e-2]},
+               "loss.dice": {"choice": [0.0, 0.5]}},
+    "start": START,
+}
+
+
+@pytest.fixture(scope="module")
+def budgeted(search_dataset, tmp_path_factory):
+    space = search_dataset.parent / "budget_space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    results = tmp_path_factory.mktemp("budget-results")
+    command = [sys.executable, "-m", "searchseg.run", "--budget", f"{BUDGET}s", "--space", str(space),
+               "--data", str(search_dataset), "--class-map", str(search_dataset / "classes.yaml"),
+               "--results", str(results), "--name", "budgeted"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET * 3)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results / "budgeted", done.stdout, seconds
+
+
+def test_the_whole_job_ends_within_its_budget(budgeted):
+    folder, _, seconds = budgeted
+    assert seconds <= BUDGET * 1.05
+    for name in ("trials.csv", "curves.csv", "best_config.yaml", "report.html", "study.db", "final/metrics.json"):
+        assert (folder / name).is_file(), name
+
+
+def test_the_plan_is_printed_first_and_kept(budgeted):
+    folder, stdout, _ = budgeted
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    assert plan["budget_seconds"] == BUDGET
+    total = plan["spent_seconds"] + plan["search_seconds"] + plan["final_seconds"] + plan["reserve_seconds"]
+    assert total == pytest.approx(BUDGET)
+    printed = stdout.index("plan for a 1m00s budget")
+    assert printed < stdout.index("final model:")
+    assert f"1 epoch = {plan['epoch_steps']} optimizer steps" in stdout
+
+
+def test_trials_count_their_budget_in_optimizer_steps(budgeted):
+    folder, _, _ = budgeted
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) <= plan["samples"]
+    assert set(trials["status"]) <= {"completed", "early_stopped", "time_budget"}
+    assert (trials["epochs_run"] <= plan["max_epochs"]).all()
+    for trial_dir in folder.glob("train_segmentation_*"):
+        config = TrialConfig.load(trial_dir / "config.yaml")
+        assert config.epoch_steps == plan["epoch_steps"] and config.epochs == plan["horizon_epochs"]
+
+
+def test_start_configurations_run_first(budgeted):
+    folder, _, _ = budgeted
+    first_two = sorted(folder.glob("train_segmentation_*_[12]_*"), key=lambda p: p.name.split("_")[3])
+    configs = [TrialConfig.load(path / "config.yaml") for path in first_two]
+    assert [(c.arch, c.lr, c.loss.get("dice", 0.0)) for c in configs] == \
+        [(s["arch"], s["lr"], s["loss.dice"]) for s in START]
+
+
+def test_the_final_model_continues_the_best_trial_and_is_no_worse(budgeted):
+    folder, _, _ = budgeted
+    metrics = json.loads((folder / "final" / "metrics.json").read_text())
+    rule = metrics["final_training"]
+    trials = pd.read_csv(folder / "trials.csv")
+    assert rule["rule"] == "continue_best"
+    assert rule["start_epoch"] in set(trials["epochs_run"])
+    assert rule["kept_val_miou"] >= rule["start_val_miou"]
+    # it starts from a trial's own last checkpoint: the same score that trial last reported
+    assert (trials["last_val_miou"] - rule["start_val_miou"]).abs().min() < 1e-3
