@@ -1,0 +1,173 @@
+"""Benchmark 6: searchseg ``run --budget T`` against one fixed recipe trained for the same wall-clock seconds.
+
+For each dataset and seed: ``python -m searchseg.run --budget T`` runs as a user would run it (a fresh
+process, its imports, data check, Ray start and report all inside the measured seconds), then the seed
+notebooks' recipe — U-Net/ResNet-34 from scratch, Adam 1e-3, CE + Dice, random flips, 128 px, batch 8 — is
+trained in a plain hand-written loop for exactly the seconds that run took (its own imports and decoding not
+counted: the baseline gets the benefit of the doubt) on train+val with all threads, and both are scored on the
+same test images with the same metric code.
+
+``python -m benchmarks.equal_time --budget 300 --seeds 3`` prints a markdown table and writes the raw numbers
+to ``benchmarks/equal_time.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from searchseg.config import TrialConfig
+from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
+from searchseg.engine import IMAGENET_MEAN, IMAGENET_STD
+from searchseg.losses import LossContext, LossMix, median_frequency_weights
+from searchseg.metrics import SegmentationMetrics, predict_labels
+from searchseg.models import create_model
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# name -> the --set keys (and --data/--class-map) of the dataset; image_size as in the recipe.
+DATASETS = {
+    "demo": {},
+    "dubai_aerial": {"data": SHARED / "dubai_aerial", "class_map": SHARED / "dubai_aerial" / "label_mapping.json",
+                     "group_by": "folder"},
+    "chase_db1": {"data": SHARED / "chase_db1", "mask_suffix": "_1stHO"},
+}
+IMAGE_SIZE = 128
+
+
+def run_command(dataset: dict, budget: float, seed: int, results: Path, name: str) -> list[str]:
+    command = [sys.executable, "-m", "searchseg.run", "--budget", str(budget), "--results", str(results),
+               "--name", name, "--seed", str(seed), "--quiet", "--set", f"image_size={IMAGE_SIZE}", f"seed={seed}"]
+    for key, value in dataset.items():
+        if key in ("data", "class_map"):
+            command += [f"--{key.replace('_', '-')}", str(value)]
+        else:
+            command += ["--set", f"{key}={value}"]
+    return command
+
+
+def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: str) -> dict:
+    started = time.perf_counter()
+    done = subprocess.run(run_command(dataset, budget, seed, results, name), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"searchseg run failed ({done.returncode}): {done.stderr[-2000:]}")
+    metrics = json.loads((results / name / "final" / "metrics.json").read_text())
+    run = json.loads((results / name / "run.json").read_text())
+    return {"seconds": seconds, "test_miou": metrics["test_miou"], "plan": run["plan"],
+            "final_training": metrics.get("final_training"), "best_config": (results / name /
+                                                                             "best_config.yaml").read_text()}
+
+
+def fixed_recipe(data: SegmentationData, seconds: float, seed: int) -> dict:
+    """The seed notebooks' recipe in a plain loop, trained on train+val until ``seconds`` have passed."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    classes = 1 if data.binary else data.num_classes
+    model = create_model("unet", "resnet34", "none", 3, classes)
+    context = LossContext(data.binary, data.num_classes, data.ignore_index,
+                          median_frequency_weights(data.class_frequencies("train")))
+    loss_fn = LossMix({"ce": 1.0, "dice": 1.0}, context)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, -1, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD).view(1, -1, 1, 1) * 255
+    indices = np.concatenate([data.splits["train"], data.splits["val"]])
+    steps, order, started = 0, np.array([], dtype=int), time.perf_counter()
+    model.train()
+    while time.perf_counter() - started < seconds:
+        if len(order) < 8:
+            order = np.concatenate([order, rng.permutation(indices)])
+        batch, order = order[:8], order[8:]
+        images = torch.from_numpy(data.images[batch]).permute(0, 3, 1, 2).float()
+        masks = torch.from_numpy(data.masks[batch]).long()
+        if rng.random() < 0.5:
+            images, masks = images.flip(-1), masks.flip(-1)
+        if rng.random() < 0.5:
+            images, masks = images.flip(-2), masks.flip(-2)
+        loss = loss_fn(model((images - mean) / std), masks)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    model.eval()
+    metrics = SegmentationMetrics(data.class_names, data.ignore_index)
+    with torch.no_grad():
+        test = data.splits["test"]
+        for start in range(0, len(test), 8):
+            batch = test[start:start + 8]
+            images = torch.from_numpy(data.images[batch]).permute(0, 3, 1, 2).float()
+            metrics.update(predict_labels(model((images - mean) / std)), torch.from_numpy(data.masks[batch]).long())
+    return {"seconds": time.perf_counter() - started, "steps": steps, "test_miou": metrics.compute()["miou"]}
+
+
+def decoded(dataset: dict) -> SegmentationData:
+    flat = {key: str(value) for key, value in dataset.items()}
+    return load_from_config(TrialConfig.from_flat({**flat, "image_size": IMAGE_SIZE}), progress=False)
+
+
+def compare(names: list[str], budgets: list[float], seeds: int, results: Path) -> list[dict]:
+    rows = []
+    for name in names:
+        dataset = DATASETS[name]
+        if "data" in dataset and not Path(dataset["data"]).is_dir():
+            print(f"skipping {name}: {dataset['data']} is absent")
+            continue
+        data = decoded(dataset)
+        for budget in budgets:
+            for seed in range(seeds):
+                ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}")
+                recipe = fixed_recipe(data, ours["seconds"], seed)
+                rows.append({"dataset": name, "budget": budget, "seed": seed, "searchseg": ours, "recipe": recipe})
+                print(f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
+                      f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)", flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| dataset | T | searchseg wall s (max) | searchseg test mIoU | recipe test mIoU, same seconds | "
+             "difference | seed spread | result |", "|---|---|---|---|---|---|---|---|"]
+    for key in sorted({(r["dataset"], r["budget"]) for r in rows}):
+        group = [r for r in rows if (r["dataset"], r["budget"]) == key]
+        ours = [r["searchseg"]["test_miou"] for r in group]
+        base = [r["recipe"]["test_miou"] for r in group]
+        spread = max(statistics.pstdev(ours), statistics.pstdev(base)) if len(group) > 1 else float("nan")
+        difference = statistics.fmean(ours) - statistics.fmean(base)
+        verdict = ("n/a (1 seed)" if len(group) < 2 else "wins" if difference > spread
+                   else "loses" if -difference > spread else "tie")
+        wall = max(r["searchseg"]["seconds"] for r in group)
+        lines.append(f"| {key[0]} | {key[1]:g} s | {wall:.0f} | {statistics.fmean(ours):.3f} ± "
+                     f"{statistics.pstdev(ours):.3f} | {statistics.fmean(base):.3f} ± {statistics.pstdev(base):.3f} | "
+                     f"{difference:+.3f} | {spread:.3f} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.equal_time", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", nargs="+", type=float, default=[300.0], help="T in seconds (several allowed)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "equal_time.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
+        rows = compare(args.datasets, args.budget, args.seeds, Path(folder))
+    previous = json.loads(args.output.read_text()) if args.output.is_file() else []
+    keep = [r for r in previous if (r["dataset"], r["budget"], r["seed"]) not in
+            {(n["dataset"], n["budget"], n["seed"]) for n in rows}]
+    args.output.write_text(json.dumps(keep + rows, indent=1))
+    print(table(keep + rows))
+
+
+if __name__ == "__main__":
+    main()
