@@ -107,15 +107,16 @@ class BudgetPlan:
 
     def describe(self, start_configs: int, clock: str) -> list[str]:
         """The plan as printed before the search starts."""
-        rungs = ", ".join(str(s) for s in self.rung_steps)
+        rungs = self.rung_steps
+        stopping = (f"ASHA compares trials at {', '.join(map(str, rungs))} steps (reduction {self.reduction_factor})"
+                    if len(rungs) > 1 else f"each trial trains {rungs[0]} steps (too few trials to stop any early)")
         searched = f"{min(start_configs, self.samples)} start configuration(s), then TPE" if start_configs else "TPE"
         return [
             f"plan for a {format_duration(self.budget_seconds)} budget (ends by {clock}):",
             f"  spent so far {self.spent_seconds:.0f} s (data check, decoding, Ray start, timing the models)",
             f"  search {self.search_seconds:.0f} s: {self.samples} trials ({searched}), {self.concurrency} at once, "
             f"~{self.step_seconds:.2f} s per step",
-            f"    fidelity: 1 epoch = {self.epoch_steps} optimizer steps; ASHA compares trials at {rungs} steps "
-            f"(reduction {self.reduction_factor})",
+            f"    fidelity: 1 epoch = {self.epoch_steps} optimizer steps; {stopping}",
             f"  final model {self.final_seconds:.0f} s: the best trial continued on all resources for "
             f"~{self.final_epochs * self.epoch_steps} more steps, kept only if its validation score improves",
             f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",

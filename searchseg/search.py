@@ -23,7 +23,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from searchseg.budget import BudgetPlan, Costs, format_duration, plan_budget
+from searchseg.budget import BudgetPlan, Costs, plan_budget
 from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData

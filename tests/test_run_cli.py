@@ -46,8 +46,8 @@ def test_run_help_lists_every_option():
     result = subprocess.run([sys.executable, "-m", "searchseg.run", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0
-    for option in ("--space", "--data", "--budget", "--samples", "--epochs", "--concurrency", "--name", "--resume", "--smoke",
-                   "--cpus-per-trial", "--gpus-per-trial", "--address", "--storage", "--export"):
+    for option in ("--space", "--data", "--budget", "--samples", "--epochs", "--concurrency", "--name", "--resume",
+                   "--smoke", "--cpus-per-trial", "--gpus-per-trial", "--address", "--storage", "--export"):
         assert option in result.stdout
 
 

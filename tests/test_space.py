@@ -122,9 +122,10 @@ start:
 
 
 def test_start_configurations_become_the_optuna_parameters_they_activate(tmp_path):
-    space = load_space(write(tmp_path, START_SPACE + "  - {arch: unet, encoder: resnet34, loss.focal: 0.0, lr: 1.0e-3}\n"
-                                                     "  - {arch: fpn, encoder: mobilenet_v2, loss.focal: 0.5,"
-                                                     " focal_gamma: 2.0, lr: 3.0e-3}\n"))
+    space = load_space(write(tmp_path, START_SPACE
+                             + "  - {arch: unet, encoder: resnet34, loss.focal: 0.0, lr: 1.0e-3}\n"
+                             + "  - {arch: fpn, encoder: mobilenet_v2, loss.focal: 0.5, focal_gamma: 2.0,"
+                             + " lr: 3.0e-3}\n"))
     assert [space.optuna_point(start) for start in space.start] == [
         {"arch": "unet", "encoder:arch:default": "resnet34", "loss.focal": 0.0, "lr": 1e-3},
         {"arch": "fpn", "encoder:arch:fpn": "mobilenet_v2", "loss.focal": 0.5, "focal_gamma": 2.0, "lr": 3e-3},

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "time_budget": "#b8a07a", "running": "#2ca02c", "nan_loss": "#d62728",
-                  "out_of_memory": "#d62728", "invalid_config": "#d62728", "error": "#d62728"}
+STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "time_budget": "#b8a07a", "running": "#2ca02c",
+                  "nan_loss": "#d62728", "out_of_memory": "#d62728", "invalid_config": "#d62728", "error": "#d62728"}
 HEIGHT = 420
 
 
