@@ -43,8 +43,9 @@ def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarra
     return paths
 
 
-def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> float:
-    """Write a deployable model and return the largest absolute difference of its logits from PyTorch's."""
+def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> tuple[float, float]:
+    """Write a deployable model; return the largest absolute difference of its logits from PyTorch's, and the
+    largest absolute PyTorch logit (the scale that difference is to be read against)."""
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}")
     model = model.eval().float().to(memory_format=torch.contiguous_format).cpu()
@@ -57,7 +58,7 @@ def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) 
         atomic_write(path, lambda tmp: scripted.save(str(tmp)))
         with torch.no_grad():
             got = torch.jit.load(str(path))(example).numpy()
-        return float(np.abs(got - expected).max())
+        return float(np.abs(got - expected).max()), float(np.abs(expected).max())
     try:
         import onnxruntime
     except ImportError:
@@ -67,4 +68,4 @@ def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) 
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}))
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"image": example.numpy()})[0]
-    return float(np.abs(got - expected).max())
+    return float(np.abs(got - expected).max()), float(np.abs(expected).max())

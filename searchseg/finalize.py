@@ -101,9 +101,10 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
     if export:
         example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
         path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
-        difference = export_model(first_trainer.model, export, path, example)
-        summary["export"] = {"format": export, "path": path.name, "max_abs_logit_difference": difference}
-        echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e})")
+        difference, scale = export_model(first_trainer.model, export, path, example)
+        summary["export"] = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
+                             "max_abs_logit": scale}
+        echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e}, largest logit {scale:.2e})")
     atomic_write_text(final / "metrics.json", json.dumps(summary, indent=2, default=_json_default))
     return summary
 

@@ -93,7 +93,8 @@ def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished):
     assert metrics["test_images"] == len(finished.data.splits["test"])
     assert (final / "model.pt").is_file() and (final / "model.onnx").is_file()
     assert len(list((final / "overlays").glob("*.png"))) == len(finished.data.splits["test"])
-    assert summary["export"]["max_abs_logit_difference"] < 1e-3
+    export = summary["export"]  # float32 rounding grows with the logits (a diverged search's pick reaches 1e7)
+    assert export["max_abs_logit_difference"] < 1e-3 * max(1.0, export["max_abs_logit"])
 
 
 def _searcher_study(experiment_dir: Path) -> optuna.Study:
