@@ -32,6 +32,9 @@ MIN_EPOCH_STEPS = 15
 ASHA_SLACK = 1.3
 # Ray starts a process and ships the data for each trial: seconds lost per trial, measured 1.8 s (row 3).
 TRIAL_START_SECONDS = 2.5
+# The first trial in each slot also starts a fresh worker that imports torch: its first report came ~6 s later
+# than its steps alone explain (2-core CPU, CHASE, --budget 300).
+COLD_START_SECONDS = 6.0
 
 
 def parse_duration(text: str) -> float:
@@ -75,6 +78,7 @@ class Costs:
     test_batches: int
     concurrency: int  # trials that run at once
     spent_seconds: float  # already gone: data check, decoding, Ray start, these measurements
+    start_step_seconds: float = 0.0  # mean over the start configurations' models, which always run first
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     """
     if not 0.0 < final_share < 1.0:
         raise UserError(f"final_share must be between 0 and 1, got {final_share}")
-    mean_step = sum(costs.step_seconds.values()) / len(costs.step_seconds)
+    mean_step = max(sum(costs.step_seconds.values()) / len(costs.step_seconds), costs.start_step_seconds)
     # writing the report and the study took 1-2 s here; the rest is the test pass and slack for a slow epoch
     reserve = 3.0 + 0.01 * budget_seconds + costs.test_batches * mean_step / costs.final_speedup
     left = budget_seconds - costs.spent_seconds - reserve
@@ -155,7 +159,8 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     step_seconds = epoch_seconds / epoch_steps
 
     def capacity(samples: int) -> float:  # optimizer steps all trials together can take
-        usable = search_seconds * costs.concurrency - samples * TRIAL_START_SECONDS
+        slots = min(costs.concurrency, samples)
+        usable = search_seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
         return max(usable, 0.0) / step_seconds / ASHA_SLACK
 
     samples = min(max_samples, max(start_configs + 1, costs.concurrency,

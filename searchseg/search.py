@@ -244,9 +244,12 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
     full = step_seconds(reference, data, full_threads)
     speedup = max(1.0, measured.get(f"{reference.arch}/{reference.encoder}", full) / full)
     batches = {split: -(-len(data.splits[split]) // base.batch_size) for split in ("val", "test")}
+    starts = [measured.get(f"{s.get('arch', base.arch)}/{s.get('encoder', base.encoder)}") for s in space.start]
+    starts = [seconds for seconds in starts if seconds is not None]
     echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
          f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
-    return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0)
+    return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
+                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
 
 
 def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
@@ -355,14 +358,20 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         )
     results = tuner.fit()
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
-    if not finished:
+    if not finished and plan is None:
         raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
-    best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
-    best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
-    best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
-    best_config.save(experiment_dir / BEST_CONFIG_FILE)
     best_state = None
-    if best.checkpoint is not None:
+    if not finished:  # a budget too tight for one trial's first epoch: the final training starts from scratch
+        sampled = space.start[0] if space.start else space.central_values()
+        best_config, best_value, best = TrialConfig.from_flat({**fixed, **sampled}), float("nan"), None
+        echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
+             f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
+    else:
+        best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
+        best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
+        best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
+    best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    if best is not None and best.checkpoint is not None:
         with best.checkpoint.as_directory() as folder:
             best_state = Path(folder) / STATE_FILE
             if best_state.parent != Path(best.checkpoint.path):  # a temporary copy of remote storage: keep it

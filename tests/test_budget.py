@@ -74,6 +74,14 @@ def test_a_budget_too_small_to_search_says_so():
         plan_budget(30, costs(spent=28))
 
 
+def test_one_trial_is_not_planned_with_the_slots_it_cannot_use():
+    plan = plan_budget(60, costs(step=0.5, spent=20), start_configs=2)
+    if plan.samples == 1:
+        assert plan.max_epochs * plan.epoch_steps * plan.step_seconds <= plan.search_seconds
+    assert sum(plan.samples / plan.reduction_factor ** i for i in range(len(plan.rung_steps))) * \
+        plan.rung_steps[0] * plan.step_seconds <= plan.search_seconds * min(plan.samples, plan.concurrency)
+
+
 def test_a_tight_budget_runs_fewer_shorter_trials_rather_than_none():
     plan = plan_budget(90, costs(step=1.0), start_configs=2)
     assert plan.samples >= 1 and plan.max_epochs >= 1 and plan.epoch_steps >= 1
