@@ -109,27 +109,29 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
     return summary
 
 
-def continue_best(experiment_dir: Path, state_path: Path, data: SegmentationData, deadline: float,
+def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
                   planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
                   echo=print) -> dict:
-    """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock).
+    """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
+    with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
     After each epoch the validation split decides: the state with the best validation mIoU so far, the
     trial's own state included, is the final model. ``planned_epochs`` is the first guess at how many
     epochs fit; after one epoch the run re-plans from its measured pace.
     """
     config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml")
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
     with torch_threads(os.cpu_count() or 1):
         trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
-        trainer.load_state_dict(state)
+        if state_path is not None:
+            trainer.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
         start_epoch = trainer.epoch
         if config.scheduler != "onecycle":
             trainer.set_total_epochs(start_epoch + max(1, planned_epochs))
         _, start_metrics = trainer.evaluate("val")
         best = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
                 "model": copy.deepcopy(trainer.model.state_dict())}
-        echo(f"final model: continuing {config.arch}/{config.encoder} from its trial's epoch {start_epoch} "
+        origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
+        echo(f"final model: training {config.arch}/{config.encoder} {origin} "
              f"(val mIoU {best['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
         epoch_started = time.time()

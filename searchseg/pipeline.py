@@ -31,7 +31,7 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
     started_at = time.time() if started_at is None else started_at
     outcome = run_search(options, echo=echo, started_at=started_at)
     final = None
-    if retrain and outcome.plan is not None and outcome.best_state is not None:
+    if retrain and outcome.plan is not None:
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         deadline = started_at + outcome.plan.budget_seconds - outcome.plan.reserve_seconds

@@ -73,6 +73,16 @@ def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
     assert summary["test_miou"] == pytest.approx(trial_test["miou"], abs=1e-6)
 
 
+def test_with_no_trial_state_the_final_model_trains_from_scratch(tmp_path):
+    data = tiny_data(count=16)
+    TrialConfig(**BASE, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    summary = continue_best(tmp_path, None, data, deadline=time.time() + 6, planned_epochs=2, overlays=0,
+                            progress=False, echo=lambda *_: None)
+    rule = summary["final_training"]
+    assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
+    assert rule["kept_val_miou"] >= rule["start_val_miou"]
+
+
 def test_a_deadline_already_past_still_evaluates_the_trial(tmp_path):
     data = tiny_data(count=16)
     trial = stopped_trial(tmp_path, data)

@@ -23,7 +23,9 @@ def summary(exp: Experiment) -> dict:
     best_column = f"best_{exp.metric}"
     finished = exp.trials[exp.trials["status"].isin(FINISHED)] if len(exp.trials) else exp.trials
     best_row = None
-    if len(finished) and best_column in finished:
+    if best_column in finished:  # a trial cut by a time budget before its first report has no value
+        finished = finished[finished[best_column].notna()]
+    if len(finished):
         index = finished[best_column].idxmax() if exp.settings.mode == "max" else finished[best_column].idxmin()
         best_row = finished.loc[index]
     return {
