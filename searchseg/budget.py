@@ -111,6 +111,16 @@ class BudgetPlan:
 
     def describe(self, start_configs: int, clock: str) -> list[str]:
         """The plan as printed before the search starts."""
+        if not self.samples:
+            first = "the first start configuration" if start_configs else "the space's central configuration"
+            return [
+                f"plan for a {format_duration(self.budget_seconds)} budget (ends by {clock}):",
+                f"  spent so far {self.spent_seconds:.0f} s (data check, decoding, timing the models)",
+                f"  no search: the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them",
+                f"  final model {self.final_seconds:.0f} s: {first} trained from scratch on all resources for "
+                f"~{self.final_epochs * self.epoch_steps} steps ({self.final_epochs} epochs of {self.epoch_steps})",
+                f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",
+            ]
         rungs = self.rung_steps
         stopping = (f"ASHA compares trials at {', '.join(map(str, rungs))} steps (reduction {self.reduction_factor})"
                     if len(rungs) > 1 else f"each trial trains {rungs[0]} steps (too few trials to stop any early)")
@@ -139,7 +149,9 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     The trial count grows with the square root of the search's capacity in steps: a larger budget buys both
     more configurations and longer trials. ASHA gets as many rungs as that count supports, the lowest at
     least ``MIN_RUNG_STEPS`` steps; when even one rung of that length does not fit every trial, fewer trials
-    run (the start configurations first).
+    run (the start configurations first). When not even two trials can reach such a rung, there is nothing to
+    compare: the plan has no search (``samples == 0``) and all of it goes to training the first start
+    configuration with every resource, which is what a user would do with so little time.
     """
     if not 0.0 < final_share < 1.0:
         raise UserError(f"final_share must be between 0 and 1, got {final_share}")
@@ -165,16 +177,19 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
 
     samples = min(max_samples, max(start_configs + 1, costs.concurrency,
                                    round(math.sqrt(capacity(4) / MIN_RUNG_STEPS))))
-    while True:
+    while samples >= 2:
         rungs = _rung_count(samples, reduction_factor)
         cost_per_grace = samples * (1 + (rungs - 1) * (reduction_factor - 1) / reduction_factor)
         grace_steps = capacity(samples) / cost_per_grace
-        if grace_steps >= MIN_RUNG_STEPS or samples == 1:
+        if grace_steps >= MIN_RUNG_STEPS:
             break
         samples -= 1
-    grace_epochs = max(1, int(grace_steps // epoch_steps))
-    if grace_steps < epoch_steps:  # too little for a whole epoch: shorter epochs, still at least one per trial
-        epoch_steps = max(1, int(grace_steps))
+    if samples < 2:
+        samples, rungs, grace_epochs, search_seconds, final_seconds = 0, 1, 0, 0.0, left
+    else:
+        grace_epochs = max(1, int(grace_steps // epoch_steps))
+        if grace_steps < epoch_steps:  # too little for a whole epoch: shorter epochs, still one per trial
+            epoch_steps = int(grace_steps)
     max_epochs = grace_epochs * reduction_factor ** (rungs - 1)
     final_steps = final_seconds * costs.final_speedup / step_seconds
     final_epochs = max(1, int(final_steps // epoch_steps))

@@ -222,9 +222,21 @@ def _searcher(space: SearchSpace, kind: str) -> OptunaSearch:
                         points_to_evaluate=start or None)
 
 
+def first_configuration(space: SearchSpace) -> dict:
+    """What a budgeted run trains when there is no search to choose: the first start configuration."""
+    return space.start[0] if space.start else space.central_values()
+
+
+def _start_models(space: SearchSpace, base: TrialConfig) -> list[tuple[str, str]]:
+    configs = space.start or [first_configuration(space)]
+    return list(dict.fromkeys((c.get("arch", base.arch), c.get("encoder", base.encoder)) for c in configs))
+
+
 def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
-                  totals: tuple[float, float], echo=print) -> Costs:
-    """Time a step of every model the space can sample, with one trial's resources and with all of them."""
+                  totals: tuple[float, float], models: list[tuple[str, str]], known: Costs | None = None,
+                  echo=print) -> Costs:
+    """Time a step of each of ``models`` with one trial's resources, and the first start configuration's with all
+    of them; what ``known`` already holds is not timed again."""
     base = data_config({**fixed, "loss.ce": 1.0})
     cpus, gpus = totals
     if resources["gpu"]:
@@ -236,20 +248,42 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
         trial_threads, full_threads, share = max(1, int(resources["cpu"])), os.cpu_count() or 1, 1.0
     if space.settings.concurrency:
         concurrency = min(concurrency, space.settings.concurrency)
-    models = space.models()
     started = time.perf_counter()
-    measured = {key: seconds / share for key, seconds in model_step_seconds(base, models, data, trial_threads).items()}
-    first = space.start[0] if space.start else {}
-    reference = base.replace(**{k: v for k, v in first.items() if k in ("arch", "encoder")})
-    full = step_seconds(reference, data, full_threads)
-    speedup = max(1.0, measured.get(f"{reference.arch}/{reference.encoder}", full) / full)
+    earlier = {tuple(key.split("/", 1)): seconds * share for key, seconds in known.step_seconds.items()} \
+        if known else {}
+    measured = {key: seconds / share
+                for key, seconds in model_step_seconds(base, models, data, trial_threads, earlier).items()}
+    start_models = _start_models(space, base)
+    if known:
+        speedup = known.final_speedup
+    else:
+        arch, encoder = start_models[0]
+        full = step_seconds(base.replace(arch=arch, encoder=encoder), data, full_threads)
+        speedup = max(1.0, measured[f"{arch}/{encoder}"] / full)
     batches = {split: -(-len(data.splits[split]) // base.batch_size) for split in ("val", "test")}
-    starts = [measured.get(f"{s.get('arch', base.arch)}/{s.get('encoder', base.encoder)}") for s in space.start]
-    starts = [seconds for seconds in starts if seconds is not None]
+    starts = [measured[f"{arch}/{encoder}"] for arch, encoder in start_models] if space.start else []
     echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
          f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
     return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
                  start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
+
+
+def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,
+          totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
+    """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
+    the other models are not timed and Ray is not started."""
+    def planned(costs: Costs) -> BudgetPlan:
+        return plan_budget(options.budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
+                           len(space.start), space.settings.final_share, space.settings.reduction_factor)
+
+    base = data_config({**fixed, "loss.ce": 1.0})
+    costs = measure_costs(space, fixed, data, resources, totals, _start_models(space, base), echo=echo)
+    plan = planned(costs)
+    if not plan.samples:
+        return plan
+    costs = measure_costs(space, fixed, data, resources, totals, space.models(), known=costs, echo=echo)
+    _start_ray(options)
+    return planned(costs)
 
 
 def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
@@ -299,22 +333,19 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
     totals = _cluster_totals(options)
     resources = _resources(options, *totals)
-    costs = measure_costs(space, fixed, data, resources, totals, echo) \
-        if options.budget is not None and not options.resume else None
-    _start_ray(options)
-    if costs is not None:
-        costs = dataclasses.replace(costs, spent_seconds=time.time() - started_at)
-        plan = plan_budget(options.budget, costs, len(space.start), space.settings.final_share,
-                           space.settings.reduction_factor)
+    if options.budget is not None and not options.resume:
+        plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
         _apply_plan(space, fixed, plan)
         clock = time.strftime("%H:%M:%S", time.localtime(started_at + options.budget))
         for line in plan.describe(len(space.start), clock):
             echo(line)
+    searching = plan is None or plan.samples > 0
     sizes = {split: len(idx) for split, idx in data.splits.items()}
-    stopping = (f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
-                if options.early_stopping else "no early stopping")
-    echo(f"search {name}: space {space.name}, {options.searcher} searcher, {settings.samples} samples x up to "
-         f"{settings.epochs} epochs, {stopping}, metric {settings.metric}")
+    if searching:
+        stopping = (f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
+                    if options.early_stopping else "no early stopping")
+        echo(f"search {name}: space {space.name}, {options.searcher} searcher, {settings.samples} samples x up "
+             f"to {settings.epochs} epochs, {stopping}, metric {settings.metric}")
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
@@ -329,43 +360,25 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
             "plan": plan.to_dict() if plan else None, **run_metadata(),
         }, indent=2, default=str))
 
-    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
-    if options.resume:
-        tuner = tune.Tuner.restore(str(Path(storage_path) / name) if "://" not in storage_path
-                                   else f"{storage_path.rstrip('/')}/{name}",
-                                   trainable=trainable, resume_unfinished=True, resume_errored=True)
+    writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
+                           time_budget=plan is not None)
+    if searching:
+        _start_ray(options)
+        results = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan,
+                       started_at)
     else:
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
-                                  grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
-            if options.early_stopping else FIFOScheduler()
-        callbacks = [ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric,
-                                   settings.mode, time_budget=plan is not None),
-                     *tracker_callbacks(options.trackers, experiment_dir, name)]
-        if options.verbose == 1:
-            callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
-                                            settings.mode))
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=_searcher(space, options.searcher), scheduler=scheduler,
-                                        metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
-                                        max_concurrent_trials=settings.concurrency,
-                                        time_budget_s=_search_seconds_left(plan, started_at)),
-            run_config=tune.RunConfig(
-                name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),
-                failure_config=tune.FailureConfig(max_failures=options.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
-    results = tuner.fit()
+        results = []
+        writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
     if not finished and plan is None:
         raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
     best_state = None
-    if not finished:  # a budget too tight for one trial's first epoch: the final training starts from scratch
-        sampled = space.start[0] if space.start else space.central_values()
-        best_config, best_value, best = TrialConfig.from_flat({**fixed, **sampled}), float("nan"), None
-        echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
-             f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
+    if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
+        best_config, best_value, best = TrialConfig.from_flat({**fixed, **first_configuration(space)}), \
+            float("nan"), None
+        if searching:
+            echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
+                 f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
     else:
         best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
         best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
@@ -378,12 +391,43 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
                 kept = experiment_dir / "best_trial_state.pt"
                 atomic_write(kept, lambda tmp, src=best_state: shutil.copyfile(src, tmp))
                 best_state = kept
-    trials = load_trials(experiment_dir)
-    counts = trials["status"].value_counts().to_dict()
-    echo(f"trials: {len(trials)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
-         f"best {settings.metric} {best_value:.4f}")
+    if searching:
+        counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
+        echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+             f"best {settings.metric} {best_value:.4f}")
     return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
                          plan)
+
+
+def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+         experiment_dir: Path, storage_path: str, writer: ResultsWriter, plan: BudgetPlan | None,
+         started_at: float) -> tune.ResultGrid:
+    """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
+    settings, name = space.settings, experiment_dir.name
+    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
+    if options.resume:
+        return tune.Tuner.restore(str(Path(storage_path) / name) if "://" not in storage_path
+                                  else f"{storage_path.rstrip('/')}/{name}",
+                                  trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                              grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
+        if options.early_stopping else FIFOScheduler()
+    callbacks = [writer, *tracker_callbacks(options.trackers, experiment_dir, name)]
+    if options.verbose == 1:
+        callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
+                                        settings.mode))
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.searcher), scheduler=scheduler,
+                                    metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
+                                    max_concurrent_trials=settings.concurrency,
+                                    time_budget_s=_search_seconds_left(plan, started_at)),
+        run_config=tune.RunConfig(
+            name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    ).fit()
 
 
 def _search_seconds_left(plan: BudgetPlan | None, started_at: float) -> float | None:

@@ -54,12 +54,13 @@ def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, time
 
 
 def model_step_seconds(base: TrialConfig, models: list[tuple[str, str]], data: SegmentationData,
-                       threads: int) -> dict[str, float]:
+                       threads: int, known: dict[tuple[str, str], float] | None = None) -> dict[str, float]:
     """Seconds per step of each ``(arch, encoder)`` with ``threads`` threads, keyed ``"arch/encoder"``.
 
     Every architecture is timed with its first encoder, and every encoder with the first architecture that
     takes it; a pair not timed is predicted as ``t(arch, its first encoder) * t(a, encoder) / t(a, first)``.
-    That is one timing per architecture and per encoder instead of one per pair.
+    That is one timing per architecture and per encoder instead of one per pair. Pairs in ``known`` (seconds
+    measured earlier with the same threads) are not timed again.
     """
     first_encoder: dict[str, str] = {}
     first_arch: dict[str, str] = {}
@@ -68,8 +69,10 @@ def model_step_seconds(base: TrialConfig, models: list[tuple[str, str]], data: S
         first_arch.setdefault(encoder, arch)
     timed = {(arch, encoder) for arch, encoder in models
              if first_encoder[arch] == encoder or first_arch[encoder] == arch}
-    seconds = {pair: step_seconds(base.replace(arch=pair[0], encoder=pair[1]), data, threads)
-               for pair in models if pair in timed}
+    seconds = dict(known or {})
+    for pair in models:
+        if pair in timed and pair not in seconds:
+            seconds[pair] = step_seconds(base.replace(arch=pair[0], encoder=pair[1]), data, threads)
     for arch, encoder in models:
         if (arch, encoder) not in seconds:
             via = first_arch[encoder]

@@ -74,14 +74,31 @@ def test_a_budget_too_small_to_search_says_so():
         plan_budget(30, costs(spent=28))
 
 
-def test_one_trial_is_not_planned_with_the_slots_it_cannot_use():
-    plan = plan_budget(60, costs(step=0.5, spent=20), start_configs=2)
-    if plan.samples == 1:
-        assert plan.max_epochs * plan.epoch_steps * plan.step_seconds <= plan.search_seconds
-    assert sum(plan.samples / plan.reduction_factor ** i for i in range(len(plan.rung_steps))) * \
-        plan.rung_steps[0] * plan.step_seconds <= plan.search_seconds * min(plan.samples, plan.concurrency)
+def test_a_tight_budget_runs_fewer_shorter_trials_that_still_reach_the_first_rung():
+    roomy, tight = plan_budget(600, costs(step=1.0), start_configs=2), plan_budget(150, costs(step=1.0),
+                                                                                start_configs=2)
+    assert 2 <= tight.samples < roomy.samples
+    assert tight.rung_steps[0] >= MIN_RUNG_STEPS
+    assert tight.max_epochs * tight.epoch_steps < roomy.max_epochs * roomy.epoch_steps
 
 
-def test_a_tight_budget_runs_fewer_shorter_trials_rather_than_none():
-    plan = plan_budget(90, costs(step=1.0), start_configs=2)
-    assert plan.samples >= 1 and plan.max_epochs >= 1 and plan.epoch_steps >= 1
+def test_a_budget_too_short_to_compare_two_trials_trains_the_first_start_configuration_with_all_of_it():
+    c = costs(step=1.0)
+    plan = plan_budget(90, c, start_configs=2)
+    assert plan.samples == 0 and plan.search_seconds == 0 and plan.max_epochs == 0
+    assert plan.final_seconds == pytest.approx(90 - c.spent_seconds - plan.reserve_seconds)
+    assert plan.horizon_epochs == plan.final_epochs >= 1
+    # all resources for the whole final share: steps at the faster, all-threads pace
+    assert plan.final_epochs * plan.epoch_steps == int(plan.final_seconds * c.final_speedup / plan.step_seconds
+                                                       // plan.epoch_steps) * plan.epoch_steps
+    assert "no search" in "\n".join(plan.describe(2, "12:00:00"))
+
+
+@pytest.mark.parametrize("budget", [60, 75, 90, 120, 150, 200, 300])
+def test_no_plan_has_a_lone_trial_or_a_first_rung_below_the_minimum(budget):
+    plan = plan_budget(budget, costs(step=0.8, spent=15), start_configs=2)
+    assert plan.samples != 1
+    if plan.samples:
+        assert plan.rung_steps[0] >= MIN_RUNG_STEPS
+        assert sum(plan.samples / plan.reduction_factor ** i for i in range(len(plan.rung_steps))) * \
+            plan.rung_steps[0] * plan.step_seconds <= plan.search_seconds * min(plan.samples, plan.concurrency)

@@ -27,19 +27,22 @@ SPACE = {
 }
 
 
-@pytest.fixture(scope="module")
-def budgeted(search_dataset, tmp_path_factory):
-    space = search_dataset.parent / "budget_space.yaml"
+def run_with_budget(dataset, results, budget: int, name: str) -> tuple:
+    space = dataset.parent / "budget_space.yaml"
     space.write_text(yaml.safe_dump(SPACE))
-    results = tmp_path_factory.mktemp("budget-results")
-    command = [sys.executable, "-m", "searchseg.run", "--budget", f"{BUDGET}s", "--space", str(space),
-               "--data", str(search_dataset), "--class-map", str(search_dataset / "classes.yaml"),
-               "--results", str(results), "--name", "budgeted"]
+    command = [sys.executable, "-m", "searchseg.run", "--budget", f"{budget}s", "--space", str(space),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"),
+               "--results", str(results), "--name", name]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=BUDGET * 3)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 3)
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stderr[-3000:]
-    return results / "budgeted", done.stdout, seconds
+    return results / name, done.stdout, seconds
+
+
+@pytest.fixture(scope="module")
+def budgeted(search_dataset, tmp_path_factory):
+    return run_with_budget(search_dataset, tmp_path_factory.mktemp("budget-results"), BUDGET, "budgeted")
 
 
 def test_the_whole_job_ends_within_its_budget(budgeted):
@@ -90,3 +93,21 @@ def test_the_final_model_continues_the_best_trial_and_is_no_worse(budgeted):
     assert rule["kept_val_miou"] >= rule["start_val_miou"]
     # it starts from a trial's own last checkpoint: the same score that trial last reported
     assert (trials["last_val_miou"] - rule["start_val_miou"]).abs().min() < 1e-3
+
+
+def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray(
+        search_dataset, tmp_path):
+    budget = 35
+    folder, stdout, seconds = run_with_budget(search_dataset, tmp_path, budget, "no-search")
+    assert seconds <= budget * 1.05
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    assert plan["samples"] == 0 and plan["search_seconds"] == 0
+    assert "no search: the budget cannot train two trials" in stdout
+    assert not list(folder.glob("tuner.pkl")) and not list(folder.glob("train_segmentation_*"))  # Ray never ran
+    assert pd.read_csv(folder / "trials.csv").empty
+    config = TrialConfig.load(folder / "best_config.yaml")
+    assert (config.arch, config.lr) == (START[0]["arch"], START[0]["lr"])
+    rule = json.loads((folder / "final" / "metrics.json").read_text())["final_training"]
+    assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
+    for name in ("report.html", "study.db", "final/model.pt"):
+        assert (folder / name).is_file(), name
