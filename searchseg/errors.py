@@ -10,10 +10,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class UserError(Exception):
     """Bad input from the user (a value, a file, a name); the message says what and how to fix it."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a long job; the message says what was kept and how to continue."""
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UserError:
@@ -32,8 +37,8 @@ def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            sys.exit(130)
+        except KeyboardInterrupt as err:
+            print(f"interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from searchseg.checkpoints import load_state
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
@@ -123,7 +124,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     with torch_threads(os.cpu_count() or 1):
         trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
         if state_path is not None:
-            trainer.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True))
+            trainer.load_state_dict(load_state(state_path))
         start_epoch = trainer.epoch
         if config.scheduler != "onecycle":
             trainer.set_total_epochs(start_epoch + max(1, planned_epochs))

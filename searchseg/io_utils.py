@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import pandas as pd
+
+from searchseg.errors import UserError
+
+
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; results are meant to be shared like any file the user
+# writes, so they get the permissions the umask gives a new file (0644 under the usual 022).
+FILE_MODE = 0o666 & ~_process_umask()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -16,6 +32,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -24,3 +41,39 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def folder_name(name: str, what: str = "--name") -> str:
+    """``name`` if it names one folder inside the results folder; one line otherwise, so that a name can never
+    write outside it (``../x``) or share Ray's folder with another name (``a/run`` and ``b/run``)."""
+    if not name or name in (".", "..") or Path(name).name != name or "\\" in name or name != name.strip():
+        raise UserError(f"{what} {name!r} must be a single folder name (letters, digits, '-', '_', '.'; "
+                        "no '/' and not '..')")
+    return name
+
+
+def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON object searchseg wrote, with ``required`` keys; one line naming the file when it is damaged."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{path} cannot be read ({str(error).splitlines()[0][:120]}); restore it from a copy, or "
+                        "start a new experiment") from None
+    missing = [key for key in required if key not in value] if isinstance(value, dict) else list(required)
+    if not isinstance(value, dict) or missing:
+        raise UserError(f"{path} is not what searchseg wrote (missing {', '.join(missing) or 'an object'}); "
+                        "restore it from a copy, or start a new experiment")
+    return value
+
+
+def read_table(path: Path, columns: tuple[str, ...] = (), **read_csv) -> pd.DataFrame:
+    """A CSV table searchseg wrote, with ``columns``; one line naming the file when it is damaged."""
+    try:
+        table = pd.read_csv(path, **read_csv)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise UserError(f"{path} cannot be read as a table ({str(error).splitlines()[0][:120]}); restore it "
+                        "from a copy") from None
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise UserError(f"{path} lacks the columns {', '.join(missing)}; restore it from a copy")
+    return table

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from searchseg.augment import save_augmentation
+from searchseg.checkpoints import load_state, save_state
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.engine import FitResult, Trainer, fit, validate_config
 from searchseg.errors import UserError
-from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.io_utils import atomic_write_text
 from searchseg.provenance import run_metadata
 
 CHECKPOINT = "checkpoint.pt"
@@ -33,14 +33,6 @@ class LocalTrialResult:
     trial_dir: Path
     fit: FitResult
     seconds: float
-
-
-def save_torch(obj: object, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def _format_row(row: dict, epochs: int) -> str:
@@ -57,7 +49,7 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     if resume:
         if not checkpoint_path.is_file():
             raise UserError(f"{trial_dir} has no {CHECKPOINT} to resume from; start it without --resume")
-        resume_state = load_checkpoint(checkpoint_path)
+        resume_state = load_state(checkpoint_path)
         saved = TrialConfig.from_flat(resume_state["config"])
         config = saved.replace(epochs=config.epochs) if config.epochs != saved.epochs else saved
     elif trial_dir.exists() and any(trial_dir.iterdir()):
@@ -83,8 +75,8 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
         rows.append(row)
         atomic_write_text(metrics_path, pd.DataFrame(rows).to_csv(index=False))
         if trainer.best_epoch == trainer.epoch:
-            save_torch(trainer.model.state_dict(), trial_dir / "best_model.pt")
-        save_torch(trainer.state_dict(), checkpoint_path)
+            save_state(trainer.model.state_dict(), trial_dir / "best_model.pt")
+        save_state(trainer.state_dict(), checkpoint_path)
         echo(_format_row(row, config.epochs))
 
     result = fit(config, data, on_epoch, resume_state=resume_state, progress=progress, trainer=trainer)

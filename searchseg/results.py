@@ -7,15 +7,18 @@ arrive, so they are current while the search runs, and reloads them when a searc
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 from ray.tune import Callback
 
-from searchseg.io_utils import atomic_write_text
-from searchseg.space import trial_config_from_tune
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write_text, read_json, read_table
+from searchseg.space import SearchSettings, trial_config_from_tune
 
-TRIALS_FILE, CURVES_FILE = "trials.csv", "curves.csv"
+TRIALS_FILE, CURVES_FILE, RUN_FILE = "trials.csv", "curves.csv", "run.json"
+RUN_KEYS = ("name", "space", "settings", "fixed", "data_fingerprint", "class_names")
 CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val_dice", "val_pixel_accuracy",
                  "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 
@@ -43,11 +46,11 @@ class ResultsWriter(Callback):
     def setup(self, **info) -> None:
         """On resume, start from the rows already written by the interrupted driver."""
         trials_path, curves_path = self.experiment_dir / TRIALS_FILE, self.experiment_dir / CURVES_FILE
-        if trials_path.is_file():
-            for row in pd.read_csv(trials_path, keep_default_na=False).to_dict("records"):
-                self.trials[str(row["trial_id"])] = row
+        if trials_path.is_file():  # empty cells (a trial killed before its first report) come back as None
+            for row in load_trials(self.experiment_dir).to_dict("records"):
+                self.trials[str(row["trial_id"])] = {key: _clean(value) for key, value in row.items()}
         if curves_path.is_file():
-            for row in pd.read_csv(curves_path).to_dict("records"):
+            for row in read_table(curves_path, ("trial_id", "epoch")).to_dict("records"):
                 self.curves[(str(row["trial_id"]), int(row["epoch"]))] = row
 
     def _row(self, trial) -> dict:
@@ -98,6 +101,12 @@ class ResultsWriter(Callback):
         self._write()
 
     def on_experiment_end(self, trials, **info) -> None:
+        # A trial the killed driver had started but Ray had not yet saved is unknown to the resumed search,
+        # which ran that sample again under a new id: its row would stay "running" forever.
+        known = {trial.trial_id for trial in trials}
+        for trial_id in [t for t, row in self.trials.items() if row.get("status") == "running" and t not in known]:
+            del self.trials[trial_id]
+            self.curves = {key: row for key, row in self.curves.items() if key[0] != trial_id}
         if self.time_budget:  # Tune ends the trials still running when the time is up without completing them
             for row in self.trials.values():
                 if row.get("status") == "running":
@@ -117,4 +126,18 @@ class ResultsWriter(Callback):
 
 
 def load_trials(experiment_dir: Path) -> pd.DataFrame:
-    return pd.read_csv(Path(experiment_dir) / TRIALS_FILE, keep_default_na=False, na_values=[""])
+    return read_table(Path(experiment_dir) / TRIALS_FILE, ("trial_id", "status"), keep_default_na=False,
+                      na_values=[""])
+
+
+def read_run(experiment_dir: Path) -> dict:
+    """``run.json`` of an experiment, checked: one line naming the file when it is damaged."""
+    path = Path(experiment_dir) / RUN_FILE
+    run = read_json(path, RUN_KEYS)
+    settings = run["settings"]
+    known = {f.name for f in fields(SearchSettings)}
+    if not isinstance(settings, dict) or set(settings) - known or not isinstance(run["fixed"], dict):
+        raise UserError(f"{path} is not what searchseg wrote (its settings or fixed keys are damaged); restore it "
+                        "from a copy, or start a new experiment")
+    SearchSettings(**settings).validate(str(path))
+    return run

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="dataset folder, CSV manifest or dataset YAML (default: built-in demo)")
     parser.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
     parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16")
+                        help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16; a key the "
+                             "space searches is refused (it would be ignored)")
     parser.add_argument("--budget", metavar="DURATION",
                         help="wall-clock time for the whole job (300, 300s, 20m, 2h): data check, search, final "
                              "model, evaluation and report end within it. The plan (trials, fidelity in optimizer "

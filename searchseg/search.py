@@ -27,17 +27,17 @@ from searchseg.budget import BudgetPlan, Costs, plan_budget
 from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.errors import UserError
-from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.errors import Interrupted, UserError
+from searchseg.io_utils import atomic_write, atomic_write_text, folder_name
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
-from searchseg.results import ResultsWriter, load_trials
+from searchseg.results import RUN_FILE, ResultsWriter, load_trials, read_run
 from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation
 
-RUN_FILE, SPACE_FILE, BEST_CONFIG_FILE = "run.json", "space.yaml", "best_config.yaml"
+SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 # Decoded once per search, so a trial cannot choose them.
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
@@ -86,6 +86,7 @@ class SearchOutcome:
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
     """(folder for searchseg's own files, Ray storage path). Both are the same folder unless the
     storage is a remote URI (s3://, gs://), where Ray keeps its state and our tables stay local."""
+    folder_name(name)
     if options.storage is None:
         root = options.results_dir.expanduser().resolve()
         return root / name, str(root)
@@ -94,6 +95,26 @@ def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
         root = Path(parsed.path if parsed.scheme else options.storage).expanduser().resolve()
         return root / name, str(root)
     return options.results_dir.expanduser().resolve() / name, options.storage
+
+
+def _check_options(options: SearchOptions) -> None:
+    """What can be refused before anything is loaded or started."""
+    if options.cpus_per_trial is not None and not options.cpus_per_trial > 0:
+        raise UserError(f"--cpus-per-trial {options.cpus_per_trial:g} must be more than 0")
+    if options.gpus_per_trial is not None and not options.gpus_per_trial >= 0:
+        raise UserError(f"--gpus-per-trial {options.gpus_per_trial:g} must be 0 or more")
+    if options.max_failures < 0:
+        raise UserError(f"--max-failures {options.max_failures} must be 0 or more")
+
+
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {folder} ({error.strerror}); choose a writable --results or --storage") \
+            from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{folder} is not writable; choose another --results or --storage")
 
 
 def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
@@ -115,6 +136,11 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     if searched_data_keys:
         raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
                         "once per search); move them under 'fixed'")
+    searched = sorted(key for key in options.overrides if key in space.params)
+    if searched:
+        raise UserError(f"--set {', '.join(searched)}: searched by space {space.name}, so a value given here "
+                        "would be ignored; remove it from the space's params (or put it under 'fixed') in a copy "
+                        "of the space file, or drop it from --set")
     fixed = {**space.fixed, **options.overrides, "epochs": space.settings.epochs}
     if options.smoke:
         fixed["image_size"] = SMOKE["image_size"]
@@ -122,6 +148,7 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
         if value is not None:
             fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)
+    TrialConfig.from_flat({**fixed, **space.central_values()})  # every fixed value valid, loss weights included
     arch_param = space.params.get("arch")
     for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
         check_image_size(arch, base.image_size)
@@ -288,8 +315,9 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
 
 def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
     s = space.settings
-    s.samples, s.epochs, s.grace_period = plan.samples, plan.max_epochs, plan.grace_epochs
-    s.reduction_factor, s.concurrency = plan.reduction_factor, plan.concurrency
+    if plan.samples:  # with no search the settings stay the space's; run.json's plan says none ran
+        s.samples, s.epochs, s.grace_period = plan.samples, plan.max_epochs, plan.grace_epochs
+        s.reduction_factor, s.concurrency = plan.reduction_factor, plan.concurrency
     fixed["epochs"], fixed["epoch_steps"] = plan.horizon_epochs, plan.epoch_steps
 
 
@@ -300,6 +328,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
     to end within the budget: the search gets the plan's share and stops when it is used up.
     """
     started_at = time.time() if started_at is None else started_at
+    _check_options(options)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     plan = None
@@ -310,11 +339,14 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         run_file = experiment_dir / RUN_FILE
         if not run_file.is_file():
             raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
-        saved = json.loads(run_file.read_text())
+        saved = read_run(experiment_dir)
         space = load_space(str(experiment_dir / SPACE_FILE))
         space.settings.__dict__.update(saved["settings"])
         fixed = saved["fixed"]
-        plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
+        try:
+            plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
+        except TypeError:
+            raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
     else:
         space = load_space(options.space)
         _settings_with_options(space, options)
@@ -324,6 +356,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         if experiment_dir.exists() and any(experiment_dir.iterdir()):
             raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
                             "or choose another --name")
+        _writable_folder(experiment_dir)
     settings = space.settings
     name = experiment_dir.name
 
@@ -350,7 +383,6 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
 
-    experiment_dir.mkdir(parents=True, exist_ok=True)
     if not options.resume:
         atomic_write_text(experiment_dir / SPACE_FILE, space.text)
         atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
@@ -366,6 +398,12 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         _start_ray(options)
         results = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan,
                        started_at)
+        if _stopped_early(results, settings.samples, plan, started_at):
+            resume = f"python -m searchseg.run --resume --name {name}" + (
+                f" --storage {options.storage}" if options.storage else
+                f" --results {options.results_dir}" if options.results_dir != Path("results") else "")
+            raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
+                              f"in {experiment_dir}; continue it with: {resume}")
     else:
         results = []
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
@@ -428,6 +466,14 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     ).fit()
+
+
+def _stopped_early(results: tune.ResultGrid, samples: int, plan: BudgetPlan | None, started_at: float) -> bool:
+    """Tune answers Ctrl-C by saving its state and returning from ``fit`` as if the search were over; it was not
+    if some sample never ran or some trial neither ended nor failed, unless the budget's share ran out."""
+    unfinished = len(results) < samples or results.num_terminated + results.num_errors < len(results)
+    out_of_time = plan is not None and time.time() >= started_at + plan.spent_seconds + plan.search_seconds - 1
+    return unfinished and not out_of_time
 
 
 def _search_seconds_left(plan: BudgetPlan | None, started_at: float) -> float | None:

@@ -66,6 +66,14 @@ class SearchSettings:
     final_share: float = 0.5  # with --budget: the part of the time left after loading that trains the final model
 
     def validate(self, where: str) -> None:
+        for name in ("samples", "epochs", "grace_period", "reduction_factor", "seed", "concurrency",
+                     "n_startup_trials"):
+            value = getattr(self, name)
+            if not (value is None and name in ("concurrency", "n_startup_trials")) and (
+                    not isinstance(value, int) or isinstance(value, bool)):
+                raise UserError(f"{where}: search.{name} must be a whole number, got {value!r}")
+        if not isinstance(self.final_share, (int, float)) or isinstance(self.final_share, bool):
+            raise UserError(f"{where}: search.final_share must be a number, got {self.final_share!r}")
         checks = [
             (self.samples >= 1, "samples must be >= 1"),
             (self.epochs >= 1, "epochs must be >= 1"),

@@ -19,6 +19,7 @@ import torch
 from ray import tune
 
 from searchseg.augment import save_augmentation
+from searchseg.checkpoints import load_state
 from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import Trainer, fit
@@ -50,7 +51,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            resume_state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            resume_state = load_state(Path(folder) / STATE_FILE)
     node_id = ray.get_runtime_context().get_node_id()
     resumed_from = resume_state["epoch"] if resume_state else 0
 

@@ -12,6 +12,7 @@ import yaml
 from searchseg.augment import PRESETS
 from searchseg.config import TrialConfig, config_help
 from searchseg.errors import UserError, cli_entry
+from searchseg.io_utils import folder_name
 from searchseg.local_trial import run_local_trial
 from searchseg.losses import LOSSES
 from searchseg.models import ARCHS, list_encoders
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     config = TrialConfig.from_flat(flat)
     if args.resume and not args.name:
         raise UserError("--resume needs --name of the trial to continue")
-    name = args.name or f"{config.arch}-{config.encoder}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = folder_name(args.name) if args.name else f"{config.arch}-{config.encoder}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run_local_trial(config, args.output / name, resume=args.resume, progress=not args.quiet)
     fit = result.fit
     if fit.status == "nan_loss":

@@ -36,6 +36,10 @@ def test_names_only_for_index_masks():
     ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "b"}]}, "every class has a colour"),
     ({"classes": [{"name": "a", "index": 3}]}, "indices"),
     ({"classes": [{"name": "a", "color": "#FF0000"}, {"name": "b", "color": "#FF0000"}]}, "share"),
+    ({"classes": [{"name": "land", "color": "#8429F6"}, {"name": "road", "color": "#6EC1E4"}],
+      "ignore": [{"color": "#6ec1e4"}]}, "ignore colour #6EC1E4 is also the colour of class 'road'"),
+    ({"classes": [{"name": "a", "index": "0"}]}, "class 'a' has index '0'; write it as a whole number"),
+    ({"classes": [{"name": "a", "index": 0.0}]}, "has index 0.0"),
 ])
 def test_bad_class_maps_fail_naming_the_problem(raw, fragment):
     with pytest.raises(UserError, match=fragment):

@@ -64,6 +64,18 @@ def test_csv_manifest_relative_to_its_folder(tmp_path):
     assert [p.name for p in result.images_without_masks] == ["c.jpg"]
 
 
+@pytest.mark.parametrize("second", ["imgs/a.jpg", "./imgs/a.jpg", "imgs/../imgs/a.jpg"])
+def test_a_manifest_listing_one_image_twice_is_refused(tmp_path, second):
+    touch(tmp_path / "imgs" / "a.jpg")
+    touch(tmp_path / "lbl" / "a.png")
+    touch(tmp_path / "imgs" / "b.jpg")
+    touch(tmp_path / "lbl" / "b.png")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"image,mask\nimgs/a.jpg,lbl/a.png\nimgs/b.jpg,lbl/b.png\n{second},lbl/a.png\n")
+    with pytest.raises(UserError, match=f"line 4 repeats the image {second} of line 2"):
+        find_pairs(manifest)
+
+
 def test_csv_without_mask_column_names_columns(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text("picture,truth\n")

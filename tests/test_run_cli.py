@@ -19,12 +19,27 @@ from searchseg.run import main as run_main
     (["--budget", "five minutes"], "is not a duration"),
     (["--budget", "5m", "--samples", "4"], "drop --samples/--epochs/--smoke, or drop --budget"),
     (["--budget", "5m", "--smoke"], "drop --samples/--epochs/--smoke, or drop --budget"),
+    (["--space", "arch_loss", "--set", "arch=unet"], "--set arch: searched by space arch_loss"),
+    (["--space", "arch_loss", "--set", "loss.ce=-1", "lr=0.1"], "--set loss.ce, lr: searched by space"),
+    (["--space", "lr_wd", "--set", "loss.ce=-1"], "loss weight loss.ce=-1"),
+    (["--space", "lr_wd", "--set", "grad_clip=-1"], "'grad_clip': -1.0 is below"),
 ])
 def test_run_refuses_bad_input(tmp_path, capsys, args, fragment):
     with pytest.raises(SystemExit) as exit_info:
         run_main([*args, "--results", str(tmp_path), "--quiet"])
     assert exit_info.value.code == 2
     assert fragment in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/run", "..", ".", "/tmp/abs", " padded"])
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_name_must_be_one_folder_inside_the_results(tmp_path, capsys, name, resume):
+    results = tmp_path / "results"
+    with pytest.raises(SystemExit) as exit_info:
+        run_main([*resume, "--name", name, "--results", str(results), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "must be a single folder name" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["results"])  # nothing written beside it
 
 
 def test_space_with_searched_data_key_is_refused(tmp_path, capsys):

@@ -151,6 +151,51 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_data
         assert (root / "resumable" / name).is_file(), name
 
 
+def _started(command: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+
+
+def _wait_for(condition, process: subprocess.Popen, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and process.poll() is None and not condition():
+        time.sleep(0.5)
+    assert process.poll() is None, "the search ended before it could be interrupted"
+
+
+def _table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["status", "epochs_run"])
+
+
+@pytest.mark.parametrize("moment", ["first trial running", "trials finished"])
+def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(search_dataset, tmp_path, moment):
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group."""
+    dataset = search_dataset
+    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "interrupted",
+               "--results", str(tmp_path), "--concurrency", "1", "--quiet"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    first = _started(command, env)
+    trials_csv = tmp_path / "interrupted" / "trials.csv"
+    if moment == "trials finished":
+        _wait_for(lambda: _table(trials_csv)["status"].isin(["completed", "early_stopped"]).sum() >= 2, first)
+    else:
+        _wait_for(lambda: (_table(trials_csv)["status"] == "running").any(), first)
+    os.killpg(first.pid, signal.SIGINT)
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 130, stderr[-2000:]
+    assert "--resume --name interrupted" in stderr
+    assert not (tmp_path / "interrupted" / "final").exists(), "an interrupted search's best was retrained"
+    assert not (tmp_path / "interrupted" / "report.html").exists()
+
+    resumed = subprocess.run([*command, "--resume", "--no-retrain"], capture_output=True, text=True, timeout=600,
+                             env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    trials = pd.read_csv(trials_csv)
+    assert len(trials) == 6 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "early_stopped"}
+
+
 @pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
 def test_cluster_configs_are_valid_for_the_ray_launcher(name):
     import jsonschema

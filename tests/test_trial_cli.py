@@ -50,6 +50,8 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path):
     (["--set", "val_fraction=0.6", "test_fraction=0.5"], "leaves no training data"),
     (["--resume", "--name", "never-ran"], "no checkpoint.pt"),
     (["--set", "encoder_weights=imagenet"], "encoder_weights=none"),
+    (["--name", "../outside"], "must be a single folder name"),
+    (["--resume", "--name", "a/b"], "must be a single folder name"),
 ])
 def test_bad_inputs(tmp_path, capsys, monkeypatch, args, fragment):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)

@@ -106,6 +106,9 @@ def class_map_from_obj(raw: object, where: str) -> ClassMap:
         if not isinstance(name, str) or not name:
             raise UserError(f"class map {where}: class #{position} has no 'name'")
         index = entry.get("index", position)
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise UserError(f"class map {where}: class {name!r} has index {index!r}; write it as a whole number "
+                            "without quotes")
         color = parse_color(entry["color"], f"class map {where}, class {name!r}") if "color" in entry else None
         parsed.append((index, name, color))
 
@@ -124,6 +127,10 @@ def class_map_from_obj(raw: object, where: str) -> ClassMap:
     for entry in ignore_raw:
         value = entry.get("color") if isinstance(entry, dict) else entry
         ignore_colors.append(parse_color(value, f"class map {where}, ignore"))
+        if has_colors and ignore_colors[-1] in colors:
+            name = parsed[colors.index(ignore_colors[-1])][1]
+            raise UserError(f"class map {where}: ignore colour {rgb_to_hex(ignore_colors[-1])} is also the colour "
+                            f"of class {name!r}, whose pixels would never be trained; remove one of them")
     if len(parsed) >= ignore_index:
         raise UserError(f"class map {where}: {len(parsed)} classes collide with ignore_index {ignore_index}")
     return ClassMap(

@@ -165,8 +165,13 @@ def find_csv_pairs(csv_path: Path) -> Pairing:
         group_col = next((c for c in columns if c.strip().lower() == "group"), None)
         rows = list(reader)
     result = Pairing(pairs=[])
-    for row in rows:
+    first_line: dict[Path, int] = {}
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
         image, mask = csv_path.parent / row[image_col].strip(), csv_path.parent / row[mask_col].strip()
+        earlier = first_line.setdefault(image.resolve(), line)
+        if earlier != line:  # the same image twice could land in train and in test
+            raise UserError(f"{csv_path}: line {line} repeats the image {row[image_col].strip()} of line {earlier}; "
+                            "list each image once")
         if not image.is_file():
             result.masks_without_images.append(mask)
         elif not mask.is_file():

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.serve and not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port} is not a port; pick one in 1-65535 (0 picks a free one)")
     load_experiment(args.experiment)
     print(f"report: {write_report(args.experiment)}")
     study = export_study(load_experiment(args.experiment))

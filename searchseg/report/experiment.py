@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from searchseg.errors import UserError
-from searchseg.results import CURVES_FILE, TRIALS_FILE
+from searchseg.io_utils import read_json, read_table
+from searchseg.results import CURVES_FILE, RUN_FILE, TRIALS_FILE, read_run
 from searchseg.space import SearchSettings, SearchSpace, load_space
 
 
@@ -44,17 +44,16 @@ class Experiment:
 
 def load_experiment(path: str | Path) -> Experiment:
     path = Path(path)
-    run_file = path / "run.json"
-    if not run_file.is_file():
-        raise UserError(f"{path} is not a searchseg experiment (no run.json); pass a folder under results/")
-    run = json.loads(run_file.read_text())
+    if not (path / RUN_FILE).is_file():
+        raise UserError(f"{path} is not a searchseg experiment (no {RUN_FILE}); pass a folder under results/")
+    run = read_run(path)
     space = load_space(str(path / "space.yaml")) if (path / "space.yaml").is_file() else None
-    trials = pd.read_csv(path / TRIALS_FILE) if (path / TRIALS_FILE).is_file() else pd.DataFrame(
-        columns=["trial_id", "status"])
-    curves = pd.read_csv(path / CURVES_FILE) if (path / CURVES_FILE).is_file() else pd.DataFrame(
-        columns=["trial_id", "epoch"])
+    trials = read_table(path / TRIALS_FILE, ("trial_id", "status")) if (path / TRIALS_FILE).is_file() else \
+        pd.DataFrame(columns=["trial_id", "status"])
+    curves = read_table(path / CURVES_FILE, ("trial_id", "epoch")) if (path / CURVES_FILE).is_file() else \
+        pd.DataFrame(columns=["trial_id", "epoch"])
     final_dir = path / "final"
-    final = json.loads((final_dir / "metrics.json").read_text()) if (final_dir / "metrics.json").is_file() else None
-    final_curves = pd.read_csv(final_dir / "curves.csv") if (final_dir / "curves.csv").is_file() else None
+    final = read_json(final_dir / "metrics.json") if (final_dir / "metrics.json").is_file() else None
+    final_curves = read_table(final_dir / "curves.csv") if (final_dir / "curves.csv").is_file() else None
     overlays = sorted((final_dir / "overlays").glob("*.png")) if (final_dir / "overlays").is_dir() else []
     return Experiment(path, run, space, trials, curves, final, final_curves, overlays)

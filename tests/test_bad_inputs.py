@@ -1,0 +1,136 @@
+"""Damaged files and out-of-range flags: one line, exit 2, no traceback, nothing written outside the results."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from searchseg.report.__main__ import main as report_main
+from searchseg.run import main as run_main
+
+RUN = {"name": "exp", "space": "lr_wd", "settings": {"samples": 2, "epochs": 1, "grace_period": 1},
+       "fixed": {"image_size": 64}, "data_fingerprint": "abc", "class_names": ["a", "b"], "plan": None}
+TRIALS = "trial_id,status,lr,best_val_miou,epochs_run,wall_seconds\nt1,completed,0.001,0.4,1,2.0\n"
+
+
+def experiment(root: Path, run: dict | str = RUN, trials: str | bytes = TRIALS) -> Path:
+    folder = root / "exp"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(run if isinstance(run, str) else json.dumps(run))
+    if isinstance(trials, bytes):
+        (folder / "trials.csv").write_bytes(trials)
+    else:
+        (folder / "trials.csv").write_text(trials)
+    return folder
+
+
+DAMAGED = {
+    "run.json not JSON": ({"run": "{not json"}, "run.json cannot be read"),
+    "run.json empty": ({"run": ""}, "run.json cannot be read"),
+    "run.json a list": ({"run": "[1, 2]"}, "run.json is not what searchseg wrote"),
+    "run.json without settings": ({"run": {k: v for k, v in RUN.items() if k != "settings"}}, "missing settings"),
+    "run.json settings not a mapping": ({"run": {**RUN, "settings": [1]}}, "settings or fixed keys are damaged"),
+    "run.json unknown setting": ({"run": {**RUN, "settings": {"sample": 2}}}, "settings or fixed keys are damaged"),
+    "run.json samples a string": ({"run": {**RUN, "settings": {"samples": "ten"}}}, "search.samples must be a whole"),
+    "run.json epochs 0": ({"run": {**RUN, "settings": {"epochs": 0}}}, "search.epochs must be >= 1"),
+    "run.json fixed not a mapping": ({"run": {**RUN, "fixed": "x"}}, "settings or fixed keys are damaged"),
+    "trials.csv random bytes": ({"trials": os.urandom(2000)}, "trials.csv"),
+    "trials.csv without status": ({"trials": "trial_id,lr\nt1,0.1\n"}, "lacks the columns status"),
+    "trials.csv empty file": ({"trials": ""}, "trials.csv cannot be read as a table"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_experiment_is_one_line_for_report(tmp_path, capsys, case):
+    files, fragment = DAMAGED[case]
+    folder = experiment(tmp_path, **files)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(folder)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+    assert sorted(p.name for p in folder.iterdir()) == before  # no half-written report
+
+
+@pytest.mark.parametrize("case", [c for c in sorted(DAMAGED) if c.startswith("run.json")])
+def test_a_damaged_experiment_is_one_line_for_resume(tmp_path, capsys, case):
+    files, fragment = DAMAGED[case]
+    experiment(tmp_path, **files)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--resume", "--name", "exp", "--results", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+
+
+def test_a_damaged_budget_plan_is_one_line_for_resume(tmp_path, capsys):
+    experiment(tmp_path, run={**RUN, "plan": {"budget_seconds": 60}})
+    (tmp_path / "exp" / "space.yaml").write_text("params: {lr: {loguniform: [1.0e-4, 1.0e-2]}}\n")
+    with pytest.raises(SystemExit):
+        run_main(["--resume", "--name", "exp", "--results", str(tmp_path), "--quiet"])
+    assert "its budget plan is damaged" in capsys.readouterr().err
+
+
+SPACE_SETTINGS = {
+    'samples: "ten"': "search.samples must be a whole number, got 'ten'",
+    "samples: 2.5": "search.samples must be a whole number, got 2.5",
+    "samples: true": "search.samples must be a whole number, got True",
+    "epochs: [3]": "search.epochs must be a whole number",
+    "concurrency: 1.5": "search.concurrency must be a whole number",
+    "final_share: half": "search.final_share must be a number",
+    "final_share: 1.5": "final_share must be between 0 and 1",
+    "seed: 0.1": "search.seed must be a whole number",
+}
+
+
+@pytest.mark.parametrize("setting", sorted(SPACE_SETTINGS))
+def test_mistyped_search_settings_are_one_line(tmp_path, capsys, setting):
+    space = tmp_path / "space.yaml"
+    space.write_text(f"search: {{{setting}}}\nparams: {{lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--space", str(space), "--results", str(tmp_path / "results"), "--quiet"])
+    assert exit_info.value.code == 2
+    assert SPACE_SETTINGS[setting] in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
+FLAGS = {
+    ("--cpus-per-trial", "-1"): "--cpus-per-trial -1 must be more than 0",
+    ("--cpus-per-trial", "0"): "--cpus-per-trial 0 must be more than 0",
+    ("--cpus-per-trial", "nan"): "--cpus-per-trial nan must be more than 0",
+    ("--gpus-per-trial", "-0.5"): "--gpus-per-trial -0.5 must be 0 or more",
+    ("--max-failures", "-1"): "--max-failures -1 must be 0 or more",
+    ("--concurrency", "0"): "concurrency must be >= 1",
+    ("--storage", "/proc/no-such-place"): "cannot create /proc/no-such-place",
+}
+
+
+@pytest.mark.parametrize("flag", sorted(FLAGS))
+def test_out_of_range_flags_are_one_line_before_anything_starts(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main([*flag, "--results", str(tmp_path / "results"), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and FLAGS[flag] in err, err
+
+
+def test_a_read_only_results_folder_is_one_line(tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes to read-only folders")
+    (tmp_path / "results").mkdir(mode=0o555)
+    with pytest.raises(SystemExit):
+        run_main(["--results", str(tmp_path / "results"), "--quiet"])
+    assert "choose a writable --results or --storage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_one_line(tmp_path, capsys, port):
+    folder = experiment(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        report_main([str(folder), "--serve", "--port", port])
+    assert exit_info.value.code == 2
+    assert f"--port {port} is not a port" in capsys.readouterr().err
