@@ -29,6 +29,7 @@ from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name
+from searchseg.locking import LOCK_FILE, lock_experiment
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
@@ -339,6 +340,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         run_file = experiment_dir / RUN_FILE
         if not run_file.is_file():
             raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
+        lock_experiment(experiment_dir)
         saved = read_run(experiment_dir)
         space = load_space(str(experiment_dir / SPACE_FILE))
         space.settings.__dict__.update(saved["settings"])
@@ -353,10 +355,11 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         fixed = fixed_config(space, options)
         name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir, storage_path = experiment_location(options, name)
-        if experiment_dir.exists() and any(experiment_dir.iterdir()):
+        _writable_folder(experiment_dir)
+        lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
+        if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
             raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
                             "or choose another --name")
-        _writable_folder(experiment_dir)
     settings = space.settings
     name = experiment_dir.name
 
