@@ -37,7 +37,7 @@ def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarra
         rgb = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
         panel = np.concatenate([rgb, colourise(mask, class_colors, ignore_index),
                                 colourise(prediction, class_colors, ignore_index)], axis=1)
-        path = folder / f"{name}.png"
+        path = folder / f"{name.replace('/', '__')}.png"  # an item's name is its relative path
         atomic_write(path, lambda tmp, panel=panel: Image.fromarray(panel).save(tmp, format="PNG"))
         paths.append(path)
     return paths

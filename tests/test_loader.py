@@ -31,7 +31,25 @@ def test_dataset_yaml_with_class_map_and_split_files(colour_dataset):
     spec_file = colour_dataset / "dataset.yaml"
     spec_file.write_text("class_map: classes.json\nsplits: {train: train.txt, val: val.txt, test: test.txt}\n")
     data = load_data(resolve_spec(spec_file), image_size=32, progress=False)
-    assert [data.names[i] for i in data.splits["val"]] == ["img_08", "img_09"]
+    # an item is named by its path relative to the dataset root; a unique file name still finds it
+    assert [data.names[i] for i in data.splits["val"]] == ["Group 0/images/img_08", "Group 1/images/img_09"]
+
+
+def test_one_file_name_in_several_folders_names_distinct_items(colour_dataset):
+    for index, group in enumerate(("Group 0", "Group 1")):  # the Dubai tiles each hold image_part_001...
+        for kind in ("images", "masks"):
+            source = colour_dataset / group / kind / f"img_{index * 5:02d}.png"
+            source.rename(source.with_name("same.png"))
+    (colour_dataset / "train.txt").write_text("Group 0/images/same\nGroup 1/images/same.png\nimg_02\n")
+    spec_file = colour_dataset / "dataset.yaml"
+    spec_file.write_text("class_map: classes.json\nsplits: {train: train.txt}\n")
+    data = load_data(resolve_spec(spec_file), image_size=32, progress=False)
+    assert len(set(data.names)) == len(data.names) == 12
+    assert [data.names[i] for i in data.splits["train"]] == ["Group 0/images/same", "Group 1/images/same",
+                                                              "Group 2/images/img_02"]
+    (colour_dataset / "train.txt").write_text("same\n")
+    with pytest.raises(UserError, match="'same' is the file name of several images; .* e.g. 'Group 0/images/same'"):
+        load_data(resolve_spec(spec_file), image_size=32, progress=False)
 
 
 def test_yaml_with_unknown_key_fails(tmp_path):

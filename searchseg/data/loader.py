@@ -13,7 +13,7 @@ from tqdm import tqdm
 from searchseg.data.classmap import ClassMap, load_class_map
 from searchseg.data.codecs import decode_binary, decode_colour, decode_index, detect_codec
 from searchseg.data.io import DataError, read_image, read_mask, resize_image, resize_mask
-from searchseg.data.pairing import Pair, find_pairs
+from searchseg.data.pairing import Pair, find_pairs, item_names
 from searchseg.data.spec import DatasetSpec
 from searchseg.data.split import split_by_ratio, split_from_files
 
@@ -111,7 +111,7 @@ def load_data(
         labelled = masks[masks != ignore_index]
         class_names = tuple(f"class_{i}" for i in range(int(labelled.max(initial=0)) + 1))
 
-    names = [p.name for p in pairs]
+    names = item_names(pairs, spec.path if spec.path.is_dir() else spec.path.parent)
     groups = [p.group for p in pairs] if spec.group_by == "folder" else [""] * len(pairs)
     if spec.split_files:
         splits = split_from_files(names, spec.split_files)

@@ -11,6 +11,7 @@ Layouts, as real datasets ship them:
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,6 @@ class Pair:
     mask: Path
     group: str
 
-    @property
-    def name(self) -> str:
-        return self.image.stem
-
 
 @dataclass
 class Pairing:
@@ -44,6 +41,12 @@ class Pairing:
     images_without_masks: list[Path] = field(default_factory=list)
     masks_without_images: list[Path] = field(default_factory=list)
     duplicate_stems: list[list[Path]] = field(default_factory=list)
+
+
+def item_names(pairs: list[Pair], root: Path) -> list[str]:
+    """Each image's path relative to the dataset root, without its extension (``Tile 1/images/image_part_001``):
+    unique where file stems are not, since several folders may hold the same file name."""
+    return [Path(os.path.relpath(pair.image, root)).with_suffix("").as_posix() for pair in pairs]
 
 
 def _files(folder: Path, extensions: set[str], recursive: bool) -> list[Path]:

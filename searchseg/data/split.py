@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from searchseg.data.pairing import IMAGE_EXTENSIONS
 from searchseg.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -62,9 +63,26 @@ def split_by_ratio(
     }
 
 
+def _split_file_positions(names: list[str]) -> dict[str, int | None]:
+    """What a split file line may say for each item: its relative name, or its file stem when no other item
+    shares that stem (``None`` marks a shared stem)."""
+    position: dict[str, int | None] = {}
+    for i, name in enumerate(names):
+        stem = name.rsplit("/", 1)[-1]
+        position[stem] = None if stem in position else i
+    position.update({name: i for i, name in enumerate(names)})
+    return position
+
+
+def _without_image_extension(line: str) -> str:
+    path = Path(line.replace("\\", "/").removeprefix("./"))
+    return (path.with_suffix("") if path.suffix.lower() in IMAGE_EXTENSIONS else path).as_posix()
+
+
 def split_from_files(names: list[str], split_files: dict[str, Path]) -> dict[str, np.ndarray]:
-    """Splits listed in text files, one image stem (or file name) per line; unlisted items are left out."""
-    position = {name: i for i, name in enumerate(names)}
+    """Splits listed in text files, one image per line: its path relative to the dataset root, or just its file
+    name when that is unique (extensions optional); unlisted items are left out."""
+    position = _split_file_positions(names)
     result = {}
     for split in SPLITS:
         path = split_files.get(split)
@@ -73,10 +91,15 @@ def split_from_files(names: list[str], split_files: dict[str, Path]) -> dict[str
             continue
         if not path.is_file():
             raise UserError(f"split file {path} for '{split}' does not exist")
-        listed = [Path(line.strip()).stem for line in path.read_text().splitlines() if line.strip()]
+        listed = [_without_image_extension(line.strip()) for line in path.read_text().splitlines() if line.strip()]
         missing = [n for n in listed if n not in position]
         if missing:
             raise UserError(f"split file {path} names {len(missing)} images not in the dataset, e.g. {missing[0]!r}")
+        shared = [n for n in listed if position[n] is None]
+        if shared:
+            raise UserError(f"split file {path}: {shared[0]!r} is the file name of several images; write their "
+                            "paths relative to the dataset root instead, e.g. "
+                            f"{next(n for n in names if n.endswith('/' + shared[0]))!r}")
         result[split] = np.array(sorted(position[n] for n in listed), dtype=np.int64)
     if not result["train"].size:
         raise UserError(f"split files {sorted(str(p) for p in split_files.values())} give no training images")
