@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
 
+from searchseg.check import main as check_main
+from searchseg.data.io import DataError, read_image, read_mask
 from searchseg.report.__main__ import main as report_main
 from searchseg.run import main as run_main
+from searchseg.trial import main as trial_main
 
 RUN = {"name": "exp", "space": "lr_wd", "settings": {"samples": 2, "epochs": 1, "grace_period": 1},
        "fixed": {"image_size": 64}, "data_fingerprint": "abc", "class_names": ["a", "b"], "plan": None}
@@ -134,3 +139,35 @@ def test_a_port_out_of_range_is_one_line(tmp_path, capsys, port):
         report_main([str(folder), "--serve", "--port", port])
     assert exit_info.value.code == 2
     assert f"--port {port} is not a port" in capsys.readouterr().err
+
+
+def png_declaring(path: Path, width: int, height: int) -> Path:
+    """A few hundred bytes of PNG whose header declares ``width`` x ``height`` pixels (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("role", ["image", "mask"])
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, capsys, role):
+    data = tmp_path / "data"
+    for index in range(4):
+        png_declaring(data / "images" / f"{index}.png", 32, 32)
+        png_declaring(data / "masks" / f"{index}.png", 32, 32)
+    png_declaring(data / f"{role}s" / "0.png", 30000, 30000)
+    with pytest.raises(DataError, match=f"{role} .*0.png declares 900,000,000 pixels, more than the"):
+        (read_image if role == "image" else lambda p: read_mask(p, False))(data / f"{role}s" / "0.png")
+    with pytest.raises(SystemExit) as exit_info:
+        trial_main(["--data", str(data), "--output", str(tmp_path / "out"), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1 unreadable file" in err, err  # the quick check before decoding
+    with pytest.raises(SystemExit):
+        check_main([str(data)])
+    report = capsys.readouterr().out
+    assert "0.png" in report and "decompression bomb" in report and "Traceback" not in report

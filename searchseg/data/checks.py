@@ -97,7 +97,7 @@ def header(path: Path) -> tuple[tuple[int, int] | None, str | None, str | None]:
     try:
         with Image.open(path) as image:
             return image.size, image.mode, None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         return None, None, f"unreadable {kind} header ({err})"
 
 
