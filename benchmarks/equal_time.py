@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -152,6 +153,27 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def chart(rows: list[dict]) -> str:
+    """Test mIoU against the budget T, one Mermaid chart per dataset (GitHub draws them in RESULTS.md):
+    bars for searchseg, a line for the recipe, means over the seeds."""
+    charts = []
+    for dataset in sorted({r["dataset"] for r in rows}):
+        budgets = sorted({r["budget"] for r in rows if r["dataset"] == dataset})
+        means = {side: [statistics.fmean(r[side]["test_miou"] for r in rows
+                                         if (r["dataset"], r["budget"]) == (dataset, budget)) for budget in budgets]
+                 for side in ("searchseg", "recipe")}
+        low = max(0.0, math.floor(min(min(v) for v in means.values()) * 20 - 1) / 20)
+        high = min(1.0, math.ceil(max(max(v) for v in means.values()) * 20 + 1) / 20)
+        charts.append("\n".join([
+            "```mermaid", "xychart-beta",
+            f'    title "{dataset}: test mIoU at equal wall-clock time (bars searchseg, line recipe)"',
+            f'    x-axis "budget T (s)" [{", ".join(f"{b:g}" for b in budgets)}]',
+            f'    y-axis "test mIoU" {low:.2f} --> {high:.2f}',
+            f'    bar [{", ".join(f"{v:.3f}" for v in means["searchseg"])}]',
+            f'    line [{", ".join(f"{v:.3f}" for v in means["recipe"])}]', "```"]))
+    return "\n\n".join(charts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.equal_time", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -167,6 +189,7 @@ def main() -> None:
             {(n["dataset"], n["budget"], n["seed"]) for n in rows}]
     args.output.write_text(json.dumps(keep + rows, indent=1))
     print(table(keep + rows))
+    print(chart(keep + rows))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from searchseg.datacheck import CheckOptions, format_report, run_data_check
 from searchseg.errors import cli_entry
+from searchseg.io_utils import writable_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    for flag, path in (("--json", args.json), ("--html", args.html), ("--infer-class-map", args.infer_class_map)):
+        if path:  # refused before the check runs, not after
+            writable_folder(path.expanduser().resolve().parent, f"{flag} path")
     outcome = run_data_check(CheckOptions(
         data=args.data, class_map=args.class_map, mask_suffix=args.mask_suffix, image_size=args.image_size,
         fix_mask_size=args.fix_mask_size, infer_class_map=args.infer_class_map, preflight_space=args.preflight,

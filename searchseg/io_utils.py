@@ -43,6 +43,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` if needed; one line naming ``what`` (a flag) when it cannot be created or written."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {folder} ({error.strerror}); choose a writable {what}") from None
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"{folder} is not writable; choose a writable {what}")
+
+
 def folder_name(name: str, what: str = "--name") -> str:
     """``name`` if it names one folder inside the results folder; one line otherwise, so that a name can never
     write outside it (``../x``) or share Ray's folder with another name (``a/run`` and ``b/run``)."""

@@ -28,7 +28,7 @@ from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError
-from searchseg.io_utils import atomic_write, atomic_write_text, folder_name
+from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.locking import LOCK_FILE, lock_experiment
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
@@ -108,16 +108,6 @@ def _check_options(options: SearchOptions) -> None:
         raise UserError(f"--max-failures {options.max_failures} must be 0 or more")
 
 
-def _writable_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot create {folder} ({error.strerror}); choose a writable --results or --storage") \
-            from None
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"{folder} is not writable; choose another --results or --storage")
-
-
 def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
     s = space.settings
     if options.budget is not None and (options.samples is not None or options.epochs is not None or options.smoke):
@@ -162,11 +152,14 @@ def data_config(fixed: dict) -> TrialConfig:
 
 
 def _start_ray(options: SearchOptions) -> None:
-    if ray.is_initialized():
-        return
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
     # One checkpoint kept per trial forces a snapshot per epoch; that is intended, not a bottleneck here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray Tune saves the experiment's state (trials, searcher) every 10 s by default: a driver killed in between
+    # loses the trials started since, which a resume then runs again from scratch. A second bounds that loss.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    if ray.is_initialized():
+        return
     if options.address:
         try:
             ray.init(address=options.address, log_to_driver=False)
@@ -355,7 +348,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         fixed = fixed_config(space, options)
         name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir, storage_path = experiment_location(options, name)
-        _writable_folder(experiment_dir)
+        writable_folder(experiment_dir, "--results or --storage")
         lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
         if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
             raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
@@ -446,10 +439,10 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
     """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
     settings, name = space.settings, experiment_dir.name
     trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
-    if options.resume:
-        return tune.Tuner.restore(str(Path(storage_path) / name) if "://" not in storage_path
-                                  else f"{storage_path.rstrip('/')}/{name}",
-                                  trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
+    ray_folder = str(Path(storage_path) / name) if "://" not in storage_path else f"{storage_path.rstrip('/')}/{name}"
+    if options.resume and tune.Tuner.can_restore(ray_folder):
+        return tune.Tuner.restore(ray_folder, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
+    # a new search, or one whose driver died before Ray Tune saved its state: it starts from the beginning
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
                               grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
         if options.early_stopping else FIFOScheduler()

@@ -171,3 +171,12 @@ def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, capsys, role)
         check_main([str(data)])
     report = capsys.readouterr().out
     assert "0.png" in report and "decompression bomb" in report and "Traceback" not in report
+
+
+@pytest.mark.parametrize("flag", ["--json", "--html", "--infer-class-map"])
+def test_check_refuses_an_unwritable_output_before_checking(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exit_info:
+        check_main([str(tmp_path), flag, "/proc/no/such/report.out"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"choose a writable {flag} path" in err, err

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import pickle
+import random
 import signal
 import subprocess
 import sys
@@ -194,6 +195,46 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     trials = pd.read_csv(trials_csv)
     assert len(trials) == 6 and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
+
+
+KILL_MOMENTS = {
+    "before the first trial": lambda folder: (folder / "run.json").is_file(),
+    "first trial running": lambda folder: (_table(folder / "trials.csv")["status"] == "running").any(),
+    "between reports": lambda folder: (_table(folder / "trials.csv")["epochs_run"].fillna(0) >= 1).any(),
+}
+
+
+@pytest.mark.parametrize("moment", sorted(KILL_MOMENTS))
+def test_a_driver_killed_twice_at_random_moments_resumes_every_sample_once(search_dataset, tmp_path, moment):
+    """SIGKILL of the whole process group at a moment (plus a random delay), again at a random moment of the
+    resumed run, then a resume to the end: the tables and the study hold each sample once, each trial's epochs
+    once and in order."""
+    dataset, rng = search_dataset, random.Random(moment)
+    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "killed",
+               "--results", str(tmp_path), "--concurrency", "1", "--no-retrain", "--quiet"]
+    env, folder = {**os.environ, "RAY_ADDRESS": ""}, tmp_path / "killed"
+    first = _started(command, env)
+    _wait_for(lambda: KILL_MOMENTS[moment](folder), first)
+    time.sleep(rng.uniform(0, 1.5))
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    second = _started([*command, "--resume"], env)
+    time.sleep(rng.uniform(2, 10))
+    if second.poll() is None:
+        os.killpg(second.pid, signal.SIGKILL)
+    second.wait()
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    trials, curves = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "curves.csv")
+    assert len(trials) == 6 and trials["trial_id"].is_unique, trials[["trial_id", "status"]]
+    assert set(trials["status"]) <= {"completed", "early_stopped"}
+    for trial_id, epochs_run in zip(trials["trial_id"], trials["epochs_run"], strict=True):
+        epochs = sorted(curves.loc[curves["trial_id"] == trial_id, "epoch"])
+        assert epochs == list(range(1, int(epochs_run) + 1)), (trial_id, epochs)
+    told = [t for t in _searcher_study(folder).trials if t.state.is_finished()]
+    assert len(told) == 6
 
 
 @pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])
