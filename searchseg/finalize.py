@@ -116,9 +116,12 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
-    After each epoch the validation split decides: the state with the best validation mIoU so far, the
-    trial's own state included, is the final model. ``planned_epochs`` is the first guess at how many
-    epochs fit; after one epoch the run re-plans from its measured pace.
+    The final model is the last epoch's state, its learning rate annealed to zero at the deadline, unless the
+    trial's own state scores higher on validation: never worse than what the search trained. The epoch with
+    the best validation score is not picked: on small validation splits that score is noisy while the learning
+    rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
+    comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after one epoch the run
+    re-plans from its measured pace.
     """
     config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml")
     with torch_threads(os.cpu_count() or 1):
@@ -129,21 +132,23 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
         if config.scheduler != "onecycle":
             trainer.set_total_epochs(start_epoch + max(1, planned_epochs))
         _, start_metrics = trainer.evaluate("val")
-        best = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
-                "model": copy.deepcopy(trainer.model.state_dict())}
+        start = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
+                 "model": copy.deepcopy(trainer.model.state_dict())}
+        last, best_val = dict(start), dict(start)
         origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
         echo(f"final model: training {config.arch}/{config.encoder} {origin} "
-             f"(val mIoU {best['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
+             f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
         epoch_started = time.time()
 
-        def keep_best_until_deadline(row: dict, trainer: Trainer) -> None:
+        def track_until_deadline(row: dict, trainer: Trainer) -> None:
             nonlocal epoch_started
             now = time.time()
             epoch_seconds, epoch_started = now - epoch_started, now
-            if row["val_miou"] > best["val_miou"]:
-                best.update(val_miou=row["val_miou"], epoch=trainer.epoch,
-                            model=copy.deepcopy(trainer.model.state_dict()))
+            last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
+                        model=copy.deepcopy(trainer.model.state_dict()))
+            if row["val_miou"] > best_val["val_miou"]:
+                best_val.update(last)
             fits = int((deadline - now) // epoch_seconds)
             if trainer.epoch == start_epoch + 1 and config.scheduler != "onecycle" and fits:
                 trainer.set_total_epochs(trainer.epoch + fits)  # the horizon from the pace just measured
@@ -152,19 +157,25 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
 
         history = []
         if time.time() < deadline:
-            result = fit(trainer.config, data, keep_best_until_deadline, progress=progress, trainer=trainer)
+            result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
             history = result.history
             if result.status == "nan_loss":
-                echo(f"final model: continuing stopped ({result.reason}); keeping the best state so far")
-        trainer.model.load_state_dict(best["model"])
+                echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
+        comparison = {}
+        if best_val["epoch"] not in (start_epoch, last["epoch"]):
+            trainer.model.load_state_dict(best_val["model"])
+            comparison = {"best_val_epoch": best_val["epoch"], "best_val_epoch_val_miou": best_val["val_miou"],
+                          "best_val_epoch_test_miou": trainer.evaluate("test")[1]["miou"]}
+        kept = last if last["val_miou"] >= start["val_miou"] else start
+        trainer.model.load_state_dict(kept["model"])
         _, metrics = trainer.evaluate("test")
-    kept = "the trial's own state" if best["epoch"] == start_epoch else f"epoch {best['epoch']}"
-    echo(f"final model: {kept} (val mIoU {best['val_miou']:.4f} against {start_metrics['miou']:.4f} at the "
+    described = "the trial's own state" if kept is start else f"its last epoch, {kept['epoch']}"
+    echo(f"final model: {described} (val mIoU {kept['val_miou']:.4f} against {start['val_miou']:.4f} at the "
          f"start); test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}")
     curves = [{"seed": config.seed, **{k: v for k, v in row.items() if "." not in k}} for row in history]
     rule = {"rule": "continue_best", "start_epoch": start_epoch, "epochs_run": trainer.epoch,
-            "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start_metrics["miou"],
-            "kept_epoch": best["epoch"], "kept_val_miou": best["val_miou"]}
+            "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start["val_miou"],
+            "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], **comparison}
     return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
                         [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
 

@@ -40,7 +40,8 @@ def val_miou_of(state_dict, config_path, data) -> float:
     return trainer.evaluate("val")[1]["miou"]
 
 
-def test_continuing_trains_on_until_the_deadline_and_keeps_the_best_validation_state(tmp_path):
+def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless_the_trial_scores_higher(
+        tmp_path):
     data = tiny_data(count=16)
     stopped_trial(tmp_path, data)
     started = time.time()
@@ -52,6 +53,10 @@ def test_continuing_trains_on_until_the_deadline_and_keeps_the_best_validation_s
     assert rule["epochs_run"] > 4  # re-planned from its pace: more epochs than the 3 first planned fit in 8 s
     assert elapsed < 8 + 3  # stops when the next epoch would not fit (evaluation and files after it)
     assert rule["kept_val_miou"] >= rule["start_val_miou"]
+    assert rule["kept_epoch"] in (rule["start_epoch"], rule["epochs_run"])  # never a noisy mid-schedule peak
+    if "best_val_epoch" in rule:  # recorded for comparison when a middle epoch scored best on validation
+        assert rule["start_epoch"] < rule["best_val_epoch"] < rule["epochs_run"]
+        assert rule["best_val_epoch_val_miou"] > rule["kept_val_miou"]
     saved = torch.load(tmp_path / "final" / "model.pt", weights_only=True)
     assert val_miou_of(saved, tmp_path / "best_config.yaml", data) == pytest.approx(rule["kept_val_miou"], abs=1e-6)
     written = json.loads((tmp_path / "final" / "metrics.json").read_text())
