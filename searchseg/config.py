@@ -78,7 +78,7 @@ class TrialConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f, getattr(self, f.name)))
-        self.loss = {name: _coerce_weight(name, w) for name, w in self.loss.items()}
+        self.loss = {name: loss_weight(name, w) for name, w in self.loss.items()}
         if not any(w > 0 for w in self.loss.values()):
             raise UserError(f"loss weights {self.loss} are all zero; give at least one loss a positive weight")
 
@@ -173,7 +173,7 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
     return value
 
 
-def _coerce_weight(name: str, weight: Any) -> float:
+def loss_weight(name: str, weight: Any) -> float:
     try:
         value = float(weight)
     except (TypeError, ValueError):

@@ -18,7 +18,6 @@ from searchseg.io_utils import atomic_write_text, read_json, read_table
 from searchseg.space import SearchSettings, trial_config_from_tune
 
 TRIALS_FILE, CURVES_FILE, RUN_FILE = "trials.csv", "curves.csv", "run.json"
-RUN_KEYS = ("name", "space", "settings", "fixed", "data_fingerprint", "class_names")
 CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val_dice", "val_pixel_accuracy",
                  "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 
@@ -130,13 +129,14 @@ def load_trials(experiment_dir: Path) -> pd.DataFrame:
                       na_values=[""])
 
 
-def read_run(experiment_dir: Path) -> dict:
-    """``run.json`` of an experiment, checked: one line naming the file when it is damaged."""
+def read_run(experiment_dir: Path, required: tuple[str, ...] = ("settings",)) -> dict:
+    """``run.json`` of an experiment with the ``required`` keys, checked: one line naming the file when it is
+    damaged."""
     path = Path(experiment_dir) / RUN_FILE
-    run = read_json(path, RUN_KEYS)
+    run = read_json(path, required)
     settings = run["settings"]
     known = {f.name for f in fields(SearchSettings)}
-    if not isinstance(settings, dict) or set(settings) - known or not isinstance(run["fixed"], dict):
+    if not isinstance(settings, dict) or set(settings) - known or not isinstance(run.get("fixed", {}), dict):
         raise UserError(f"{path} is not what searchseg wrote (its settings or fixed keys are damaged); restore it "
                         "from a copy, or start a new experiment")
     SearchSettings(**settings).validate(str(path))

@@ -24,12 +24,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from searchseg.budget import BudgetPlan, Costs, plan_budget
-from searchseg.config import LOSS_PREFIX, TrialConfig
+from searchseg.config import LOSS_PREFIX, TrialConfig, loss_weight
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.locking import LOCK_FILE, lock_experiment
+from searchseg.losses import check_loss_names
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
@@ -139,7 +140,10 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
         if value is not None:
             fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)
-    TrialConfig.from_flat({**fixed, **space.central_values()})  # every fixed value valid, loss weights included
+    fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if key.startswith(LOSS_PREFIX)}
+    check_loss_names(fixed_losses)
+    for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
+        loss_weight(loss, weight)
     arch_param = space.params.get("arch")
     for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
         check_image_size(arch, base.image_size)
@@ -334,7 +338,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         if not run_file.is_file():
             raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
         lock_experiment(experiment_dir)
-        saved = read_run(experiment_dir)
+        saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
         space = load_space(str(experiment_dir / SPACE_FILE))
         space.settings.__dict__.update(saved["settings"])
         fixed = saved["fixed"]

@@ -37,6 +37,7 @@ DAMAGED = {
     "run.json empty": ({"run": ""}, "run.json cannot be read"),
     "run.json a list": ({"run": "[1, 2]"}, "run.json is not what searchseg wrote"),
     "run.json without settings": ({"run": {k: v for k, v in RUN.items() if k != "settings"}}, "missing settings"),
+    "run.json settings null": ({"run": {**RUN, "settings": None}}, "settings or fixed keys are damaged"),
     "run.json settings not a mapping": ({"run": {**RUN, "settings": [1]}}, "settings or fixed keys are damaged"),
     "run.json unknown setting": ({"run": {**RUN, "settings": {"sample": 2}}}, "settings or fixed keys are damaged"),
     "run.json samples a string": ({"run": {**RUN, "settings": {"samples": "ten"}}}, "search.samples must be a whole"),
@@ -59,6 +60,13 @@ def test_a_damaged_experiment_is_one_line_for_report(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err, err
     assert sorted(p.name for p in folder.iterdir()) == before  # no half-written report
+
+
+def test_resume_needs_the_keys_it_continues_from(tmp_path, capsys):
+    experiment(tmp_path, run={k: v for k, v in RUN.items() if k != "data_fingerprint"})
+    with pytest.raises(SystemExit):
+        run_main(["--resume", "--name", "exp", "--results", str(tmp_path), "--quiet"])
+    assert "missing data_fingerprint" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", [c for c in sorted(DAMAGED) if c.startswith("run.json")])

@@ -23,6 +23,7 @@ from searchseg.run import main as run_main
     (["--space", "arch_loss", "--set", "loss.ce=-1", "lr=0.1"], "--set loss.ce, lr: searched by space"),
     (["--space", "lr_wd", "--set", "loss.ce=-1"], "loss weight loss.ce=-1"),
     (["--space", "lr_wd", "--set", "grad_clip=-1"], "'grad_clip': -1.0 is below"),
+    (["--space", "lr_wd", "--set", "loss.hinge=1"], "unknown loss 'hinge'"),
 ])
 def test_run_refuses_bad_input(tmp_path, capsys, args, fragment):
     with pytest.raises(SystemExit) as exit_info:
