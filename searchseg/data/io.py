@@ -16,18 +16,21 @@ class DataError(UserError):
     """A file of the dataset cannot be used as it is."""
 
 
-def _refuse_decompression_bombs(path: Path, role: str) -> None:
+def _too_large(path: Path, role: str, error: Image.DecompressionBombError) -> DataError:
+    declared = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = f"{int(declared[1]):,}" if declared else "too many"
+    return DataError(f"{role} {path} declares {pixels} pixels, more than the {2 * Image.MAX_IMAGE_PIXELS:,} "
+                     "searchseg decodes; tile it into smaller images first")
+
+
+def _refuse_decompression_bombs(path: Path) -> None:
     """Read only the header first: a few-KB PNG can declare 30000 x 30000 pixels (2.7 GB decoded). Pillow refuses
     more than twice its ``MAX_IMAGE_PIXELS`` (179 million pixels, e.g. 13000 x 13000) on opening."""
     try:
         with Image.open(path):
             pass
     except Image.DecompressionBombError as err:
-        declared = re.search(r"\((\d+) pixels\)", str(err))
-        pixels = f"{int(declared[1]):,}" if declared else "too many"
-        raise DataError(f"{role} {path} declares {pixels} pixels, more than "
-                        f"the {2 * Image.MAX_IMAGE_PIXELS:,} searchseg decodes; tile it into smaller images first") \
-            from None
+        raise _too_large(path, "image", err) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         pass  # not Pillow's format: the decoder below reports it
 
@@ -39,7 +42,7 @@ def read_image(path: Path, in_channels: int = 3) -> np.ndarray:
     16-bit and float images are stretched per image from their min..max to 0..255, so
     12-bit data stored in 16-bit containers is not left nearly black.
     """
-    _refuse_decompression_bombs(path, "image")
+    _refuse_decompression_bombs(path)
     raw = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it fails on non-ASCII paths on some systems
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED) if raw.size else None
     if image is None:
@@ -93,9 +96,8 @@ def read_mask(path: Path, as_rgb: bool) -> np.ndarray:
             if image.mode in ("LA", "PA"):
                 return np.asarray(image)[..., 0]
             return np.asarray(image)
-    except Image.DecompressionBombError:
-        _refuse_decompression_bombs(path, "mask")
-        raise
+    except Image.DecompressionBombError as err:
+        raise _too_large(path, "mask", err) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise DataError(f"cannot decode mask {path} ({err}); run python -m searchseg.check") from None
 
