@@ -52,8 +52,11 @@ def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless
     assert rule["rule"] == "continue_best" and rule["start_epoch"] == 3
     assert rule["epochs_run"] > 4  # re-planned from its pace: more epochs than the 3 first planned fit in 8 s
     assert elapsed < 8 + 3  # stops when the next epoch would not fit (evaluation and files after it)
-    assert rule["kept_val_miou"] >= rule["start_val_miou"]
     assert rule["kept_epoch"] in (rule["start_epoch"], rule["epochs_run"])  # never a noisy mid-schedule peak
+    # the last epoch unless the trial beat it on nearly every resample of the validation images
+    assert (rule["kept_epoch"] == rule["start_epoch"]) == (rule["trial_win_rate"] >= 0.95)
+    assert summary["test_miou"] == pytest.approx(
+        rule["trial_test_miou" if rule["kept_epoch"] == rule["start_epoch"] else "last_test_miou"])
     if "best_val_epoch" in rule:  # recorded for comparison when a middle epoch scored best on validation
         assert rule["start_epoch"] < rule["best_val_epoch"] < rule["epochs_run"]
         assert rule["best_val_epoch_val_miou"] > rule["kept_val_miou"]
@@ -75,6 +78,7 @@ def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
     rule = summary["final_training"]
     assert rule["epochs_run"] > rule["start_epoch"]  # it did train, and it got worse on validation
     assert rule["kept_epoch"] == rule["start_epoch"] and rule["kept_val_miou"] == rule["start_val_miou"]
+    assert rule["trial_win_rate"] >= 0.95 and rule["last_test_miou"] < rule["trial_test_miou"]
     assert summary["test_miou"] == pytest.approx(trial_test["miou"], abs=1e-6)
 
 
@@ -85,7 +89,7 @@ def test_with_no_trial_state_the_final_model_trains_from_scratch(tmp_path):
                             progress=False, echo=lambda *_: None)
     rule = summary["final_training"]
     assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
-    assert rule["kept_val_miou"] >= rule["start_val_miou"]
+    assert rule["kept_epoch"] == rule["epochs_run"]  # an untrained network never beats a trained one
 
 
 def test_a_deadline_already_past_still_evaluates_the_trial(tmp_path):
