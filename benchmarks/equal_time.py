@@ -31,6 +31,7 @@ from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import IMAGENET_MEAN, IMAGENET_STD
+from searchseg.io_utils import atomic_write_text
 from searchseg.losses import LossContext, LossMix, median_frequency_weights
 from searchseg.metrics import SegmentationMetrics, predict_labels
 from searchseg.models import create_model
@@ -117,7 +118,7 @@ def decoded(dataset: dict) -> SegmentationData:
     return load_from_config(TrialConfig.from_flat({**flat, "image_size": IMAGE_SIZE}), progress=False)
 
 
-def compare(names: list[str], budgets: list[float], seeds: int, results: Path) -> list[dict]:
+def compare(names: list[str], budgets: list[float], seeds: range, results: Path, on_row) -> list[dict]:
     rows = []
     for name in names:
         dataset = DATASETS[name]
@@ -126,10 +127,11 @@ def compare(names: list[str], budgets: list[float], seeds: int, results: Path) -
             continue
         data = decoded(dataset)
         for budget in budgets:
-            for seed in range(seeds):
+            for seed in seeds:
                 ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}")
                 recipe = fixed_recipe(data, ours["seconds"], seed)
                 rows.append({"dataset": name, "budget": budget, "seed": seed, "searchseg": ours, "recipe": recipe})
+                on_row(rows)
                 print(f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
                       f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)", flush=True)
     return rows
@@ -179,17 +181,24 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", nargs="+", type=float, default=[300.0], help="T in seconds (several allowed)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "equal_time.json")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
-        rows = compare(args.datasets, args.budget, args.seeds, Path(folder))
     previous = json.loads(args.output.read_text()) if args.output.is_file() else []
-    keep = [r for r in previous if (r["dataset"], r["budget"], r["seed"]) not in
-            {(n["dataset"], n["budget"], n["seed"]) for n in rows}]
-    args.output.write_text(json.dumps(keep + rows, indent=1))
-    print(table(keep + rows))
-    print(chart(keep + rows))
+
+    def merged(rows: list[dict]) -> list[dict]:  # new rows replace earlier ones of the same dataset, T and seed
+        done = {(n["dataset"], n["budget"], n["seed"]) for n in rows}
+        return [r for r in previous if (r["dataset"], r["budget"], r["seed"]) not in done] + rows
+
+    def save(rows: list[dict]) -> None:  # after every row: a long benchmark cut short keeps what it measured
+        atomic_write_text(args.output, json.dumps(merged(rows), indent=1))
+
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
+        rows = compare(args.datasets, args.budget, seeds, Path(folder), save)
+    print(table(merged(rows)))
+    print(chart(merged(rows)))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from searchseg.budget import BudgetPlan, Costs, plan_budget
 from searchseg.config import LOSS_PREFIX, TrialConfig, loss_weight
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
+from searchseg.engine import validate_config
 from searchseg.errors import Interrupted, UserError
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.locking import LOCK_FILE, lock_experiment
@@ -133,6 +134,11 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
         raise UserError(f"--set {', '.join(searched)}: searched by space {space.name}, so a value given here "
                         "would be ignored; remove it from the space's params (or put it under 'fixed') in a copy "
                         "of the space file, or drop it from --set")
+    if "epochs" in options.overrides:
+        raise UserError("--set epochs: a trial's length is a search setting; use --epochs N (or search.epochs in "
+                        "the space file)")
+    if options.budget is not None and "epoch_steps" in options.overrides:
+        raise UserError("--set epoch_steps: --budget sets the epoch length from measured step costs; drop one of them")
     fixed = {**space.fixed, **options.overrides, "epochs": space.settings.epochs}
     if options.smoke:
         fixed["image_size"] = SMOKE["image_size"]
@@ -140,6 +146,8 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
         if value is not None:
             fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)
+    # names given with --set or under 'fixed' are checked here, not in every trial after Ray has started
+    validate_config(data_config({**fixed, **first_configuration(space)}))
     fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if key.startswith(LOSS_PREFIX)}
     check_loss_names(fixed_losses)
     for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample

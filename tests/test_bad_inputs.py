@@ -188,3 +188,63 @@ def test_check_refuses_an_unwritable_output_before_checking(tmp_path, capsys, fl
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"choose a writable {flag} path" in err, err
+
+
+# Command lines that are wrong before anything is loaded: refused in one line, exit 2, nothing written.
+RUN_ARGUMENTS = {
+    ("--budget", "0"): "--budget '0' must be longer than 0 seconds",
+    ("--budget", "-5"): "--budget '-5' is not a duration",
+    ("--budget", "abc"): "--budget 'abc' is not a duration",
+    ("--budget", "5x"): "--budget '5x' is not a duration",
+    ("--budget", "1h-2m"): "--budget '1h-2m' is not a duration",
+    ("--budget", "300", "--samples", "4"): "drop --samples/--epochs/--smoke, or drop --budget",
+    ("--budget", "300", "--epochs", "2"): "drop --samples/--epochs/--smoke, or drop --budget",
+    ("--budget", "300", "--smoke"): "drop --samples/--epochs/--smoke, or drop --budget",
+    ("--budget", "60", "--set", "epoch_steps=4"): "--set epoch_steps: --budget sets the epoch length",
+    ("--set", "epochs=3"): "--set epochs: a trial's length is a search setting; use --epochs N",
+    ("--set", "image_size=abc"): "config key 'image_size': 'abc' is not a valid int",
+    ("--set", "image_size=-1"): "config key 'image_size': -1 is below its range",
+    ("--set", "image_size=33"): "image_size=33 must be a multiple of 32",
+    ("--set", "batch_size=0"): "config key 'batch_size': 0 is below its range",
+    ("--set", "in_channels=0"): "config key 'in_channels': 0 is not one of 1, 3",
+    ("--set", "val_fraction=1.5"): "config key 'val_fraction': 1.5 is above its range",
+    ("--set", "test_fraction=-0.1"): "config key 'test_fraction': -0.1 is below its range",
+    ("--set", "device=tpu"): "config key 'device': 'tpu' is not one of auto, cpu, cuda",
+    ("--set", "optimizer=nosuch"): "config key 'optimizer': 'nosuch' is not one of",
+    ("--set", "scheduler=nosuch"): "config key 'scheduler': 'nosuch' is not one of",
+    ("--set", "augment=nosuch"): "unknown augmentation preset 'nosuch'",
+    ("--set", "nosuchkey=1"): "unknown config key 'nosuchkey'",
+    ("--set", "noequals"): "--set 'noequals' is not key=value",
+    ("--set", "=1"): "--set '=1' is not key=value",
+    ("--set", "loss.nosuch=1"): "unknown loss 'nosuch'",
+    ("--set", "lr=-1"): "--set lr: searched by space arch_loss",
+    ("--set", "arch=unet"): "--set arch: searched by space arch_loss",
+    ("--set", "loss.ce=1"): "--set loss.ce: searched by space arch_loss",
+    ("--space", "lr_wd", "--set", "encoder=nosuch"): "unknown encoder 'nosuch'",
+    ("--space", "lr_wd", "--set", "arch=nosuch"): "unknown architecture 'nosuch'",
+    ("--space", "lr_wd", "--set", "loss.ce=-1"): "loss.ce",
+    ("--space", "lr_wd", "--set", "loss.ce=abc"): "loss.ce",
+    ("--space", "nosuchspace"): "nosuchspace",
+    ("--space", "/no/such/space.yaml"): "/no/such/space.yaml",
+    ("--data", "/no/such/dataset"): "/no/such/dataset",
+    ("--class-map", "/no/such/classes.yaml"): "/no/such/classes.yaml",
+    ("--samples", "0"): "samples must be >= 1",
+    ("--samples", "-3"): "samples must be >= 1",
+    ("--epochs", "0"): "epochs must be >= 1",
+    ("--name", ".."): "--name",
+    ("--name", "a/b"): "--name",
+    ("--name", "."): "--name",
+    ("--resume", "--name", "never-ran"): "never-ran",
+}
+
+
+@pytest.mark.parametrize("arguments", sorted(RUN_ARGUMENTS), ids=" ".join)
+def test_a_wrong_command_line_is_one_line_and_writes_nothing(tmp_path, capsys, arguments):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main([*arguments, "--results", str(tmp_path / "results"), "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and RUN_ARGUMENTS[arguments] in err, err
+    assert "Traceback" not in err
+    written = list((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else []
+    assert all(path.is_dir() or path.name == ".lock" for path in written), written  # not a result, not a table
