@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from searchseg.config import TrialConfig
@@ -45,6 +46,8 @@ DATASETS = {
     "chase_db1": {"data": SHARED / "chase_db1", "mask_suffix": "_1stHO"},
 }
 IMAGE_SIZE = 128
+TRIAL_COLUMNS = ("trial_id", "status", "arch", "encoder", "lr", "loss.ce", "loss.dice", "loss.focal", "loss.lovasz",
+                 "epochs_run", "best_val_miou", "last_val_miou")
 
 
 def run_command(dataset: dict, budget: float, seed: int, results: Path, name: str) -> list[str]:
@@ -66,9 +69,11 @@ def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: 
         raise RuntimeError(f"searchseg run failed ({done.returncode}): {done.stderr[-2000:]}")
     metrics = json.loads((results / name / "final" / "metrics.json").read_text())
     run = json.loads((results / name / "run.json").read_text())
+    trials = pd.read_csv(results / name / "trials.csv")  # kept so a lost point can be explained later
+    columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
     return {"seconds": seconds, "test_miou": metrics["test_miou"], "plan": run["plan"],
-            "final_training": metrics.get("final_training"), "best_config": (results / name /
-                                                                             "best_config.yaml").read_text()}
+            "final_training": metrics.get("final_training"), "trials": trials[columns].to_dict("records"),
+            "best_config": (results / name / "best_config.yaml").read_text()}
 
 
 def fixed_recipe(data: SegmentationData, seconds: float, seed: int) -> dict:

@@ -134,6 +134,9 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
         raise UserError(f"--set {', '.join(searched)}: searched by space {space.name}, so a value given here "
                         "would be ignored; remove it from the space's params (or put it under 'fixed') in a copy "
                         "of the space file, or drop it from --set")
+    if "epochs" in space.fixed:
+        raise UserError(f"search space {space.source}: fixed.epochs: a trial's length is a search setting; move it "
+                        "to search.epochs")
     if "epochs" in options.overrides:
         raise UserError("--set epochs: a trial's length is a search setting; use --epochs N (or search.epochs in "
                         "the space file)")

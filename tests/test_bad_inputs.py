@@ -248,3 +248,46 @@ def test_a_wrong_command_line_is_one_line_and_writes_nothing(tmp_path, capsys, a
     assert "Traceback" not in err
     written = list((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else []
     assert all(path.is_dir() or path.name == ".lock" for path in written), written  # not a result, not a table
+
+
+LR = "params: {lr: {loguniform: [1.0e-4, 1.0e-2]}}\n"
+# Space files that are wrong: refused in one line naming the file and the key, before the data is looked at.
+SPACE_FILES = {
+    "loguniform from 0": ("params: {lr: {loguniform: [0, 1]}}\n", "params.lr: loguniform needs low > 0"),
+    "range reversed": ("params: {lr: {loguniform: [1.0e-2, 1.0e-4]}}\n", "needs low < high"),
+    "empty choice": ("params: {arch: {choice: []}}\n", "choice needs a non-empty list"),
+    "uniform of a string": ("params: {lr: {uniform: [a, 1]}}\n", "uniform needs [low, high]"),
+    "unknown distribution": ("params: {lr: {normal: [0, 1]}}\n", "give exactly one of choice, uniform"),
+    "unknown parameter": ("params: {nosuch: {choice: [1, 2]}}\n", "params.nosuch: unknown config key"),
+    "condition on an undeclared key": ("params: {lr: {loguniform: [1.0e-4, 1.0e-2], when: {nosuch: 1}}}\n",
+                                       "when refers to 'nosuch'"),
+    "unknown architecture among the choices": ("params: {arch: {choice: [unet, nosuch]}}\n",
+                                               "unknown architecture 'nosuch'"),
+    "YAML that does not parse": ("params: {lr: [\n", "does not parse"),
+    "a list": ("- 1\n- 2\n", "expected a mapping"),
+    "empty": ("", "no parameters to search"),
+    "start with an unsearched key": (LR + "start: [{nosuch: 1}]\n", "are not searched parameters"),
+    "start outside the distribution": (LR + "start: [{lr: 5.0}]\n", "lr=5.0 is outside its distribution"),
+    "reduction factor 1": ("search: {reduction_factor: 1}\n" + LR, "search.reduction_factor must be >= 2"),
+    "grace period 0": ("search: {grace_period: 0}\n" + LR, "search.grace_period must be in 1..epochs"),
+    "unknown metric": ("search: {metric: nosuch}\n" + LR, "search.metric must be one of"),
+    "mode up": ("search: {mode: up}\n" + LR, "search.mode must be max or min"),
+    "unknown fixed key": ("fixed: {nosuch: 1}\n" + LR, "fixed.nosuch: unknown config key"),
+    "unknown fixed architecture": ("fixed: {arch: nosuch}\n" + LR, "fixed.arch: unknown architecture"),
+    "unknown fixed preset": ("fixed: {augment: nosuch}\n" + LR, "fixed.augment: unknown augmentation preset"),
+    "fixed epochs (ignored before)": ("fixed: {epochs: 3}\n" + LR, "fixed.epochs: a trial's length is a search"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPACE_FILES))
+def test_a_wrong_space_file_is_one_line_naming_it(tmp_path, capsys, case):
+    text, fragment = SPACE_FILES[case]
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--space", str(space), "--data", str(tmp_path / "no-data"), "--results", str(tmp_path / "results"),
+                  "--quiet"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and str(space) in err, err
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").rglob("*.csv"))
