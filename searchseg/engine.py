@@ -23,9 +23,10 @@ from tqdm import tqdm
 
 from searchseg.augment import build_augmentation, check_preset
 from searchseg.config import TrialConfig
+from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
-from searchseg.losses import LossContext, LossMix, check_loss_names, median_frequency_weights
+from searchseg.losses import LossContext, LossMix, check_loss_names
 from searchseg.metrics import SegmentationMetrics, predict_labels
 from searchseg.models import check_image_size, check_model_names, create_model
 

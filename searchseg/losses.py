@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from segmentation_models_pytorch import losses as smp_losses
 from torch import nn
@@ -78,19 +77,6 @@ def check_loss_names(names) -> None:
     for name in names:
         if name not in LOSSES:
             raise unknown_name("loss", name, LOSSES)
-
-
-def median_frequency_weights(frequencies: np.ndarray, low: float = 0.05, high: float = 20.0) -> tuple[float, ...]:
-    """Median-frequency balancing (Eigen & Fergus, 2015): ``median(f) / f_c``, clipped to ``[low, high]``.
-
-    Classes absent from the training pixels get weight 1: no pixel of theirs is ever weighted.
-    """
-    present = frequencies > 0
-    if not present.any():
-        return tuple(1.0 for _ in frequencies)
-    median = float(np.median(frequencies[present]))
-    weights = np.where(present, median / np.where(present, frequencies, 1.0), 1.0)
-    return tuple(float(w) for w in np.clip(weights, low, high))
 
 
 class LossMix(nn.Module):

@@ -35,7 +35,8 @@ from searchseg.losses import check_loss_names
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
-from searchseg.results import RUN_FILE, ResultsWriter, load_trials, read_run
+from searchseg.results import RUN_FILE, load_trials, read_run
+from searchseg.results_writer import ResultsWriter
 from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation

@@ -38,11 +38,8 @@ from typing import Any
 
 import yaml
 
-from searchseg.augment import check_preset
 from searchseg.config import LOSS_PREFIX, TrialConfig
 from searchseg.errors import UserError
-from searchseg.losses import check_loss_names
-from searchseg.models import check_model_names
 
 BUNDLED_SPACES = Path(__file__).resolve().parent / "search_spaces"
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
@@ -253,7 +250,10 @@ def list_spaces() -> list[str]:
     return sorted(p.stem for p in BUNDLED_SPACES.glob("*.yaml"))
 
 
-def load_space(name_or_path: str) -> SearchSpace:
+def load_space(name_or_path: str, check_names: bool = True) -> SearchSpace:
+    """A space file, checked. ``check_names=False`` leaves architecture, encoder, loss and preset names to the
+    trials: a saved space read back for a report was checked when its search ran, and reading it then
+    imports neither torch nor the model registries."""
     path = find_space(name_or_path)
     text = path.read_text(encoding="utf-8")
     where = f"search space {path}"
@@ -283,11 +283,11 @@ def load_space(name_or_path: str) -> SearchSpace:
     params: dict[str, Param] = {}
     for key, spec in (raw.get("params") or {}).items():
         if isinstance(spec, dict):
-            params[key] = _parse_param(key, spec, params, f"{where}: params.{key}")
+            params[key] = _parse_param(key, spec, params, f"{where}: params.{key}", check_names)
         else:
             fixed[key] = spec
     for key, value in fixed.items():
-        _check_value(key, value, f"{where}: fixed.{key}")
+        _check_value(key, value, f"{where}: fixed.{key}", check_names)
     if not params:
         raise UserError(f"{where}: no parameters to search under 'params'")
     space = SearchSpace(path.stem, path, str(raw.get("description", "")), settings, fixed, params, text)
@@ -321,7 +321,7 @@ def _parse_start(entries: Any, space: SearchSpace, where: str) -> list[dict[str,
     return parsed
 
 
-def _parse_distribution(spec: dict, key: str, where: str) -> Distribution:
+def _parse_distribution(spec: dict, key: str, where: str, check_names: bool) -> Distribution:
     kinds = [k for k in DISTRIBUTIONS if k in spec]
     if len(kinds) != 1:
         raise UserError(f"{where}: give exactly one of {', '.join(DISTRIBUTIONS)} (or by/cases)")
@@ -333,7 +333,7 @@ def _parse_distribution(spec: dict, key: str, where: str) -> Distribution:
         if not isinstance(args, list) or not args or len(set(map(str, args))) != len(args):
             raise UserError(f"{where}: choice needs a non-empty list of distinct values")
         for value in args:
-            _check_value(key, value, where)
+            _check_value(key, value, where, check_names)
         return Distribution(kind, args)
     if not (isinstance(args, list) and len(args) == 2 and all(isinstance(v, (int, float)) for v in args)):
         raise UserError(f"{where}: {kind} needs [low, high]")
@@ -345,12 +345,12 @@ def _parse_distribution(spec: dict, key: str, where: str) -> Distribution:
     if kind == "int" and not all(isinstance(v, int) for v in args):
         raise UserError(f"{where}: int needs integer bounds")
     for value in args:
-        _check_value(key, value, where)
+        _check_value(key, value, where, check_names)
     return Distribution(kind, [low, high], spec.get("step"), bool(spec.get("log", False)))
 
 
-def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str) -> Param:
-    _check_key(key, where)
+def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str, check_names: bool) -> Param:
+    _check_key(key, where, check_names)
     when = spec.get("when") or {}
     if not isinstance(when, dict):
         raise UserError(f"{where}: when must map earlier parameters to a value, a list of values, or 'nonzero'")
@@ -372,14 +372,18 @@ def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str) ->
             raise UserError(f"{where}: cases {sorted(unknown_cases)} are not choices of {by!r}")
         if options - set(map(str, cases)) and "default" not in cases:
             raise UserError(f"{where}: no case for {sorted(options - set(map(str, cases)))} and no 'default'")
-        parsed = {str(c): _parse_distribution(d, key, f"{where}.cases.{c}") for c, d in cases.items()}
+        parsed = {str(c): _parse_distribution(d, key, f"{where}.cases.{c}", check_names) for c, d in cases.items()}
         return Param(key, by=by, cases=parsed, when=when)
-    return Param(key, _parse_distribution(spec, key, where), when=when)
+    return Param(key, _parse_distribution(spec, key, where, check_names), when=when)
 
 
-def _check_key(key: str, where: str) -> None:
+def _check_key(key: str, where: str, check_names: bool) -> None:
     valid = {f.name for f in fields(TrialConfig)} - {"loss"}
     if key.startswith(LOSS_PREFIX):
+        if not check_names:
+            return
+        from searchseg.losses import check_loss_names  # imports torch and smp: only when names are checked
+
         try:
             check_loss_names([key[len(LOSS_PREFIX):]])
         except UserError as err:
@@ -388,15 +392,21 @@ def _check_key(key: str, where: str) -> None:
         raise UserError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(valid))}, loss.<name>")
 
 
-def _check_value(key: str, value: Any, where: str) -> None:
-    """A value must be valid for its config key: type, range and registry name."""
-    _check_key(key, where)
+def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
+    """A value must be valid for its config key: type, range and (with ``check_names``) registry name."""
+    _check_key(key, where, check_names)
     try:
         if key.startswith(LOSS_PREFIX):
             if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
                 raise UserError(f"loss weight {value!r} must be a number >= 0")
             return
         TrialConfig.from_flat({key: value})
+        if not check_names:
+            return
+        # the registries import torch, smp and albumentations: only when names are checked
+        from searchseg.augment import check_preset
+        from searchseg.models import check_model_names
+
         if key == "arch":
             check_model_names(value, "resnet18")
         elif key == "encoder":

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from searchseg.data.balance import median_frequency_weights
 from searchseg.errors import UserError
-from searchseg.losses import LOSSES, LossContext, LossMix, median_frequency_weights
+from searchseg.losses import LOSSES, LossContext, LossMix
 
 MULTI = LossContext(binary=False, num_classes=2, ignore_index=255, class_weights=(1.0, 3.0))
 BINARY = LossContext(binary=True, num_classes=2, ignore_index=255, class_weights=(1.0, 3.0))

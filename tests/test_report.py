@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -162,3 +165,30 @@ def test_report_cli_refuses_a_folder_that_is_not_an_experiment(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         report_main([str(tmp_path)])
     assert exit_info.value.code == 2 and "is not a searchseg experiment" in capsys.readouterr().err
+
+
+HEAVY = ("torch", "ray", "segmentation_models_pytorch", "albumentations")
+
+
+def imported_after(code: str) -> list[str]:
+    """Which heavy packages a fresh interpreter holds after running ``code``."""
+    probe = f"import sys\n{code}\nprint('heavy:', *(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_writing_a_report_imports_neither_torch_nor_ray(tmp_path):
+    make_experiment(tmp_path / "exp")
+    assert imported_after(f"from searchseg.report.__main__ import main\nmain([{str(tmp_path / 'exp')!r}])") == []
+    assert (tmp_path / "exp" / "report.html").is_file() and (tmp_path / "exp" / "study.db").is_file()
+
+
+def test_the_data_check_imports_neither_torch_nor_ray(tmp_path):
+    data = tmp_path / "data"
+    for index in range(3):
+        save(data / "images" / f"{index}.png", np.zeros((8, 8, 3), np.uint8))
+        save(data / "masks" / f"{index}.png", np.zeros((8, 8), np.uint8))
+    code = f"from searchseg.check import main\ntry:\n    main([{str(data)!r}])\nexcept SystemExit:\n    pass"
+    assert imported_after(code) == []

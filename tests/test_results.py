@@ -6,7 +6,8 @@ import os
 
 import pandas as pd
 
-from searchseg.results import ResultsWriter, load_trials
+from searchseg.results import load_trials
+from searchseg.results_writer import ResultsWriter
 
 LEFT_BY_A_KILLED_DRIVER = (
     "trial_id,status,lr,best_val_miou,last_val_miou,epochs_run,stop_reason,node_id,node_ip,wall_seconds,"

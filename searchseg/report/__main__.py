@@ -6,10 +6,6 @@ import argparse
 from pathlib import Path
 
 from searchseg.errors import UserError, cli_entry
-from searchseg.report.experiment import load_experiment
-from searchseg.report.html import write_report
-from searchseg.report.optuna_study import export_study
-from searchseg.report.server import ReportServer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.serve and not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a port; pick one in 1-65535 (0 picks a free one)")
+    # pandas, plotly and optuna take a second or more to import: not for --help or a wrong flag
+    from searchseg.report.experiment import load_experiment
+    from searchseg.report.html import write_report
+    from searchseg.report.optuna_study import export_study
+    from searchseg.report.server import ReportServer
+
     load_experiment(args.experiment)
     print(f"report: {write_report(args.experiment)}")
     study = export_study(load_experiment(args.experiment))

@@ -47,7 +47,7 @@ def load_experiment(path: str | Path) -> Experiment:
     if not (path / RUN_FILE).is_file():
         raise UserError(f"{path} is not a searchseg experiment (no {RUN_FILE}); pass a folder under results/")
     run = read_run(path)
-    space = load_space(str(path / "space.yaml")) if (path / "space.yaml").is_file() else None
+    space = load_space(str(path / "space.yaml"), check_names=False) if (path / "space.yaml").is_file() else None
     trials = read_table(path / TRIALS_FILE, ("trial_id", "status")) if (path / TRIALS_FILE).is_file() else \
         pd.DataFrame(columns=["trial_id", "status"])
     curves = read_table(path / CURVES_FILE, ("trial_id", "epoch")) if (path / CURVES_FILE).is_file() else \
