@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from searchseg.errors import UserError
+from searchseg.space import asha_rungs
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
@@ -103,11 +104,8 @@ class BudgetPlan:
 
     @property
     def rung_steps(self) -> list[int]:
-        rungs, rung = [], self.grace_epochs
-        while rung < self.max_epochs:
-            rungs.append(rung * self.epoch_steps)
-            rung *= self.reduction_factor
-        return [*rungs, self.max_epochs * self.epoch_steps]
+        return [rung * self.epoch_steps for rung in asha_rungs(self.grace_epochs, self.max_epochs,
+                                                                self.reduction_factor)]
 
     def describe(self, start_configs: int, clock: str) -> list[str]:
         """The plan as printed before the search starts."""

@@ -90,15 +90,27 @@ class SearchSettings:
     def startup_trials(self) -> int:
         return self.n_startup_trials if self.n_startup_trials is not None else max(2, self.samples // 4)
 
+    def rungs(self) -> list[int]:
+        return asha_rungs(self.grace_period, self.epochs, self.reduction_factor)
+
     def expected_trial_epochs(self) -> float:
         """Trial-epochs successive halving spends: every trial reaches the first rung (grace period),
         1/reduction_factor of them the next rung, and so on up to ``epochs``."""
-        total, survivors, reached, rung = 0.0, float(self.samples), 0, self.grace_period
-        while reached < self.epochs:
-            target = min(rung, self.epochs)
-            total += survivors * (target - reached)
-            reached, survivors, rung = target, survivors / self.reduction_factor, rung * self.reduction_factor
+        total, survivors, reached = 0.0, float(self.samples), 0
+        for rung in self.rungs():
+            total += survivors * (rung - reached)
+            reached, survivors = rung, survivors / self.reduction_factor
         return total
+
+
+def asha_rungs(grace_period: int, max_epochs: int, reduction_factor: int) -> list[int]:
+    """Where ASHA compares trials: ``grace_period * reduction_factor**k`` epochs below ``max_epochs``, then
+    ``max_epochs`` itself, where every trial still running ends. The one place rungs are computed."""
+    rungs, rung = [], grace_period
+    while rung < max_epochs:
+        rungs.append(int(rung))
+        rung *= reduction_factor
+    return [*rungs, max_epochs]
 
 
 @dataclass

@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from searchseg.errors import UserError
-from searchseg.space import BUNDLED_SPACES, SpaceSampler, list_spaces, load_space
+from searchseg.space import BUNDLED_SPACES, SearchSettings, SpaceSampler, asha_rungs, list_spaces, load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -155,3 +155,12 @@ def test_a_space_lists_every_model_it_can_sample(tmp_path):
     assert space.models() == [("unet", "resnet18"), ("unet", "resnet34"), ("fpn", "mobilenet_v2")]
     assert load_space("lr_wd").models() == [("unet", "resnet18")]  # fixed model
     assert all(load_space(name).start for name in list_spaces())  # every bundled space starts from the recipe
+
+
+def test_asha_rungs_end_at_the_last_epoch_and_are_shared_by_the_settings():
+    assert asha_rungs(1, 6, 3) == [1, 3, 6]
+    assert asha_rungs(1, 9, 3) == [1, 3, 9]
+    assert asha_rungs(2, 2, 3) == [2]  # grace period = budget: one rung, nothing stopped early
+    settings = SearchSettings(samples=9, epochs=9, grace_period=1, reduction_factor=3)
+    assert settings.rungs() == [1, 3, 9]
+    assert settings.expected_trial_epochs() == 9 * 1 + 3 * 2 + 1 * 6

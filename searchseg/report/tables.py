@@ -84,12 +84,8 @@ def importance_table(exp: Experiment, study: optuna.Study) -> pd.DataFrame:
 
 
 def rung_epochs(exp: Experiment) -> list[int]:
-    """The epochs at which ASHA compares trials: grace_period * reduction_factor**k below the budget."""
-    settings, rungs, rung = exp.settings, [], exp.settings.grace_period
-    while rung < settings.epochs:
-        rungs.append(int(rung))
-        rung *= settings.reduction_factor
-    return rungs
+    """The epochs at which ASHA compares trials, below the last epoch."""
+    return exp.settings.rungs()[:-1]
 
 
 def curves_table(exp: Experiment) -> pd.DataFrame:
