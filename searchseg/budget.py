@@ -130,8 +130,8 @@ class BudgetPlan:
             f"~{self.step_seconds:.2f} s per step",
             f"    fidelity: 1 epoch = {self.epoch_steps} optimizer steps; {stopping}",
             f"  final model {self.final_seconds:.0f} s: the best trial continued on all resources for "
-            f"~{self.final_epochs * self.epoch_steps} more steps; the trial itself is kept if it scores higher on "
-            "validation",
+            f"~{self.final_epochs * self.epoch_steps} more steps; the trial itself is kept only if it scores higher "
+            "on validation beyond resampling noise",
             f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",
         ]
 

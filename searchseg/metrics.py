@@ -101,8 +101,8 @@ def bootstrap_win_rate(challenger: np.ndarray, incumbent: np.ndarray, rounds: in
     """
     if challenger.shape != incumbent.shape or not len(challenger):
         raise ValueError(f"need confusion matrices of the same images, got {challenger.shape} and {incumbent.shape}")
-    draws = np.random.default_rng(seed).integers(0, len(challenger), size=(rounds, len(challenger)))
-    counts = np.apply_along_axis(np.bincount, 1, draws, minlength=len(challenger)).astype(np.float64)
+    images = len(challenger)  # how often each image is drawn in each resample
+    counts = np.random.default_rng(seed).multinomial(images, np.full(images, 1 / images), size=rounds).astype(float)
     flat = challenger.shape[1] * challenger.shape[2]
     resampled = [(counts @ m.reshape(len(m), flat)).reshape(rounds, *m.shape[1:]) for m in (challenger, incumbent)]
     return float(np.mean(miou_of_confusion(resampled[0]) > miou_of_confusion(resampled[1])))
