@@ -27,7 +27,7 @@ from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.losses import LossContext, LossMix, check_loss_names
-from searchseg.metrics import SegmentationMetrics, predict_labels
+from searchseg.metrics import SegmentationMetrics, confusion_per_image, predict_labels
 from searchseg.models import check_image_size, check_model_names, create_model
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -89,7 +89,11 @@ class StopTraining(Exception):
 
 
 class Trainer:
-    """Model, loss, optimizer, schedule and loaders for one config on one decoded dataset."""
+    """Model, loss, optimizer, schedule and loaders for one config on one decoded dataset.
+
+    After ``evaluate``, ``eval_confusions`` holds that evaluation's confusion matrix per image ``(N, C, C)``:
+    what a comparison of two models beyond resampling noise needs (``metrics.bootstrap_win_rate``).
+    """
 
     def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
                  eval_split: str = "val") -> None:
@@ -134,6 +138,7 @@ class Trainer:
         self.epoch = 0
         self.best_miou = float("-inf")
         self.best_epoch = 0
+        self.eval_confusions = np.zeros((0, data.num_classes, data.num_classes), np.int64)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c, params = self.config, self.model.parameters()
@@ -214,14 +219,18 @@ class Trainer:
                             batch_size=self.config.batch_size, shuffle=False)
         metrics = SegmentationMetrics(self.data.class_names, self.data.ignore_index, self.device)
         self.model.eval()
-        total_loss, seen = 0.0, 0
+        total_loss, seen, per_image = 0.0, 0, [self.eval_confusions[:0]]
         for images, masks in loader:
             images, masks = self.prepare_batch(images, masks)
             with self.autocast():
                 logits = self.model(images)
             total_loss += self.loss_fn(logits, masks).item() * len(images)
             seen += len(images)
-            metrics.update(predict_labels(logits.float()), masks)
+            labels = predict_labels(logits.float())
+            metrics.update(labels, masks)
+            per_image.append(confusion_per_image(labels.cpu().numpy(), masks.cpu().numpy(), self.data.num_classes,
+                                                 self.data.ignore_index))
+        self.eval_confusions = np.concatenate(per_image)
         return total_loss / max(seen, 1), metrics.compute() if seen else {}
 
     @torch.no_grad()

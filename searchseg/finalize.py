@@ -32,7 +32,7 @@ from searchseg.engine import StopTraining, Trainer, fit
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text
-from searchseg.metrics import bootstrap_win_rate, confusion_per_image
+from searchseg.metrics import bootstrap_win_rate
 from searchseg.provenance import run_metadata
 from searchseg.timing import torch_threads
 
@@ -115,7 +115,7 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
 
 def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
                   planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
-                  echo=print) -> dict:
+                  echo=print, trial_choice: dict | None = None) -> dict:
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
@@ -125,7 +125,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     the best validation score is not picked: on small validation splits that score is noisy while the learning
     rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
     comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after one epoch the run
-    re-plans from its measured pace.
+    re-plans from its measured pace. ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
     config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml")
     with torch_threads(os.cpu_count() or 1):
@@ -180,7 +180,8 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     rule = {"rule": "continue_best", "start_epoch": start_epoch, "epochs_run": trainer.epoch,
             "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start["val_miou"],
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
-            **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison}
+            **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
+            **({"trial_choice": trial_choice} if trial_choice else {})}
     return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
                         [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
 
@@ -192,13 +193,12 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     The last epoch trained longer with its learning rate annealed; it gives way only when the trial beats it
     beyond resampling noise: on a few validation images a 0.02 lead in mIoU is often one image.
     """
-    data, val = trainer.data, trainer.data.splits["val"]
     candidates = {"trial": start, "last": last} if last["epoch"] != start["epoch"] else {"trial": start}
     confusions, test = {}, {}
     for name, state in candidates.items():
         trainer.model.load_state_dict(state["model"])
-        confusions[name] = confusion_per_image(trainer.predict(val), data.masks[val], data.num_classes,
-                                               data.ignore_index)
+        trainer.evaluate("val")
+        confusions[name] = trainer.eval_confusions
         test[name] = trainer.evaluate("test")[1]
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test

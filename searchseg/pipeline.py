@@ -37,7 +37,7 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         deadline = started_at + outcome.plan.budget_seconds - outcome.plan.reserve_seconds
         final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,
                               planned_epochs=outcome.plan.final_epochs, export=export,
-                              progress=options.verbose > 0, echo=echo)
+                              progress=options.verbose > 0, echo=echo, trial_choice=outcome.selection)
     elif retrain:
         final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
                              progress=options.verbose > 0, echo=echo)

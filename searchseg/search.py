@@ -37,6 +37,7 @@ from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
 from searchseg.results import RUN_FILE, load_trials, read_run
 from searchseg.results_writer import ResultsWriter
+from searchseg.selection import RECENT_EPOCHS, SAMPLED_KEPT_CONFIDENCE, Candidate, choose_trial, recent_confusions
 from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation
@@ -85,6 +86,7 @@ class SearchOutcome:
     data: SegmentationData
     best_state: Path | None = None  # the best trial's latest checkpoint state
     plan: BudgetPlan | None = None
+    selection: dict | None = None  # how a budgeted search chose the trial to continue (selection.choose_trial)
 
 
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
@@ -422,16 +424,19 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
     if not finished and plan is None:
         raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
-    best_state = None
+    best_state, selection = None, None
     if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
         best_config, best_value, best = TrialConfig.from_flat({**fixed, **first_configuration(space)}), \
             float("nan"), None
         if searching:
             echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
                  f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
-    else:
+    elif plan is None:
         best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
         best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
+        best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
+    else:
+        best, best_value, selection = _trial_to_continue(finished, space, echo)
         best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
     best_config.save(experiment_dir / BEST_CONFIG_FILE)
     if best is not None and best.checkpoint is not None:
@@ -446,7 +451,33 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
              f"best {settings.metric} {best_value:.4f}")
     return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
-                         plan)
+                         plan, selection)
+
+
+def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=print) -> tuple[tune.Result, float, dict]:
+    """The budgeted search's trial for the final model (``selection.choose_trial``), its best score and the
+    record of the choice."""
+    metric, mode = space.settings.metric, space.settings.mode
+    by_id = {result.metrics["trial_id"]: result for result in finished}
+    candidates = [Candidate(trial_id, trial_config_from_tune(result.config),
+                            float(result.metrics_dataframe[metric].agg(mode)), result.checkpoint)
+                  for trial_id, result in by_id.items()]
+
+    def read_confusions(candidate: Candidate):
+        if candidate.checkpoint is None:
+            return None
+        with candidate.checkpoint.as_directory() as folder:
+            return recent_confusions(Path(folder))
+
+    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
+    if selection["rule"] == "start_unless_clearly_beaten":
+        sampled, start = (by_id[selection[key]].config for key in ("sampled_trial", "start_trial"))
+        verdict = "continuing it" if selection["trial"] == selection["sampled_trial"] else \
+            f"continuing the start configuration {start['arch']}/{start['encoder']}"
+        echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
+             f"configuration on {selection['sampled_win_rate']:.0%} of validation resamples (its last "
+             f"{RECENT_EPOCHS} epochs pooled; {SAMPLED_KEPT_CONFIDENCE:.0%} needed): {verdict}")
+    return by_id[chosen.trial_id], chosen.score, selection
 
 
 def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,

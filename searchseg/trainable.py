@@ -2,7 +2,8 @@
 
 The decoded dataset arrives through ``tune.with_parameters`` (one copy in the object store per
 cluster, read zero-copy by every trial on a node). Each epoch reports validation metrics and a
-checkpoint; a retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
+checkpoint (with the validation confusions per image of the last few epochs, which ``selection`` compares); a
+retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
 out-of-memory error ends the trial with its reason in ``stop_reason`` instead of crashing it, so
 Tune does not waste retries on a deterministic failure and the search goes on.
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 import gc
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
+import numpy as np
 import ray
 import torch
 from ray import tune
@@ -24,6 +27,7 @@ from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import Trainer, fit
 from searchseg.errors import UserError
+from searchseg.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 from searchseg.space import trial_config_from_tune
 
 STATE_FILE = "state.pt"
@@ -48,18 +52,23 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
         _report_failure(worst, f"invalid_config: {error}", 0)
         return
     resume_state = None
+    recent_confusions = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume_state = load_state(Path(folder) / STATE_FILE)
+            if (Path(folder) / CONFUSIONS_FILE).is_file():
+                recent_confusions.extend(np.load(Path(folder) / CONFUSIONS_FILE))
     node_id = ray.get_runtime_context().get_node_id()
     resumed_from = resume_state["epoch"] if resume_state else 0
 
     def report_epoch(row: dict, trainer: Trainer) -> None:
         metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
                    "stop_reason": "", "reported_at": time.time()}
+        recent_confusions.append(trainer.eval_confusions)
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+            np.save(Path(folder) / CONFUSIONS_FILE, np.stack(recent_confusions))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     trainer = None

@@ -7,11 +7,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from searchseg.config import TrialConfig
+from searchseg.metrics import miou_of_confusion
+from searchseg.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +100,22 @@ def test_the_final_model_continues_the_best_trial_and_keeps_the_last_epoch_unles
     assert (rule["kept_epoch"] == rule["start_epoch"]) == (rule["trial_win_rate"] >= 0.95)
     # it starts from a trial's own last checkpoint: the same score that trial last reported
     assert (trials["last_val_miou"] - rule["start_val_miou"]).abs().min() < 1e-3
+
+
+def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continued_trial_is_recorded(budgeted):
+    folder, _, _ = budgeted
+    choice = json.loads((folder / "final" / "metrics.json").read_text())["final_training"]["trial_choice"]
+    trials = pd.read_csv(folder / "trials.csv").set_index("trial_id")
+    assert choice["rule"] in ("best_score", "start_unless_clearly_beaten")
+    if choice["rule"] == "start_unless_clearly_beaten":
+        assert (choice["trial"] == choice["sampled_trial"]) == (choice["sampled_win_rate"] >= 0.95)
+    chosen_dir = next(folder.glob(f"train_segmentation_{choice['trial']}_*"))
+    assert TrialConfig.load(chosen_dir / "config.yaml").to_flat() == TrialConfig.load(folder / "best_config.yaml").to_flat()
+    for trial_id, trial in trials[trials["epochs_run"] > 0].iterrows():
+        latest = max(next(folder.glob(f"train_segmentation_{trial_id}_*")).glob("checkpoint_*"))
+        confusions = np.load(latest / CONFUSIONS_FILE)
+        assert confusions.shape[0] == min(trial["epochs_run"], RECENT_EPOCHS)
+        assert miou_of_confusion(confusions[-1].sum(0)) == pytest.approx(trial["last_val_miou"], abs=1e-6)
 
 
 def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray(

@@ -1,0 +1,71 @@
+"""Which trial a budgeted search's final model continues.
+
+A trial's validation score after a few hundred steps on a few images is noisy, and the highest of several noisy
+scores is the most inflated one (the winner's curse): on 9 validation images a sampled SegFormer "won" a search at
+270 steps and was not beaten by its own continuation for 115 more epochs, while the start configuration it beat
+kept improving. A space's ``start:`` configurations are known-good recipes, so they are the default: the best
+sampled trial replaces the best start trial only when its validation predictions, pooled over its last
+``RECENT_EPOCHS`` evaluations, score a higher mIoU on at least ``SAMPLED_KEPT_CONFIDENCE`` of bootstrap resamples
+of the validation images. Pooling over epochs averages out the epoch-to-epoch swings of a trial whose learning
+rate is still high; resampling images measures how much a lead rests on a few of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from searchseg.metrics import bootstrap_win_rate
+
+RECENT_EPOCHS = 3
+CONFUSIONS_FILE = "val_confusions.npy"  # beside a trial checkpoint's state: (epochs, images, C, C)
+SAMPLED_KEPT_CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trial that reported: its id, searched config, best score and latest checkpoint (a Ray Checkpoint)."""
+
+    trial_id: str
+    config: dict[str, Any]
+    score: float
+    checkpoint: Any = None
+
+
+def is_start(config: dict[str, Any], starts: Sequence[dict[str, Any]]) -> bool:
+    return any(all(config.get(key) == value for key, value in start.items()) for start in starts)
+
+
+def recent_confusions(checkpoint_folder: Path) -> np.ndarray | None:
+    """A trial's validation confusions per image summed over its last evaluations, or None if not saved."""
+    path = checkpoint_folder / CONFUSIONS_FILE
+    return np.load(path).sum(axis=0) if path.is_file() else None
+
+
+def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str, mode: str,
+                 read_confusions: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, dict]:
+    """The trial to continue, and a record of the choice (for the final model's ``metrics.json``).
+
+    Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
+    mIoU, so with another ``metric`` the best score is taken as it is. ``read_confusions`` gives a trial's
+    pooled validation confusions (``recent_confusions`` of its checkpoint folder); it is called for two trials
+    at most, as a checkpoint on remote storage is fetched to be read.
+    """
+    if not candidates:
+        raise ValueError("no trial to choose from")
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=mode == "max")
+    best = ranked[0]
+    best_start = next((c for c in ranked if is_start(c.config, starts)), None)
+    if best_start is None or best_start is best or metric != "val_miou":
+        return best, {"rule": "best_score", "trial": best.trial_id}
+    sampled, start = read_confusions(best), read_confusions(best_start)
+    if sampled is None or start is None or sampled.shape != start.shape:
+        return best, {"rule": "best_score", "trial": best.trial_id}
+    win_rate = bootstrap_win_rate(sampled, start)
+    chosen = best if win_rate >= SAMPLED_KEPT_CONFIDENCE else best_start
+    return chosen, {"rule": "start_unless_clearly_beaten", "trial": chosen.trial_id, "sampled_trial": best.trial_id,
+                    "start_trial": best_start.trial_id, "sampled_win_rate": win_rate}
