@@ -110,7 +110,8 @@ def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continue
     if choice["rule"] == "start_unless_clearly_beaten":
         assert (choice["trial"] == choice["sampled_trial"]) == (choice["sampled_win_rate"] >= 0.95)
     chosen_dir = next(folder.glob(f"train_segmentation_{choice['trial']}_*"))
-    assert TrialConfig.load(chosen_dir / "config.yaml").to_flat() == TrialConfig.load(folder / "best_config.yaml").to_flat()
+    best_config = TrialConfig.load(folder / "best_config.yaml")
+    assert TrialConfig.load(chosen_dir / "config.yaml").to_flat() == best_config.to_flat()
     for trial_id, trial in trials[trials["epochs_run"] > 0].iterrows():
         latest = max(next(folder.glob(f"train_segmentation_{trial_id}_*")).glob("checkpoint_*"))
         confusions = np.load(latest / CONFUSIONS_FILE)
