@@ -119,9 +119,9 @@ def fixed_recipe(data: SegmentationData, seconds: float, seed: int) -> dict:
     return {"seconds": time.perf_counter() - started, "steps": steps, "test_miou": metrics.compute()["miou"]}
 
 
-def decoded(dataset: dict) -> SegmentationData:
+def decoded(dataset: dict, image_size: int = IMAGE_SIZE) -> SegmentationData:
     flat = {key: str(value) for key, value in dataset.items()}
-    return load_from_config(TrialConfig.from_flat({**flat, "image_size": IMAGE_SIZE}), progress=False)
+    return load_from_config(TrialConfig.from_flat({**flat, "image_size": image_size}), progress=False)
 
 
 def compare(names: list[str], budgets: list[float], seeds: range, results: Path, on_row) -> list[dict]:
@@ -197,14 +197,17 @@ def main() -> None:
         done = {(n["dataset"], n["budget"], n["seed"]) for n in rows}
         return [r for r in previous if (r["dataset"], r["budget"], r["seed"]) not in done] + rows
 
+    def current(rows: list[dict]) -> list[dict]:  # a run kept for the record after a re-run is not counted
+        return [r for r in merged(rows) if "superseded" not in r]
+
     def save(rows: list[dict]) -> None:  # after every row: a long benchmark cut short keeps what it measured
         atomic_write_text(args.output, json.dumps(merged(rows), indent=1))
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
         rows = compare(args.datasets, args.budget, seeds, Path(folder), save)
-    print(table(merged(rows)))
-    print(chart(merged(rows)))
+    print(table(current(rows)))
+    print(chart(current(rows)))
 
 
 if __name__ == "__main__":

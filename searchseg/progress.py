@@ -11,14 +11,15 @@ from pathlib import Path
 from ray.tune import Callback
 from tqdm import tqdm
 
-from searchseg.results import TRIALS_FILE, load_trials, trial_status
+from searchseg.results import TRIALS_FILE, load_trials
 from searchseg.space import trial_config_from_tune
+from searchseg.status import FAILURE_KEY, Direction, TrialStatus, finished_status
 
 
 class SearchProgress(Callback):
     def __init__(self, experiment_dir: Path, total: int, max_epochs: int, metric: str, mode: str) -> None:
         self.experiment_dir, self.total, self.max_epochs = Path(experiment_dir), total, max_epochs
-        self.metric, self.mode = metric, mode
+        self.metric, self.direction = metric, Direction(mode)
         self.best: float | None = None
         self.last: dict[str, dict] = {}
         self.bar: tqdm | None = None
@@ -26,14 +27,14 @@ class SearchProgress(Callback):
     def setup(self, **info) -> None:
         done = 0
         if (self.experiment_dir / TRIALS_FILE).is_file():  # a resumed search starts where it stopped
-            done = int((load_trials(self.experiment_dir)["status"] != "running").sum())
+            done = int((load_trials(self.experiment_dir)["status"] != TrialStatus.RUNNING).sum())
         self.bar = tqdm(total=self.total, initial=done, desc="trials", unit="trial", dynamic_ncols=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self.last[trial.trial_id] = result
         value = result.get(self.metric)
-        if value is not None and not result.get("stop_reason"):
-            if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+        if value is not None and not result.get(FAILURE_KEY):
+            if self.best is None or self.direction.is_better(value, self.best):
                 self.best = value
                 self.bar.set_postfix({f"best {self.metric}": f"{value:.4f}"})
 
@@ -49,7 +50,7 @@ class SearchProgress(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         result = self.last.get(trial.trial_id, {})
-        self._finish(trial, trial_status(result.get("stop_reason") or "", result.get("epoch", 0), self.max_epochs))
+        self._finish(trial, result.get(FAILURE_KEY) or finished_status(result.get("epoch", 0), self.max_epochs).value)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._finish(trial, "failed")

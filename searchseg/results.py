@@ -21,13 +21,6 @@ CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val
                  "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 
 
-def trial_status(stop_reason: str, epochs_run: int, max_epochs: int) -> str:
-    """``completed``, ``early_stopped`` (by ASHA), or the failure named in the stop reason."""
-    if stop_reason:
-        return stop_reason.split(":", 1)[0]
-    return "completed" if epochs_run >= max_epochs else "early_stopped"
-
-
 def load_trials(experiment_dir: Path) -> pd.DataFrame:
     return read_table(Path(experiment_dir) / TRIALS_FILE, ("trial_id", "status"), keep_default_na=False,
                       na_values=[""])

@@ -11,8 +11,9 @@ import pandas as pd
 from ray.tune import Callback
 
 from searchseg.io_utils import atomic_write_text, read_table
-from searchseg.results import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials, trial_status
+from searchseg.results import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
 from searchseg.space import trial_config_from_tune
+from searchseg.status import FAILED, FAILURE_KEY, Direction, TrialStatus, finished_status
 
 
 def _clean(value):
@@ -24,7 +25,8 @@ class ResultsWriter(Callback):
                  mode: str, time_budget: bool = False) -> None:
         self.experiment_dir = Path(experiment_dir)
         self.time_budget = time_budget
-        self.searched_keys, self.max_epochs, self.metric, self.mode = searched_keys, max_epochs, metric, mode
+        self.searched_keys, self.max_epochs, self.metric = searched_keys, max_epochs, metric
+        self.direction = Direction(mode)
         self.trials: dict[str, dict] = {}
         self.curves: dict[tuple[str, int], dict] = {}
 
@@ -45,7 +47,7 @@ class ResultsWriter(Callback):
         return row
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._row(trial)["status"] = "running"
+        self._row(trial)["status"] = TrialStatus.RUNNING.value
         self._write()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
@@ -53,15 +55,14 @@ class ResultsWriter(Callback):
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         best_key = f"best_{self.metric}"
         value = _clean(result.get(self.metric))
-        if result.get("stop_reason"):
-            row["stop_reason"] = result["stop_reason"]
+        if result.get(FAILURE_KEY):
+            row["status"], row["stop_reason"] = result[FAILURE_KEY], result.get("stop_reason", "")
         else:
             self.curves[(trial.trial_id, epoch)] = {"trial_id": trial.trial_id, **{
                 key: _clean(result.get(key)) for key in CURVE_COLUMNS if key != "trial_id"}}
             if value is not None:
                 best = row.get(best_key)
-                better = max if self.mode == "max" else min
-                row[best_key] = value if best is None or pd.isna(best) else better(best, value)
+                row[best_key] = value if best is None or pd.isna(best) else self.direction.best((best, value))
                 row[f"last_{self.metric}"] = value
         row.update({
             "epochs_run": epoch,
@@ -74,29 +75,30 @@ class ResultsWriter(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         row = self._row(trial)
-        row["status"] = trial_status(row.get("stop_reason") or "", int(row.get("epochs_run") or 0),
-                                     self.max_epochs)
+        if row.get("status") not in FAILED:
+            row["status"] = finished_status(int(row.get("epochs_run") or 0), self.max_epochs).value
         self._write()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self._row(trial)
         error = trial.get_pickled_error() or trial.get_error()
-        row["status"] = "error"
-        row["stop_reason"] = f"error: {str(error).strip().splitlines()[-1][:300] if error else 'unknown'}"
+        row["status"] = TrialStatus.ERROR.value
+        row["stop_reason"] = str(error).strip().splitlines()[-1][:300] if error else "unknown"
         self._write()
 
     def on_experiment_end(self, trials, **info) -> None:
         # A trial the killed driver had started but Ray had not yet saved is unknown to the resumed search,
         # which ran that sample again under a new id: its row would stay "running" forever.
         known = {trial.trial_id for trial in trials}
-        for trial_id in [t for t, row in self.trials.items() if row.get("status") == "running" and t not in known]:
+        running = [t for t, row in self.trials.items() if row.get("status") == TrialStatus.RUNNING]
+        for trial_id in [t for t in running if t not in known]:
             del self.trials[trial_id]
             self.curves = {key: row for key, row in self.curves.items() if key[0] != trial_id}
         if self.time_budget:  # Tune ends the trials still running when the time is up without completing them
             for row in self.trials.values():
-                if row.get("status") == "running":
-                    row["status"] = "time_budget"
-                    row["stop_reason"] = "time_budget: the search's share of --budget ran out"
+                if row.get("status") == TrialStatus.RUNNING:
+                    row["status"] = TrialStatus.TIME_BUDGET.value
+                    row["stop_reason"] = "the search's share of --budget ran out"
         self._write()
 
     def _write(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from searchseg.metrics import bootstrap_win_rate
+from searchseg.status import Direction
 
 RECENT_EPOCHS = 3
 CONFUSIONS_FILE = "val_confusions.npy"  # beside a trial checkpoint's state: (epochs, images, C, C)
@@ -57,7 +58,7 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     """
     if not candidates:
         raise ValueError("no trial to choose from")
-    ranked = sorted(candidates, key=lambda c: c.score, reverse=mode == "max")
+    ranked = sorted(candidates, key=lambda c: c.score, reverse=Direction(mode) is Direction.MAX)
     best = ranked[0]
     best_start = next((c for c in ranked if is_start(c.config, starts)), None)
     if best_start is None or best_start is best or metric != "val_miou":

@@ -4,7 +4,7 @@ The decoded dataset arrives through ``tune.with_parameters`` (one copy in the ob
 cluster, read zero-copy by every trial on a node). Each epoch reports validation metrics and a
 checkpoint (with the validation confusions per image of the last few epochs, which ``selection`` compares); a
 retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
-out-of-memory error ends the trial with its reason in ``stop_reason`` instead of crashing it, so
+out-of-memory error ends the trial with that status and its reason in ``stop_reason`` instead of crashing it, so
 Tune does not waste retries on a deterministic failure and the search goes on.
 """
 
@@ -29,6 +29,7 @@ from searchseg.engine import Trainer, fit
 from searchseg.errors import UserError
 from searchseg.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 from searchseg.space import trial_config_from_tune
+from searchseg.status import FAILURE_KEY, TrialStatus
 
 STATE_FILE = "state.pt"
 
@@ -38,9 +39,9 @@ def _is_out_of_memory(error: BaseException) -> bool:
         "can't allocate memory" in str(error).lower())
 
 
-def _report_failure(metric_defaults: dict, reason: str, epochs_run: int) -> None:
+def _report_failure(metric_defaults: dict, failure: TrialStatus, reason: str, epochs_run: int) -> None:
     """A final report for a trial that cannot go on: the searcher sees a poor score, not a crash."""
-    tune.report({**metric_defaults, "epoch": epochs_run, "stop_reason": reason})
+    tune.report({**metric_defaults, "epoch": epochs_run, FAILURE_KEY: failure.value, "stop_reason": reason})
 
 
 def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> None:
@@ -49,7 +50,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     try:
         trial_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(config)})
     except UserError as error:  # a sample the engine refuses is a bad point, not a crash worth retrying
-        _report_failure(worst, f"invalid_config: {error}", 0)
+        _report_failure(worst, TrialStatus.INVALID_CONFIG, str(error), 0)
         return
     resume_state = None
     recent_confusions = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
@@ -64,7 +65,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
 
     def report_epoch(row: dict, trainer: Trainer) -> None:
         metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
-                   "stop_reason": "", "reported_at": time.time()}
+                   FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time()}
         recent_confusions.append(trainer.eval_confusions)
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
@@ -79,11 +80,11 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
         save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
         if result.status == "nan_loss":
-            _report_failure(worst, f"nan_loss: {result.reason}", result.epochs_run)
+            _report_failure(worst, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
     except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
         if not _is_out_of_memory(error):
             raise
-        _report_failure(worst, f"out_of_memory: {str(error).splitlines()[0][:200]}",
+        _report_failure(worst, TrialStatus.OUT_OF_MEMORY, str(error).splitlines()[0][:200],
                         trainer.epoch if trainer else resumed_from)
     finally:
         del trainer

@@ -48,7 +48,7 @@ def test_bad_samples_and_nan_losses_are_recorded_and_the_search_goes_on(search_d
     assert by_status.get("invalid_config", 0) >= 1 and by_status.get("nan_loss", 0) >= 1
     assert by_status.get("completed", 0) >= 1
     nan = trials[trials["status"] == "nan_loss"]
-    assert nan["stop_reason"].str.contains("loss became nan at epoch 1").all()
+    assert nan["stop_reason"].str.startswith("loss became nan at epoch 1").all()  # the status is a field apart
     assert (nan["encoder_weights"] == str(corrupt)).all()
     invalid = trials[trials["status"] == "invalid_config"]
     assert invalid["stop_reason"].str.contains("are all zero").all() and (invalid["loss.ce"] == 0.0).all()
@@ -87,7 +87,7 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint_while_retries_remain(sea
         assert row["status"] == "completed" and int(row["resumed_from_epoch"]) >= 2
         assert curves["epoch"].tolist() == list(range(1, 13))  # nothing lost, nothing twice
     else:
-        assert row["status"] == "error" and "error:" in row["stop_reason"]
+        assert row["status"] == "error" and row["stop_reason"] and not row["stop_reason"].startswith("error")
         assert curves["epoch"].max() < 12
 
 

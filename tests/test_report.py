@@ -53,7 +53,7 @@ def make_experiment(root, finished=True, final=True):
     for tid, status, arch, encoder, lr, ce, dice, best, epochs in TRIALS:
         rows.append({"trial_id": tid, "status": status, "arch": arch, "encoder": encoder, "lr": lr, "loss.ce": ce,
                      "loss.dice": dice, "best_val_miou": best, "last_val_miou": best, "epochs_run": epochs,
-                     "stop_reason": "nan_loss: loss became nan" if status == "nan_loss" else "",
+                     "stop_reason": "loss became nan" if status == "nan_loss" else "",
                      "wall_seconds": 10.0 * epochs})
         curves += [{"trial_id": tid, "epoch": e, "val_miou": best * e / max(epochs, 1), "train_loss": 1.0 / e}
                    for e in range(1, epochs + 1) if status != "nan_loss"]

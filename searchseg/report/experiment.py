@@ -11,6 +11,7 @@ from searchseg.errors import UserError
 from searchseg.io_utils import read_json, read_table
 from searchseg.results import CURVES_FILE, RUN_FILE, TRIALS_FILE, read_run
 from searchseg.space import SearchSettings, SearchSpace, load_space
+from searchseg.status import TrialStatus
 
 
 @dataclass
@@ -39,7 +40,8 @@ class Experiment:
     @property
     def running(self) -> bool:
         """True while the search has not written its best configuration, or a trial is still running."""
-        return not (self.path / "best_config.yaml").is_file() or (self.trials.get("status") == "running").any()
+        finished = (self.path / "best_config.yaml").is_file()
+        return not finished or (self.trials.get("status") == TrialStatus.RUNNING).any()
 
 
 def load_experiment(path: str | Path) -> Experiment:

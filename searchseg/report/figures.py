@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-STATUS_COLOURS = {"completed": "#1f77b4", "early_stopped": "#9aa5b1", "time_budget": "#b8a07a", "running": "#2ca02c",
-                  "nan_loss": "#d62728", "out_of_memory": "#d62728", "invalid_config": "#d62728", "error": "#d62728"}
+from searchseg.status import FAILED, TrialStatus
+
+STATUS_COLOURS = {TrialStatus.COMPLETED.value: "#1f77b4", TrialStatus.EARLY_STOPPED.value: "#9aa5b1",
+                  TrialStatus.TIME_BUDGET.value: "#b8a07a", TrialStatus.RUNNING.value: "#2ca02c",
+                  **dict.fromkeys(FAILED, "#d62728")}
 HEIGHT = 420
 
 
@@ -65,7 +68,7 @@ def curves_figure(table: pd.DataFrame, rungs: list[int], metric: str) -> go.Figu
     shown = set()
     for trial_id, rows in table.groupby("trial_id"):
         status = rows["status"].iloc[0]
-        early = status == "early_stopped"
+        early = status == TrialStatus.EARLY_STOPPED
         figure.add_trace(go.Scatter(
             x=rows["epoch"], y=rows["value"], mode="lines+markers", name=status, legendgroup=status,
             showlegend=status not in shown, text=[trial_id] * len(rows),

@@ -15,9 +15,9 @@ import pandas as pd
 
 from searchseg.report.experiment import Experiment
 from searchseg.space import Distribution
+from searchseg.status import FAILED, Direction, TrialStatus
 
 STUDY_FILE = "study.db"
-FAILED = ("nan_loss", "out_of_memory", "invalid_config", "error")
 
 
 def to_optuna(distribution: Distribution) -> optuna.distributions.BaseDistribution:
@@ -40,13 +40,13 @@ def _typed(distribution: Distribution, value):
 def build_study(exp: Experiment, storage: str | None = None) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=storage, study_name=exp.path.name,
-                                direction="maximize" if exp.settings.mode == "max" else "minimize")
+                                direction=Direction(exp.settings.mode).optuna)
     if exp.space is None:
         return study
     curves = {tid: group.set_index("epoch")[exp.metric].dropna().to_dict()
               for tid, group in exp.curves.groupby("trial_id")}
     for _, row in exp.trials.iterrows():
-        if row["status"] == "running":
+        if row["status"] == TrialStatus.RUNNING:
             continue
         values, params, distributions = {}, {}, {}
         for key, param in exp.space.params.items():

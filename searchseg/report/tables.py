@@ -10,12 +10,7 @@ import pandas as pd
 
 from searchseg.config import LOSS_PREFIX
 from searchseg.report.experiment import Experiment
-
-FINISHED = ("completed", "early_stopped", "time_budget")
-
-
-def _better(mode: str):
-    return max if mode == "max" else min
+from searchseg.status import FINISHED, Direction, TrialStatus
 
 
 def summary(exp: Experiment) -> dict:
@@ -26,8 +21,7 @@ def summary(exp: Experiment) -> dict:
     if best_column in finished:  # a trial cut by a time budget before its first report has no value
         finished = finished[finished[best_column].notna()]
     if len(finished):
-        index = finished[best_column].idxmax() if exp.settings.mode == "max" else finished[best_column].idxmin()
-        best_row = finished.loc[index]
+        best_row = finished.loc[Direction(exp.settings.mode).best_index(finished[best_column])]
     return {
         "name": exp.path.name,
         "space": exp.run.get("space"),
@@ -56,7 +50,7 @@ def history_table(exp: Experiment) -> pd.DataFrame:
     table = exp.trials[["trial_id", "status", column]].rename(columns={column: "value"}).reset_index(drop=True)
     table.insert(0, "number", range(len(table)))
     counted = table["value"].where(table["status"].isin(FINISHED))
-    table["best_so_far"] = (counted.cummax() if exp.settings.mode == "max" else counted.cummin()).ffill()
+    table["best_so_far"] = Direction(exp.settings.mode).best_so_far(counted).ffill()
     return table
 
 
@@ -92,7 +86,7 @@ def curves_table(exp: Experiment) -> pd.DataFrame:
     """Per-epoch metric of every trial with the trial's final status (early-stopped ones marked)."""
     status = exp.trials.set_index("trial_id")["status"] if len(exp.trials) else pd.Series(dtype=str)
     table = exp.curves[["trial_id", "epoch", exp.metric]].rename(columns={exp.metric: "value"}).copy()
-    table["status"] = table["trial_id"].map(status).fillna("running")
+    table["status"] = table["trial_id"].map(status).fillna(TrialStatus.RUNNING.value)
     return table
 
 
@@ -109,7 +103,7 @@ def pair_heatmap_table(exp: Experiment, rows: str, columns: str) -> pd.DataFrame
     if rows not in finished or columns not in finished or not len(finished):
         return pd.DataFrame()
     return finished.pivot_table(index=rows, columns=columns, values=f"best_{exp.metric}",
-                                aggfunc=_better(exp.settings.mode))
+                                aggfunc=Direction(exp.settings.mode).best)
 
 
 def heatmap_pairs(exp: Experiment) -> list[tuple[str, str]]:
