@@ -124,13 +124,21 @@ def decoded(dataset: dict, image_size: int = IMAGE_SIZE) -> SegmentationData:
     return load_from_config(TrialConfig.from_flat({**flat, "image_size": image_size}), progress=False)
 
 
-def compare(names: list[str], budgets: list[float], seeds: range, results: Path, on_row) -> list[dict]:
-    rows = []
+def available(names: list[str]) -> list[tuple[str, dict]]:
+    """The named datasets that are on this machine, saying which are skipped."""
+    present = []
     for name in names:
         dataset = DATASETS[name]
         if "data" in dataset and not Path(dataset["data"]).is_dir():
             print(f"skipping {name}: {dataset['data']} is absent")
-            continue
+        else:
+            present.append((name, dataset))
+    return present
+
+
+def compare(names: list[str], budgets: list[float], seeds: range, results: Path, on_row) -> list[dict]:
+    rows = []
+    for name, dataset in available(names):
         data = decoded(dataset)
         for budget in budgets:
             for seed in seeds:

@@ -32,7 +32,7 @@ import optuna
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.equal_time import DATASETS, decoded
+from benchmarks.equal_time import DATASETS, available, decoded
 from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import StopTraining, fit
@@ -90,11 +90,7 @@ def measure(names: list[str], count: int, seed: int, on_dataset) -> list[dict]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space("arch_loss")
     rows = []
-    for name in names:
-        dataset = DATASETS[name]
-        if "data" in dataset and not Path(dataset["data"]).is_dir():
-            print(f"skipping {name}: {dataset['data']} is absent")
-            continue
+    for name, dataset in available(names):
         decoded_at = {size: decoded(dataset, size) for size in RESOLUTIONS}
         runs = []
         for searched in configurations(space, count, seed):

@@ -12,6 +12,7 @@ of the validation images (whichever led) and the rule's decision.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections import deque
 
@@ -48,6 +49,8 @@ def train_trial(space, dataset: dict, searched: dict, data) -> tuple[float, obje
 
 
 def main() -> None:
+    argparse.ArgumentParser(prog="python -m benchmarks.trial_choice", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     space = load_space("arch_loss")
     dataset = DATASETS["dubai_aerial"]

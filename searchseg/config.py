@@ -17,7 +17,6 @@ import yaml
 
 from searchseg.errors import UserError
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("cosine", "poly", "onecycle", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 GROUP_BY = ("none", "folder")
@@ -54,7 +53,7 @@ class TrialConfig:
     tversky_alpha: float = _opt(0.5, "Tversky weight of false positives", low=0.0, high=1.0)
     tversky_beta: float = _opt(0.5, "Tversky weight of false negatives", low=0.0, high=1.0)
     # optimisation
-    optimizer: str = _opt("adamw", "optimizer", OPTIMIZERS)
+    optimizer: str = _opt("adamw", "optimizer: adamw, adam, sgd, or one a plugin registers")
     lr: float = _opt(1e-3, "peak learning rate", low=0.0, high=10.0, open_low=True)
     weight_decay: float = _opt(1e-4, "weight decay", low=0.0, high=1.0)
     momentum: float = _opt(0.9, "SGD momentum", low=0.0, high=1.0)
@@ -74,6 +73,8 @@ class TrialConfig:
     amp: bool = _opt(True, "bf16 autocast on CUDA (ignored on CPU)")
     channels_last: bool = _opt(True, "channels_last memory format on CUDA (ignored on CPU)")
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
+    plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
+                            "models, losses or optimizers (README: Extending)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

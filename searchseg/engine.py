@@ -29,6 +29,8 @@ from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.losses import LossContext, LossMix, check_loss_names
 from searchseg.metrics import SegmentationMetrics, confusion_per_image, predict_labels
 from searchseg.models import check_image_size, check_model_names, create_model
+from searchseg.optim import OPTIMIZERS, build_optimizer
+from searchseg.plugins import load_plugins
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)
@@ -37,11 +39,14 @@ EpochCallback = Callable[[dict, "Trainer"], None]
 
 
 def validate_config(config: TrialConfig) -> None:
-    """Check every name and size a config uses before any data is decoded or model built."""
+    """Check every name and size a config uses before any data is decoded or model built, after importing
+    the config's plugins (which may register names)."""
+    load_plugins(config.plugins)
     check_model_names(config.arch, config.encoder)
     check_image_size(config.arch, config.image_size)
     check_loss_names(config.loss)
     check_preset(config.augment)
+    OPTIMIZERS.check(config.optimizer)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -128,7 +133,7 @@ class Trainer:
             drop_last=len(sampler) > config.batch_size, pin_memory=self.cuda,
             persistent_workers=config.num_workers > 0,
         )
-        self.optimizer = self._make_optimizer()
+        self.optimizer = build_optimizer(self.model.parameters(), config)
         self.steps_per_epoch = len(self.train_loader)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.scheduler = self._make_scheduler()
@@ -139,14 +144,6 @@ class Trainer:
         self.best_miou = float("-inf")
         self.best_epoch = 0
         self.eval_confusions = np.zeros((0, data.num_classes, data.num_classes), np.int64)
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        c, params = self.config, self.model.parameters()
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
-        if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         c = self.config

@@ -77,9 +77,13 @@ def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
 
 
 def read_table(path: Path, columns: tuple[str, ...] = (), **read_csv) -> pd.DataFrame:
-    """A CSV table searchseg wrote, with ``columns``; one line naming the file when it is damaged."""
+    """A CSV table searchseg wrote, with ``columns``; one line naming the file when it is damaged.
+
+    Trial ids stay text: Ray's hex ids are sometimes all digits, and a table whose only trial has such an id
+    would otherwise hold a number that matches nothing in the other tables.
+    """
     try:
-        table = pd.read_csv(path, **read_csv)
+        table = pd.read_csv(path, dtype={"trial_id": str}, **read_csv)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UserError(f"{path} cannot be read as a table ({str(error).splitlines()[0][:120]}); restore it "
                         "from a copy") from None

@@ -3,7 +3,8 @@ and the weighted mix of them that a config's ``loss.<name>`` weights describe.
 
 Taken from torch and ``smp.losses``: ``ce`` (cross-entropy, BCE in binary mode), ``weighted_ce``
 (class weights from training pixel frequencies, median-frequency balanced), ``dice``, ``focal``,
-``tversky``, ``lovasz``, ``jaccard``.
+``tversky``, ``lovasz``, ``jaccard``. More are added with ``@register_loss("name")`` on a function that
+takes the ``LossContext`` and returns the loss module (see ``searchseg.plugins``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from segmentation_models_pytorch import losses as smp_losses
 from torch import nn
 
-from searchseg.errors import unknown_name
+from searchseg.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,16 @@ class BinaryCrossEntropy(nn.Module):
         )
 
 
+LOSSES: Registry[Callable[[LossContext], nn.Module]] = Registry("loss")
+register_loss = LOSSES.register
+
+
+@register_loss("ce")
 def _ce(ctx: LossContext) -> nn.Module:
     return BinaryCrossEntropy(ctx.ignore_index) if ctx.binary else nn.CrossEntropyLoss(ignore_index=ctx.ignore_index)
 
 
+@register_loss("weighted_ce")
 def _weighted_ce(ctx: LossContext) -> nn.Module:
     if ctx.binary:
         return BinaryCrossEntropy(ctx.ignore_index, pos_weight=ctx.class_weights[1] / ctx.class_weights[0])
@@ -61,22 +68,17 @@ def _weighted_ce(ctx: LossContext) -> nn.Module:
                                ignore_index=ctx.ignore_index)
 
 
-LOSSES: dict[str, Callable[[LossContext], nn.Module]] = {
-    "ce": _ce,
-    "weighted_ce": _weighted_ce,
-    "dice": lambda ctx: smp_losses.DiceLoss(ctx.mode, ignore_index=ctx.ignore_index),
-    "focal": lambda ctx: smp_losses.FocalLoss(ctx.mode, gamma=ctx.focal_gamma, ignore_index=ctx.ignore_index),
-    "tversky": lambda ctx: smp_losses.TverskyLoss(ctx.mode, alpha=ctx.tversky_alpha, beta=ctx.tversky_beta,
-                                                  ignore_index=ctx.ignore_index),
-    "lovasz": lambda ctx: smp_losses.LovaszLoss(ctx.mode, ignore_index=ctx.ignore_index),
-    "jaccard": lambda ctx: smp_losses.JaccardLoss(ctx.mode, ignore_index=ctx.ignore_index),
-}
+register_loss("dice")(lambda ctx: smp_losses.DiceLoss(ctx.mode, ignore_index=ctx.ignore_index))
+register_loss("focal")(lambda ctx: smp_losses.FocalLoss(ctx.mode, gamma=ctx.focal_gamma, ignore_index=ctx.ignore_index))
+register_loss("tversky")(lambda ctx: smp_losses.TverskyLoss(ctx.mode, alpha=ctx.tversky_alpha, beta=ctx.tversky_beta,
+                                                            ignore_index=ctx.ignore_index))
+register_loss("lovasz")(lambda ctx: smp_losses.LovaszLoss(ctx.mode, ignore_index=ctx.ignore_index))
+register_loss("jaccard")(lambda ctx: smp_losses.JaccardLoss(ctx.mode, ignore_index=ctx.ignore_index))
 
 
 def check_loss_names(names) -> None:
     for name in names:
-        if name not in LOSSES:
-            raise unknown_name("loss", name, LOSSES)
+        LOSSES.check(name)
 
 
 class LossMix(nn.Module):

@@ -1,4 +1,6 @@
-"""Model registry: name -> builder, over segmentation-models-pytorch plus the project's classic models.
+"""Model registry: name -> builder, over segmentation-models-pytorch plus models registered with
+``@register_arch("name")`` on a function ``(in_channels, classes) -> nn.Module``: the project's classic ones,
+torchvision's FCN and DeepLabV3 (ResNet-50, the seed notebooks' baselines; smp has no FCN) and any plugin's.
 
 ``create_model(arch, encoder, encoder_weights, in_channels, classes)`` fails at once, listing the
 valid names, for an unknown architecture or encoder. ``encoder_weights`` is ``none``, ``imagenet``
@@ -18,6 +20,7 @@ from torch import nn
 
 from searchseg.classic import AttentionUNet, SegNet
 from searchseg.errors import UserError, unknown_name
+from searchseg.registry import Registry
 
 # Lower-case names users type -> smp architecture names.
 SMP_ARCHS = {
@@ -33,14 +36,48 @@ SMP_ARCHS = {
     "upernet": "UPerNet",
     "segformer": "Segformer",
 }
-CLASSIC_ARCHS: dict[str, Callable[[int, int], nn.Module]] = {
-    "attention_unet": lambda in_channels, classes: AttentionUNet(in_channels, classes),
-    "segnet": lambda in_channels, classes: SegNet(in_channels, classes),
-}
-ARCHS = sorted([*SMP_ARCHS, *CLASSIC_ARCHS])
+# Models that take no smp encoder (the config's encoder is ignored for them).
+CLASSIC_ARCHS: Registry[Callable[[int, int], nn.Module]] = Registry("architecture")
+register_arch = CLASSIC_ARCHS.register
+register_arch("attention_unet")(AttentionUNet)
+register_arch("segnet")(SegNet)
 WEIGHT_HOST = ("huggingface.co", 443)
 # Smallest working size at which an architecture's deepest features are still larger than 1x1 pixel.
 MIN_IMAGE_SIZE = {"pan": 128}
+
+
+class TorchvisionSegmentation(nn.Module):
+    """A torchvision segmentation model, whose forward returns a dict, as a model that returns the logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)["out"]
+
+
+def _torchvision(builder_name: str) -> Callable[[int, int], nn.Module]:
+    def build(in_channels: int, classes: int) -> nn.Module:
+        if in_channels != 3:
+            raise UserError(f"torchvision's {builder_name} needs in_channels=3, got {in_channels}; "
+                            "set in_channels=3 (greyscale is repeated)")
+        from torchvision.models import segmentation  # only when built: torchvision's import is slow
+
+        # encoder and encoder_weights apply to smp models only: these train from scratch, with no download
+        return TorchvisionSegmentation(getattr(segmentation, builder_name)(weights=None, weights_backbone=None,
+                                                                           num_classes=classes, aux_loss=False))
+
+    return build
+
+
+register_arch("tv_fcn_resnet50")(_torchvision("fcn_resnet50"))
+register_arch("tv_deeplabv3_resnet50")(_torchvision("deeplabv3_resnet50"))
+
+
+def arch_names() -> list[str]:
+    """Every architecture name, those registered by plugins included."""
+    return sorted([*SMP_ARCHS, *CLASSIC_ARCHS])
 
 
 def list_encoders() -> list[str]:
@@ -50,7 +87,7 @@ def list_encoders() -> list[str]:
 def check_model_names(arch: str, encoder: str) -> None:
     """Fail at once on an unknown architecture or encoder, listing the valid ones."""
     if arch not in SMP_ARCHS and arch not in CLASSIC_ARCHS:
-        raise unknown_name("architecture", arch, ARCHS)
+        raise unknown_name("architecture", arch, arch_names())
     if arch in SMP_ARCHS and not encoder.startswith("tu-") and encoder not in smp.encoders.encoders:
         raise unknown_name("encoder", encoder, list_encoders())
 

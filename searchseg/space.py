@@ -292,6 +292,10 @@ def load_space(name_or_path: str, check_names: bool = True) -> SearchSpace:
     settings.validate(where)
 
     fixed = dict(raw.get("fixed") or {})
+    if check_names:  # a plugin's models and losses are named in this file: registered before they are checked
+        from searchseg.plugins import load_plugins
+
+        load_plugins(fixed.get("plugins"))
     params: dict[str, Param] = {}
     for key, spec in (raw.get("params") or {}).items():
         if isinstance(spec, dict):
@@ -418,6 +422,7 @@ def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
         # the registries import torch, smp and albumentations: only when names are checked
         from searchseg.augment import check_preset
         from searchseg.models import check_model_names
+        from searchseg.optim import OPTIMIZERS
 
         if key == "arch":
             check_model_names(value, "resnet18")
@@ -425,5 +430,7 @@ def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
             check_model_names("unet", value)
         elif key == "augment":
             check_preset(value)
+        elif key == "optimizer":
+            OPTIMIZERS.check(value)
     except UserError as err:
         raise UserError(f"{where}: {err}") from None

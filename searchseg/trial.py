@@ -15,7 +15,8 @@ from searchseg.errors import UserError, cli_entry
 from searchseg.io_utils import folder_name
 from searchseg.local_trial import run_local_trial
 from searchseg.losses import LOSSES
-from searchseg.models import ARCHS, list_encoders
+from searchseg.models import arch_names, list_encoders
+from searchseg.optim import OPTIMIZERS
 
 
 def parse_assignments(assignments: list[str]) -> dict:
@@ -64,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.list:
-        print("architectures:", ", ".join(ARCHS))
-        print("losses:", ", ".join(LOSSES))
+        print("architectures:", ", ".join(arch_names()))
+        print("losses:", ", ".join(sorted(LOSSES)))
+        print("optimizers:", ", ".join(sorted(OPTIMIZERS)))
         print("augmentation presets:", ", ".join(PRESETS))
         print("encoders:", ", ".join(list_encoders()))
         return

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from searchseg.io_utils import read_table
 from searchseg.models import create_model
 from searchseg.search import SearchOptions, run_search
 from searchseg.trainable import _is_out_of_memory
@@ -29,8 +30,8 @@ def search(dataset, space_text, tmp_path, name, **overrides):
     options = SearchOptions(space=str(space), data=str(dataset), class_map=str(dataset / "classes.yaml"), name=name,
                             results_dir=tmp_path, verbose=0, **overrides)
     outcome = run_search(options, echo=lambda *_: None)
-    return (pd.read_csv(outcome.experiment_dir / "trials.csv", keep_default_na=False),
-            pd.read_csv(outcome.experiment_dir / "curves.csv"))
+    return (read_table(outcome.experiment_dir / "trials.csv", keep_default_na=False),
+            read_table(outcome.experiment_dir / "curves.csv"))
 
 
 def test_bad_samples_and_nan_losses_are_recorded_and_the_search_goes_on(search_dataset, local_ray, tmp_path):

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from searchseg.errors import UserError
-from searchseg.models import ARCHS, MIN_IMAGE_SIZE, check_image_size, create_model
+from searchseg.models import MIN_IMAGE_SIZE, arch_names, check_image_size, create_model
 
 
 class TestEveryArchitecture:
     """One small forward and backward pass per registered architecture."""
 
-    @pytest.mark.parametrize("arch", ARCHS)
+    @pytest.mark.parametrize("arch", arch_names())
     def test_forward_backward(self, arch):
         torch.manual_seed(0)
         size = MIN_IMAGE_SIZE.get(arch, 64)

@@ -35,3 +35,12 @@ def test_tables_are_readable_by_the_team(tmp_path):
     os.umask(umask)
     assert (tmp_path / "trials.csv").stat().st_mode & 0o777 == 0o666 & ~umask  # 0644 under umask 022, not 0600
     assert pd.read_csv(tmp_path / "trials.csv").empty
+
+
+def test_a_trial_id_of_digits_only_stays_text_in_every_table(tmp_path):
+    (tmp_path / "trials.csv").write_text("trial_id,status\n42574839,completed\n")
+    (tmp_path / "curves.csv").write_text("trial_id,epoch,val_miou\n42574839,1,0.5\n")
+    writer = ResultsWriter(tmp_path, [], max_epochs=1, metric="val_miou", mode="max")
+    writer.setup()  # reads both back as a resumed driver does
+    assert list(writer.trials) == ["42574839"] and list(writer.curves) == [("42574839", 1)]
+    assert load_trials(tmp_path)["trial_id"].tolist() == ["42574839"]

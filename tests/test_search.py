@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -22,6 +23,7 @@ import yaml
 
 from searchseg.config import TrialConfig
 from searchseg.finalize import retrain_best
+from searchseg.io_utils import read_table
 from searchseg.local_trial import run_local_trial
 from searchseg.search import SearchOptions, run_search
 
@@ -59,11 +61,19 @@ def test_result_files_are_complete_and_consistent(finished):
     assert finished.best_value == pytest.approx(best)
 
 
-def test_asha_stops_a_trial_before_the_budget(finished):
-    trials = pd.read_csv(finished.experiment_dir / "trials.csv")
+def test_asha_stops_exactly_the_trials_below_its_rung_cutoff(finished):
+    trials = read_table(finished.experiment_dir / "trials.csv")
+    curves = read_table(finished.experiment_dir / "curves.csv")
     stopped = trials[trials["status"] == "early_stopped"]
-    assert len(stopped) >= 1 and (stopped["epochs_run"] < 3).all()
-    assert (trials["epochs_run"] == 3).any()
+    assert (stopped["epochs_run"] < 3).all() and (trials["epochs_run"] == 3).any()
+    # ASHA's rule at the rung (epoch 1, reduction 3): a trial goes on only if it reaches the top third of the
+    # values recorded there before it; whether any is stopped depends on the order the trials arrive in
+    earlier, expected = [], set()
+    for row in curves[curves["epoch"] == 1].sort_values("reported_at").itertuples():
+        if earlier and row.val_miou < np.percentile(earlier, 100 * (1 - 1 / 3)):
+            expected.add(row.trial_id)
+        earlier.append(row.val_miou)
+    assert set(stopped["trial_id"]) == expected
 
 
 def test_best_config_rerun_as_a_local_trial_gives_the_same_metric(finished, tmp_path):
