@@ -1,4 +1,6 @@
+import gc
 import math
+import weakref
 
 import pytest
 
@@ -112,3 +114,25 @@ def test_moving_the_horizon_stretches_the_running_schedule():
     assert trainer.epoch == 4
     with pytest.raises(ValueError, match="onecycle"):
         Trainer(TrialConfig(**BASE, epochs=2, scheduler="onecycle"), tiny_data()).set_total_epochs(3)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
+def test_a_dropped_trainer_is_freed_at_once_without_the_garbage_collector(scheduler):
+    # on a GPU a trainer kept alive by a reference cycle holds its memory until the collector runs
+    trainer = Trainer(TrialConfig(**BASE, epochs=1, epoch_steps=2, scheduler=scheduler), tiny_data())
+    fit(trainer.config, trainer.data, progress=False, trainer=trainer)
+    model = weakref.ref(trainer.model)
+    gc.disable()
+    try:
+        del trainer
+        assert model() is None
+    finally:
+        gc.enable()
+
+
+def test_the_moved_horizon_travels_with_the_checkpoint():
+    trainer = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
+    trainer.set_total_epochs(6)
+    resumed = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
+    resumed.load_state_dict(trainer.state_dict())
+    assert resumed.total_steps == 24
