@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks import equal_time
+from benchmarks import gpu as gpu_benchmark
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
@@ -268,18 +269,11 @@ def quality(bench: Bench) -> list[Row]:
 
 
 def gpu(bench: Bench) -> list[Row]:
-    """7: bf16 autocast + channels_last against fp32 on a GPU; skipped without one."""
+    """7: bf16 autocast + channels_last against fp32 on a GPU (``benchmarks.gpu``); skipped without one."""
     if not torch.cuda.is_available():
-        return [Row("7. GPU: bf16 + channels_last vs fp32; 4 trials at 0.25 GPU vs 1", "not measured",
-                    "not measured", None, ">= 1", None, "no CUDA GPU on this machine")]
-    rates = {}
-    for amp in (True, False):
-        config = TrialConfig.from_flat({**bench.fixed, "augment": "none", "epochs": 3, "batch_size": 16,
-                                        "amp": amp, "channels_last": amp, "device": "cuda"})
-        trainer = Trainer(config, bench.data)
-        trainer.train_one_epoch()
-        trainer.epoch += 1
-        rates[amp] = trainer.train_one_epoch()[1]
+        return [Row("7. GPU: bf16 + channels_last vs fp32 (images/s)", "not measured", "not measured", None, ">= 1",
+                    None, "no CUDA GPU on this machine; python -m benchmarks.gpu on one")]
+    rates = {bf16: gpu_benchmark.images_per_second(bench.fixed, bench.data, bf16) for bf16 in (True, False)}
     return [Row("7. GPU: bf16 + channels_last vs fp32 (images/s)", f"{rates[True]:.1f} img/s",
                 f"fp32 {rates[False]:.1f} img/s", rates[True] / rates[False], ">= 1", rates[True] >= rates[False],
                 torch.cuda.get_device_name())]

@@ -32,15 +32,12 @@ from searchseg.engine import StopTraining, Trainer, fit
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text
-from searchseg.metrics import bootstrap_win_rate
+from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.provenance import run_metadata
 from searchseg.timing import torch_threads
 
 FINAL_DIR = "final"
 SCALARS = ("miou", "dice", "pixel_accuracy")
-# The trial's own state replaces the continued model only when it scores higher on at least this share of
-# bootstrap resamples of the validation images.
-TRIAL_KEPT_CONFIDENCE = 0.95
 
 
 def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
@@ -120,7 +117,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
     The final model is the last epoch's state, its learning rate annealed to zero at the deadline, unless the
-    trial's own state scores higher on validation beyond resampling noise (``TRIAL_KEPT_CONFIDENCE`` of
+    trial's own state scores higher on validation beyond resampling noise (``CLEARLY_BETTER_WIN_RATE`` of
     bootstrap resamples of the validation images): never clearly worse than what the search trained. The epoch with
     the best validation score is not picked: on small validation splits that score is noisy while the learning
     rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
@@ -203,7 +200,7 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test
     win_rate = bootstrap_win_rate(confusions["trial"], confusions["last"])
-    kept = start if win_rate >= TRIAL_KEPT_CONFIDENCE else last
+    kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
     trainer.model.load_state_dict(kept["model"])
     return kept, win_rate, test
 

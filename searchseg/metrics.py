@@ -93,6 +93,11 @@ def miou_of_confusion(confusion: np.ndarray) -> np.ndarray:
     return np.where(present, iou, 0.0).sum(-1) / np.maximum(present.sum(-1), 1)
 
 
+# A challenger beats an incumbent "beyond resampling noise" when it wins at least this share of the resamples:
+# the rule for which trial a search continues and for which state of the final training is kept.
+CLEARLY_BETTER_WIN_RATE = 0.95
+
+
 def bootstrap_win_rate(challenger: np.ndarray, incumbent: np.ndarray, rounds: int = 2000, seed: int = 0) -> float:
     """Share of bootstrap resamples of the images on which ``challenger`` scores a higher mIoU than
     ``incumbent``: both drawn with the same images, given as per-image confusion matrices ``(N, C, C)``.

@@ -32,12 +32,13 @@ from searchseg.errors import Interrupted, UserError
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.locking import LOCK_FILE, lock_experiment
 from searchseg.losses import check_loss_names
+from searchseg.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
 from searchseg.results import RUN_FILE, load_trials, read_run
 from searchseg.results_writer import ResultsWriter
-from searchseg.selection import RECENT_EPOCHS, SAMPLED_KEPT_CONFIDENCE, Candidate, choose_trial, recent_confusions
+from searchseg.selection import RECENT_EPOCHS, Candidate, choose_trial, recent_confusions
 from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation
@@ -476,7 +477,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=pri
             f"continuing the start configuration {start['arch']}/{start['encoder']}"
         echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
              f"configuration on {selection['sampled_win_rate']:.0%} of validation resamples (its last "
-             f"{RECENT_EPOCHS} epochs pooled; {SAMPLED_KEPT_CONFIDENCE:.0%} needed): {verdict}")
+             f"{RECENT_EPOCHS} epochs pooled; {CLEARLY_BETTER_WIN_RATE:.0%} needed): {verdict}")
     return by_id[chosen.trial_id], chosen.score, selection
 
 

@@ -5,7 +5,7 @@ scores is the most inflated one (the winner's curse): on 9 validation images a s
 270 steps and was not beaten by its own continuation for 115 more epochs, while the start configuration it beat
 kept improving. A space's ``start:`` configurations are known-good recipes, so they are the default: the best
 sampled trial replaces the best start trial only when its validation predictions, pooled over its last
-``RECENT_EPOCHS`` evaluations, score a higher mIoU on at least ``SAMPLED_KEPT_CONFIDENCE`` of bootstrap resamples
+``RECENT_EPOCHS`` evaluations, score a higher mIoU on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples
 of the validation images. Pooling over epochs averages out the epoch-to-epoch swings of a trial whose learning
 rate is still high; resampling images measures how much a lead rests on a few of them.
 """
@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from searchseg.metrics import bootstrap_win_rate
+from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.status import Direction
 
 RECENT_EPOCHS = 3
 CONFUSIONS_FILE = "val_confusions.npy"  # beside a trial checkpoint's state: (epochs, images, C, C)
-SAMPLED_KEPT_CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,6 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     if sampled is None or start is None or sampled.shape != start.shape:
         return best, {"rule": "best_score", "trial": best.trial_id}
     win_rate = bootstrap_win_rate(sampled, start)
-    chosen = best if win_rate >= SAMPLED_KEPT_CONFIDENCE else best_start
+    chosen = best if win_rate >= CLEARLY_BETTER_WIN_RATE else best_start
     return chosen, {"rule": "start_unless_clearly_beaten", "trial": chosen.trial_id, "sampled_trial": best.trial_id,
                     "start_trial": best_start.trial_id, "sampled_win_rate": win_rate}
