@@ -27,12 +27,13 @@ from torch.utils.data import DataLoader
 
 from benchmarks import equal_time
 from benchmarks import gpu as gpu_benchmark
+from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.engine import IMAGENET_MEAN, IMAGENET_STD, Trainer, fit
-from searchseg.search import SearchOptions, run_search
+from searchseg.search import run_search
 from searchseg.space import load_space
 
 DUBAI = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "dubai_aerial"
@@ -92,12 +93,13 @@ class Bench:
         if key not in self.searches:
             s = self.scale
             name = f"{space}-{searcher}-{'asha' if early_stopping else 'full'}-{seed}-{samples}-{epochs}"
-            options = SearchOptions(
+            options = Search(
                 space=space, data=self.fixed.get("data"), class_map=self.fixed.get("class_map"),
-                overrides={k: v for k, v in self.fixed.items() if k not in ("data", "class_map")},
-                samples=samples or s.samples, epochs=epochs or s.epochs, seed=seed, name=name,
-                results_dir=self.workdir, verbose=0, searcher=searcher, early_stopping=early_stopping,
-                concurrency=concurrency,
+                fixed={k: v for k, v in self.fixed.items() if k not in ("data", "class_map")},
+                search=SearchConfig(samples=samples or s.samples, epochs=epochs or s.epochs, seed=seed,
+                                    searcher=searcher, scheduler="asha" if early_stopping else "none",
+                                    concurrency=concurrency),
+                output=OutputConfig(name=name, results_dir=self.workdir, verbose=0),
             )
             started = time.perf_counter()
             outcome = run_search(options, echo=lambda *_: None)

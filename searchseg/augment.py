@@ -15,9 +15,10 @@ from pathlib import Path
 import albumentations as A
 import cv2
 
-from searchseg.errors import unknown_name
 from searchseg.io_utils import atomic_write_text
+from searchseg.registry import Registry
 
+# (strength, image_size, ignore_index, channels) -> albumentations transforms; the pipeline ends image_size square
 PresetBuilder = Callable[[float, int, int, int], list]
 
 
@@ -57,19 +58,22 @@ def _heavy(strength: float, size: int, ignore_index: int, channels: int) -> list
     return steps
 
 
-PRESETS: dict[str, PresetBuilder] = {"none": _none, "light": _light, "medium": _medium, "heavy": _heavy}
+PRESETS: Registry[PresetBuilder] = Registry("augmentation preset")
+register_preset = PRESETS.register
+for _name, _builder in (("none", _none), ("light", _light), ("medium", _medium), ("heavy", _heavy)):
+    register_preset(_name)(_builder)
 
 
 def check_preset(name: str) -> None:
-    if name not in PRESETS:
-        raise unknown_name("augmentation preset", name, PRESETS)
+    PRESETS.check(name)
 
 
 def build_augmentation(preset: str, strength: float, image_size: int, ignore_index: int = 255,
-                       channels: int = 3) -> A.Compose:
-    """The training pipeline of a preset at a strength; the output is always ``image_size`` square."""
+                       channels: int = 3, options: dict | None = None) -> A.Compose:
+    """The training pipeline of a preset at a strength (and its own ``options``); the output is always
+    ``image_size`` square."""
     check_preset(preset)
-    return A.Compose(PRESETS[preset](strength, image_size, ignore_index, channels))
+    return A.Compose(PRESETS.build(preset, strength, image_size, ignore_index, channels, options=options))
 
 
 def save_augmentation(pipeline: A.Compose, path: Path) -> None:

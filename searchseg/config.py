@@ -17,10 +17,22 @@ import yaml
 
 from searchseg.errors import UserError
 
-SCHEDULERS = ("cosine", "poly", "onecycle", "constant")
 DEVICES = ("auto", "cpu", "cuda")
 GROUP_BY = ("none", "folder")
 LOSS_PREFIX = "loss."
+# Config keys that choose a registered entry; ``KIND.NAME.PARAM`` keys set that entry's own parameters.
+OPTION_KINDS = ("arch", "loss", "optimizer", "scheduler", "augment")
+
+
+def is_loss_weight(key: str) -> bool:
+    """``loss.dice`` is a loss weight; ``loss.my_focal.gamma`` is a parameter of a registered loss."""
+    return key.startswith(LOSS_PREFIX) and key.count(".") == 1
+
+
+def is_entry_option(key: str) -> bool:
+    """``KIND.NAME.PARAM`` with KIND one of ``OPTION_KINDS``: a parameter of a registered entry."""
+    parts = key.split(".")
+    return len(parts) == 3 and parts[0] in OPTION_KINDS and all(parts)
 
 
 def _opt(default: Any, help: str, choices: tuple | None = None, low: float | None = None,
@@ -57,7 +69,8 @@ class TrialConfig:
     lr: float = _opt(1e-3, "peak learning rate", low=0.0, high=10.0, open_low=True)
     weight_decay: float = _opt(1e-4, "weight decay", low=0.0, high=1.0)
     momentum: float = _opt(0.9, "SGD momentum", low=0.0, high=1.0)
-    scheduler: str = _opt("cosine", "learning-rate schedule", SCHEDULERS)
+    scheduler: str = _opt("cosine", "learning-rate schedule: cosine, poly, constant, onecycle, or one a plugin "
+                                    "registers")
     warmup_epochs: float = _opt(0.0, "linear warm-up length in epochs (not used by onecycle)", low=0.0, high=1000)
     epochs: int = _opt(10, "training epochs (the ASHA budget in a search)", low=1, high=100000)
     epoch_steps: int = _opt(0, "optimizer steps per epoch; 0 = one pass over the training images. A fixed count "
@@ -75,6 +88,7 @@ class TrialConfig:
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
     plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
                             "models, losses or optimizers (README: Extending)")
+    options: dict = _opt({}, "parameters of registered entries as KIND.NAME.PARAM keys, e.g. loss.my_focal.gamma=3")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -85,26 +99,37 @@ class TrialConfig:
 
     def to_flat(self) -> dict[str, Any]:
         """Flat dict (``loss.<name>`` keys), the form saved to YAML and searched by Tune."""
-        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "loss"}
+        flat = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("loss", "options")}
         flat.update({LOSS_PREFIX + name: weight for name, weight in sorted(self.loss.items())})
+        flat.update(sorted(self.options.items()))
         return flat
+
+    def options_for(self, kind: str, name: str) -> dict[str, Any]:
+        """The ``kind.name.PARAM`` values given for entry ``name`` of registry ``kind``, by PARAM."""
+        prefix = f"{kind}.{name}."
+        return {key[len(prefix):]: value for key, value in self.options.items() if key.startswith(prefix)}
 
     @classmethod
     def from_flat(cls, flat: dict[str, Any]) -> TrialConfig:
         """Build from a flat dict; unknown keys fail listing the valid ones."""
-        valid = {f.name for f in dataclasses.fields(cls)}
+        valid = {f.name for f in dataclasses.fields(cls)} - {"options"}
         kwargs: dict[str, Any] = {}
         loss: dict[str, float] = {}
+        options: dict[str, Any] = {}
         for key, value in flat.items():
-            if key.startswith(LOSS_PREFIX):
+            if is_loss_weight(key):
                 loss[key[len(LOSS_PREFIX):]] = value
-            elif key == "loss" and isinstance(value, dict):
-                loss.update(value)
+            elif is_entry_option(key):
+                options[key] = value
+            elif key in ("loss", "options") and isinstance(value, dict):
+                (loss if key == "loss" else options).update(value)
             elif key in valid:
                 kwargs[key] = value
             else:
                 raise UserError(f"unknown config key {key!r}; valid keys: {', '.join(sorted(valid - {'loss'}))}, "
-                                "loss.<name>")
+                                "loss.<name>, KIND.<name>.<parameter>")
+        if options:
+            kwargs["options"] = options
         if loss:
             kwargs["loss"] = {name: w for name, w in loss.items() if w}
             if not kwargs["loss"]:
@@ -135,9 +160,9 @@ class TrialConfig:
 def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """Check one value against its field's type and bounds, converting YAML-ish input (``'1e-3'``)."""
     meta = f.metadata
-    if f.name == "loss":
+    if f.name in ("loss", "options"):
         if not isinstance(value, dict):
-            raise UserError(f"loss must be a mapping of loss names to weights, got {value!r}")
+            raise UserError(f"{f.name} must be a mapping of names to values, got {value!r}")
         return value
     if value is None or value == "null":
         if "None" in str(f.type):
@@ -189,6 +214,6 @@ def config_help() -> str:
     lines = []
     for f in dataclasses.fields(TrialConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        shown = "loss.ce=1.0" if f.name == "loss" else f"{f.name}={default}"
+        shown = {"loss": "loss.ce=1.0", "options": "KIND.NAME.PARAM=V"}.get(f.name, f"{f.name}={default}")
         lines.append(f"  {shown:<28} {f.metadata['help']}")
     return "\n".join(lines)

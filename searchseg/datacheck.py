@@ -44,15 +44,15 @@ def run_data_check(options: CheckOptions) -> CheckOutcome:
         outcome.draft = draft_class_map(infer_class_map(spec, progress=options.progress))
         atomic_write_text(options.infer_class_map, json.dumps(outcome.draft, indent=2))
     if options.preflight_space and not outcome.report.errors:
+        from searchseg.api import Search
         from searchseg.preflight import run_preflight
-        from searchseg.search import SearchOptions, data_config, fixed_config
+        from searchseg.search import data_config, fixed_config
         from searchseg.space import load_space
 
         space = load_space(options.preflight_space)
-        fixed = fixed_config(space, SearchOptions(space=options.preflight_space, data=options.data,
-                                                  class_map=options.class_map,
-                                                  overrides={"mask_suffix": options.mask_suffix}
-                                                  if options.mask_suffix else {}))
+        fixed = fixed_config(space, Search(space=options.preflight_space, data=options.data,
+                                           class_map=options.class_map,
+                                           fixed={"mask_suffix": options.mask_suffix} if options.mask_suffix else {}))
         data = load_from_config(data_config(fixed), progress=options.progress)
         outcome.preflight = run_preflight(space, fixed, data)
     if options.json_path:

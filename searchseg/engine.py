@@ -9,7 +9,6 @@ so a run resumed from a checkpoint continues exactly as the uninterrupted run wo
 
 from __future__ import annotations
 
-import math
 import random
 import re
 import time
@@ -21,16 +20,18 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
-from searchseg.augment import build_augmentation, check_preset
+from searchseg.augment import PRESETS, build_augmentation, check_preset
 from searchseg.config import TrialConfig
 from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
-from searchseg.losses import LossContext, LossMix, check_loss_names
+from searchseg.errors import UserError
+from searchseg.losses import LOSSES, LossContext, LossMix, check_loss_names
 from searchseg.metrics import SegmentationMetrics, confusion_per_image, predict_labels
-from searchseg.models import check_image_size, check_model_names, create_model
+from searchseg.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.optim import OPTIMIZERS, build_optimizer
 from searchseg.plugins import load_plugins
+from searchseg.schedules import ONE_CYCLE, SCHEDULES, check_schedule, lr_factor
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GREY_MEAN, GREY_STD = (0.449,), (0.226,)
@@ -47,14 +48,26 @@ def validate_config(config: TrialConfig) -> None:
     check_loss_names(config.loss)
     check_preset(config.augment)
     OPTIMIZERS.check(config.optimizer)
+    check_schedule(config.scheduler)
+    check_entry_options(config.options)
+
+
+def check_entry_options(keys) -> None:
+    """Each ``KIND.NAME.PARAM`` key must name a registered entry and a parameter it declares."""
+    registries = {"arch": CLASSIC_ARCHS, "loss": LOSSES, "optimizer": OPTIMIZERS, "scheduler": SCHEDULES,
+                  "augment": PRESETS}
+    for key in keys:
+        kind, name, param = key.split(".")
+        if kind == "arch" and name in SMP_ARCHS:
+            raise UserError(f"{key}: smp architectures take no parameters here; registered ones do "
+                            f"({', '.join(sorted(CLASSIC_ARCHS))})")
+        registries[kind].options(name, {param: None})
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        from searchseg.errors import UserError
-
         raise UserError("device=cuda but no CUDA GPU is visible; use --set device=cpu or device=auto")
     return torch.device(name)
 
@@ -63,18 +76,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
-    """Multiplier of the peak learning rate at ``step``: linear warm-up, then the schedule's decay."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
-    if schedule == "cosine":
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-    if schedule == "poly":
-        return (1.0 - progress) ** 0.9
-    return 1.0
 
 
 @dataclass
@@ -105,9 +106,10 @@ class ScheduleHorizon:
     total_steps: int
     warmup_steps: int
     schedule: str
+    options: dict = field(default_factory=dict)  # the schedule's own parameters (scheduler.NAME.PARAM keys)
 
     def __call__(self, step: int) -> float:
-        return lr_factor(step, self.total_steps, self.warmup_steps, self.schedule)
+        return lr_factor(step, self.total_steps, self.warmup_steps, self.schedule, self.options)
 
 
 class Trainer:
@@ -129,17 +131,20 @@ class Trainer:
 
         binary = data.binary
         self.model = create_model(config.arch, config.encoder, config.encoder_weights, config.in_channels,
-                                  1 if binary else data.num_classes).to(self.device)
+                                  1 if binary else data.num_classes,
+                                  options=config.options_for("arch", config.arch)).to(self.device)
         if self.cuda and config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.class_weights = median_frequency_weights(data.class_frequencies("train"))
         context = LossContext(binary, data.num_classes, data.ignore_index, self.class_weights,
                               config.focal_gamma, config.tversky_alpha, config.tversky_beta)
-        self.loss_fn = LossMix(config.loss, context).to(self.device)
+        self.loss_fn = LossMix(config.loss, context, {name: config.options_for("loss", name) for name in config.loss}
+                               ).to(self.device)
 
         self.train_indices = np.sort(np.concatenate([data.splits[s] for s in train_splits]))
         self.augmentation = build_augmentation(config.augment, config.augment_strength, config.image_size,
-                                               data.ignore_index, config.in_channels)
+                                               data.ignore_index, config.in_channels,
+                                               options=config.options_for("augment", config.augment))
         train_set = ArrayDataset(data.images, data.masks, self.train_indices, self.augmentation)
         self.loader_generator = torch.Generator()
         # With epoch_steps, an epoch draws that many batches from back-to-back shuffled passes over the data.
@@ -153,7 +158,8 @@ class Trainer:
         self.optimizer = build_optimizer(self.model.parameters(), config)
         self.steps_per_epoch = len(self.train_loader)
         self.horizon = ScheduleHorizon(config.epochs * self.steps_per_epoch,
-                                       round(config.warmup_epochs * self.steps_per_epoch), config.scheduler)
+                                       round(config.warmup_epochs * self.steps_per_epoch), config.scheduler,
+                                       config.options_for("scheduler", config.scheduler))
         self.scheduler = self._make_scheduler()
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.in_channels == 3 else (GREY_MEAN, GREY_STD)
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
@@ -165,7 +171,7 @@ class Trainer:
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         c = self.config
-        if c.scheduler == "onecycle":
+        if c.scheduler == ONE_CYCLE:
             return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=c.lr, total_steps=self.total_steps)
         return torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.horizon)
 
@@ -176,7 +182,7 @@ class Trainer:
     def set_total_epochs(self, epochs: int) -> None:
         """Move the end of training (and of the learning-rate schedule) to ``epochs``: a budgeted run re-plans
         its horizon once it has measured its own pace. OneCycle's horizon is fixed when it is built."""
-        if self.config.scheduler == "onecycle":
+        if self.config.scheduler == ONE_CYCLE:
             raise ValueError("the onecycle schedule cannot change its length once built")
         self.config = self.config.replace(epochs=epochs)
         self.horizon.total_steps = epochs * self.steps_per_epoch

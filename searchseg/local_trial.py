@@ -19,6 +19,7 @@ from searchseg.augment import save_augmentation
 from searchseg.checkpoints import load_state, save_state
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
 from searchseg.engine import FitResult, Trainer, fit, validate_config
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write_text
@@ -42,8 +43,9 @@ def _format_row(row: dict, epochs: int) -> str:
 
 
 def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, progress: bool = True,
-                    echo=print) -> LocalTrialResult:
-    """Train ``config`` and keep its files in ``trial_dir``; with ``resume``, continue from its checkpoint."""
+                    echo=print, data: SegmentationData | None = None) -> LocalTrialResult:
+    """Train ``config`` and keep its files in ``trial_dir``; with ``resume``, continue from its checkpoint.
+    ``data`` (decoded) stands in for the dataset the config names."""
     checkpoint_path = trial_dir / CHECKPOINT
     resume_state = None
     if resume:
@@ -57,7 +59,7 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     validate_config(config)
 
     started = time.perf_counter()
-    data = load_from_config(config, progress=progress)
+    data = data if data is not None else load_from_config(config, progress=progress)
     trainer = Trainer(config, data)
     trial_dir.mkdir(parents=True, exist_ok=True)
     config.save(trial_dir / CONFIG)

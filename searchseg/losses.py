@@ -87,12 +87,14 @@ class LossMix(nn.Module):
     Shape: logits ``(B, C, H, W)`` (C = 1 in binary mode), target ``(B, H, W)`` long with ``ignore_index``.
     """
 
-    def __init__(self, weights: dict[str, float], ctx: LossContext) -> None:
+    def __init__(self, weights: dict[str, float], ctx: LossContext,
+                 options: dict[str, dict] | None = None) -> None:
         super().__init__()
         check_loss_names(weights)
         active = {name: w for name, w in weights.items() if w > 0}
         self.weights = dict(sorted(active.items()))
-        self.losses = nn.ModuleDict({name: LOSSES[name](ctx) for name in self.weights})
+        self.losses = nn.ModuleDict({name: LOSSES.build(name, ctx, options=(options or {}).get(name))
+                                     for name in self.weights})
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float()  # losses in fp32 even under bf16 autocast: softmax sums lose precision

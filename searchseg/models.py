@@ -109,11 +109,12 @@ def _weights_reachable(timeout: float = 3.0) -> bool:
 
 
 def create_model(arch: str, encoder: str = "resnet18", encoder_weights: str = "none", in_channels: int = 3,
-                 classes: int = 1) -> nn.Module:
-    """Build a segmentation model. Shape: ``(B, in_channels, H, W) -> (B, classes, H, W)``."""
+                 classes: int = 1, options: dict | None = None) -> nn.Module:
+    """Build a segmentation model; ``options`` are a registered architecture's own parameters.
+    Shape: ``(B, in_channels, H, W) -> (B, classes, H, W)``."""
     check_model_names(arch, encoder)
     if arch in CLASSIC_ARCHS:
-        return CLASSIC_ARCHS[arch](in_channels, classes)
+        return CLASSIC_ARCHS.build(arch, in_channels, classes, options=options)
 
     local_weights = None
     if encoder_weights not in ("none", "imagenet"):

@@ -19,4 +19,5 @@ register_optimizer("sgd")(lambda params, c: torch.optim.SGD(params, lr=c.lr, mom
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], config: TrialConfig) -> torch.optim.Optimizer:
-    return OPTIMIZERS.build(config.optimizer, params, config)
+    return OPTIMIZERS.build(config.optimizer, params, config, options=config.options_for("optimizer",
+                                                                                       config.optimizer))

@@ -3,44 +3,36 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
+from searchseg.api import Search, SearchResult
 from searchseg.finalize import continue_best, retrain_best
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
 from searchseg.report.optuna_study import export_study
-from searchseg.search import SearchOptions, SearchOutcome, run_search
+from searchseg.search import run_search
 
 
-@dataclass
-class PipelineOutcome:
-    search: SearchOutcome
-    final: dict | None
-    report: Path
-    study: Path
-
-
-def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,
-                 echo=print, started_at: float | None = None) -> PipelineOutcome:
+def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,
+                 echo=print, started_at: float | None = None) -> SearchResult:
     """Search, then the final model, the report and the Optuna study.
 
-    With ``options.budget`` the whole job, counted from ``started_at`` (wall clock; default now), is planned to
-    end within it, and the final model continues the best trial instead of retraining from scratch.
+    With a budget the whole job, counted from ``started_at`` (wall clock; default now), is planned to end within
+    it, and the final model continues the best trial instead of retraining from scratch.
     """
     started_at = time.time() if started_at is None else started_at
     outcome = run_search(options, echo=echo, started_at=started_at)
     final = None
+    progress = options.output.verbose > 0
     if retrain and outcome.plan is not None:
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         deadline = started_at + outcome.plan.budget_seconds - outcome.plan.reserve_seconds
         final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,
-                              planned_epochs=outcome.plan.final_epochs, export=export,
-                              progress=options.verbose > 0, echo=echo, trial_choice=outcome.selection)
+                              planned_epochs=outcome.plan.final_epochs, export=export, progress=progress,
+                              echo=echo, trial_choice=outcome.selection)
     elif retrain:
         final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
-                             progress=options.verbose > 0, echo=echo)
+                             progress=progress, echo=echo)
     report = write_report(outcome.experiment_dir)
     study = export_study(load_experiment(outcome.experiment_dir))
-    return PipelineOutcome(outcome, final, report, study)
+    return SearchResult(outcome, final, report, study)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.budget import parse_duration, process_started_at
 from searchseg.errors import cli_entry
 from searchseg.evaluate import EXPORT_FORMATS
-from searchseg.pipeline import run_pipeline
-from searchseg.search import SEARCHERS, TRACKERS, SearchOptions
+from searchseg.search import SEARCHERS, TRACKERS
 from searchseg.space import list_spaces
 from searchseg.trial import parse_assignments
 
@@ -65,17 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     started_at = process_started_at()  # the budget counts from the command's start, imports included
-    options = SearchOptions(
-        space=args.space, data=args.data, class_map=args.class_map, overrides=parse_assignments(args.assignments),
-        samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, name=args.name, resume=args.resume,
-        smoke=args.smoke, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        address=args.address, storage=args.storage, max_failures=args.max_failures, seed=args.seed,
-        results_dir=args.results, trackers=args.trackers, searcher=args.searcher,
-        early_stopping=not args.no_early_stopping, verbose=0 if args.quiet else (2 if args.verbose else 1),
-        budget=parse_duration(args.budget) if args.budget is not None else None,
+    job = Search(
+        space=args.space, data=args.data, class_map=args.class_map, fixed=parse_assignments(args.assignments),
+        resume=args.resume,
+        search=SearchConfig(samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, seed=args.seed,
+                            searcher=args.searcher, scheduler="none" if args.no_early_stopping else "asha",
+                            budget=parse_duration(args.budget) if args.budget is not None else None,
+                            smoke=args.smoke),
+        resources=ResourceConfig(cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                                 address=args.address, max_failures=args.max_failures),
+        output=OutputConfig(results_dir=args.results, name=args.name, storage=args.storage, trackers=args.trackers,
+                            verbose=0 if args.quiet else (2 if args.verbose else 1)),
     )
-    outcome = run_pipeline(options, retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds,
-                           export=args.export, started_at=started_at)
+    outcome = job.fit(retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds, export=args.export,
+                      started_at=started_at)
     search = outcome.search
     print(f"best configuration ({search.experiment_dir / 'best_config.yaml'}):")
     for key, value in search.best_config.to_flat().items():

@@ -1,8 +1,8 @@
-"""The search: Ray Tune's Tuner with Optuna's TPE (define-by-run over a space file) and ASHA.
+"""The search: Ray Tune's Tuner with Optuna's TPE (define-by-run over a space) and ASHA.
 
-``run_search(options)`` decodes the dataset once, starts or joins Ray, runs (or resumes) the
-experiment in ``results/NAME/`` (or ``--storage``), keeps ``trials.csv``/``curves.csv`` current,
-writes ``best_config.yaml`` and, unless told not to, retrains and evaluates the best configuration.
+``run_search(search)`` (a ``searchseg.Search``) decodes the dataset once unless given decoded data, starts or
+joins Ray, runs (or resumes) the experiment in ``results/NAME/`` (or the storage), keeps
+``trials.csv``/``curves.csv`` current and writes ``best_config.yaml``.
 """
 
 from __future__ import annotations
@@ -12,23 +12,23 @@ import json
 import os
 import shutil
 import time
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from searchseg.budget import BudgetPlan, Costs, plan_budget
-from searchseg.config import LOSS_PREFIX, TrialConfig, loss_weight
+from searchseg.budget import BudgetPlan, Costs, parse_duration, plan_budget
+from searchseg.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import validate_config
-from searchseg.errors import Interrupted, UserError
+from searchseg.errors import Interrupted, UserError, unknown_name
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.locking import LOCK_FILE, lock_experiment
 from searchseg.losses import check_loss_names
@@ -38,10 +38,14 @@ from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
 from searchseg.results import RUN_FILE, load_trials, read_run
 from searchseg.results_writer import ResultsWriter
+from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.selection import RECENT_EPOCHS, Candidate, choose_trial, recent_confusions
-from searchseg.space import SearchSpace, SpaceSampler, load_space, trial_config_from_tune
+from searchseg.space import SearchSettings, SearchSpace, SpaceSampler, as_space, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation
+
+if TYPE_CHECKING:
+    from searchseg.api import Search
 
 SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 # Decoded once per search, so a trial cannot choose them.
@@ -50,32 +54,7 @@ DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_c
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 SEARCHERS = ("tpe", "random")
-
-
-@dataclass
-class SearchOptions:
-    space: str = "arch_loss"
-    data: str | None = None
-    class_map: str | None = None
-    overrides: dict = field(default_factory=dict)
-    samples: int | None = None
-    epochs: int | None = None
-    concurrency: int | None = None
-    name: str | None = None
-    resume: bool = False
-    smoke: bool = False
-    cpus_per_trial: float | None = None
-    gpus_per_trial: float | None = None
-    address: str | None = None
-    storage: str | None = None
-    max_failures: int = 2
-    seed: int | None = None
-    results_dir: Path = Path("results")
-    trackers: list[str] = field(default_factory=list)
-    searcher: str = "tpe"  # or "random": the baseline TPE is measured against
-    early_stopping: bool = True  # ASHA; False runs every trial to the full budget
-    verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
-    budget: float | None = None  # seconds for the whole job; the search is planned from measured costs
+SCHEDULERS = ("asha", "none")
 
 
 @dataclass
@@ -90,50 +69,52 @@ class SearchOutcome:
     selection: dict | None = None  # how a budgeted search chose the trial to continue (selection.choose_trial)
 
 
-def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
+def experiment_location(options: Search, name: str) -> tuple[Path, str]:
     """(folder for searchseg's own files, Ray storage path). Both are the same folder unless the
     storage is a remote URI (s3://, gs://), where Ray keeps its state and our tables stay local."""
     folder_name(name)
-    if options.storage is None:
-        root = options.results_dir.expanduser().resolve()
+    output = options.output
+    if output.storage is None:
+        root = Path(output.results_dir).expanduser().resolve()
         return root / name, str(root)
-    parsed = urlparse(options.storage)
+    parsed = urlparse(output.storage)
     if parsed.scheme in ("", "file"):
-        root = Path(parsed.path if parsed.scheme else options.storage).expanduser().resolve()
+        root = Path(parsed.path if parsed.scheme else output.storage).expanduser().resolve()
         return root / name, str(root)
-    return options.results_dir.expanduser().resolve() / name, options.storage
+    return Path(output.results_dir).expanduser().resolve() / name, output.storage
 
 
-def _check_options(options: SearchOptions) -> None:
+def _check_options(options: Search) -> None:
     """What can be refused before anything is loaded or started."""
-    if options.cpus_per_trial is not None and not options.cpus_per_trial > 0:
-        raise UserError(f"--cpus-per-trial {options.cpus_per_trial:g} must be more than 0")
-    if options.gpus_per_trial is not None and not options.gpus_per_trial >= 0:
-        raise UserError(f"--gpus-per-trial {options.gpus_per_trial:g} must be 0 or more")
-    if options.max_failures < 0:
-        raise UserError(f"--max-failures {options.max_failures} must be 0 or more")
+    given = options.resources
+    if given.cpus_per_trial is not None and not given.cpus_per_trial > 0:
+        raise UserError(f"--cpus-per-trial {given.cpus_per_trial:g} must be more than 0")
+    if given.gpus_per_trial is not None and not given.gpus_per_trial >= 0:
+        raise UserError(f"--gpus-per-trial {given.gpus_per_trial:g} must be 0 or more")
+    if given.max_failures < 0:
+        raise UserError(f"--max-failures {given.max_failures} must be 0 or more")
 
 
-def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
-    s = space.settings
-    if options.budget is not None and (options.samples is not None or options.epochs is not None or options.smoke):
+def _settings_with_options(space: SearchSpace, options: Search) -> None:
+    s, given = space.settings, options.search
+    if given.budget is not None and (given.samples is not None or given.epochs is not None or given.smoke):
         raise UserError("--budget plans the trials and their length from measured costs; "
                         "drop --samples/--epochs/--smoke, or drop --budget")
-    if options.smoke:
+    if given.smoke:
         s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
     for key in ("samples", "epochs", "concurrency", "seed"):
-        if getattr(options, key) is not None:
-            setattr(s, key, getattr(options, key))
+        if getattr(given, key) is not None:
+            setattr(s, key, getattr(given, key))
     s.grace_period = min(s.grace_period, s.epochs)
     s.validate(f"search space {space.source}")
 
 
-def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
+def fixed_config(space: SearchSpace, options: Search) -> dict:
     searched_data_keys = [k for k in space.params if k in DATA_KEYS]
     if searched_data_keys:
         raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
                         "once per search); move them under 'fixed'")
-    searched = sorted(key for key in options.overrides if key in space.params)
+    searched = sorted(key for key in options.fixed if key in space.params)
     if searched:
         raise UserError(f"--set {', '.join(searched)}: searched by space {space.name}, so a value given here "
                         "would be ignored; remove it from the space's params (or put it under 'fixed') in a copy "
@@ -141,21 +122,24 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     if "epochs" in space.fixed:
         raise UserError(f"search space {space.source}: fixed.epochs: a trial's length is a search setting; move it "
                         "to search.epochs")
-    if "epochs" in options.overrides:
+    if "epochs" in options.fixed:
         raise UserError("--set epochs: a trial's length is a search setting; use --epochs N (or search.epochs in "
                         "the space file)")
-    if options.budget is not None and "epoch_steps" in options.overrides:
+    if options.search.budget is not None and "epoch_steps" in options.fixed:
         raise UserError("--set epoch_steps: --budget sets the epoch length from measured step costs; drop one of them")
-    fixed = {**space.fixed, **options.overrides, "epochs": space.settings.epochs}
-    if options.smoke:
+    fixed = {**space.fixed, **options.fixed, "epochs": space.settings.epochs}
+    if options.search.smoke:
         fixed["image_size"] = SMOKE["image_size"]
-    for key, value in (("data", options.data), ("class_map", options.class_map)):
-        if value is not None:
-            fixed[key] = str(Path(value).expanduser().resolve())
+    if isinstance(options.data, SegmentationData):
+        fixed.update(_decoded_data_keys(options.data, fixed, options.class_map))
+    else:
+        for key, value in (("data", options.data), ("class_map", options.class_map)):
+            if value is not None:
+                fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)
     # names given with --set or under 'fixed' are checked here, not in every trial after Ray has started
     validate_config(data_config({**fixed, **first_configuration(space)}))
-    fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if key.startswith(LOSS_PREFIX)}
+    fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if is_loss_weight(key)}
     check_loss_names(fixed_losses)
     for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
         loss_weight(loss, weight)
@@ -165,34 +149,56 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     return fixed
 
 
+def _decoded_data_keys(data: SegmentationData, fixed: dict, class_map) -> dict:
+    """The config keys decoded data stands for: its source, and the working size and channels it has."""
+    if class_map is not None:
+        raise UserError("class_map applies to data given as a path; decoded data already holds its classes")
+    _, height, width, channels = data.images.shape
+    if height != width:
+        raise UserError(f"decoded data {data.source} is {height}x{width}; trials train on square images "
+                        "(decode it with load_data at one image_size)")
+    keys = {"data": data.source, "image_size": height, "in_channels": channels}
+    clashes = [f"{key}={fixed[key]}" for key, value in keys.items() if key in fixed and fixed[key] != value
+               and key != "data"]
+    if clashes:
+        raise UserError(f"fixed {', '.join(clashes)} differs from the decoded data ({height} px, {channels} "
+                        "channels); drop it or decode the data again")
+    return keys
+
+
 def data_config(fixed: dict) -> TrialConfig:
     """The fixed keys as a config for decoding the data; loss weights are left to each trial's sample."""
-    return TrialConfig.from_flat({k: v for k, v in fixed.items() if not k.startswith(LOSS_PREFIX)})
+    return TrialConfig.from_flat({k: v for k, v in fixed.items() if not is_loss_weight(k)})
 
 
-def _start_ray(options: SearchOptions) -> None:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+TUNE_ENVIRONMENT = {
+    "RAY_AIR_NEW_OUTPUT": "1",
     # One checkpoint kept per trial forces a snapshot per epoch; that is intended, not a bottleneck here.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     # Ray Tune saves the experiment's state (trials, searcher) every 10 s by default: a driver killed in between
     # loses the trials started since, which a resume then runs again from scratch. A second bounds that loss.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+}
+
+
+def _start_ray(options: Search) -> None:
+    """Join the cluster at ``resources.address``, or start a local one (left running, as Ray Tune leaves it)."""
     if ray.is_initialized():
         return
-    if options.address:
+    if options.resources.address:
         try:
-            ray.init(address=options.address, log_to_driver=False)
+            ray.init(address=options.resources.address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise UserError(f"cannot join the Ray cluster at {options.address}: {str(err).splitlines()[0]}; "
+            raise UserError(f"cannot join the Ray cluster at {options.resources.address}: {str(err).splitlines()[0]}; "
                             "start it with 'ray start --head' or check the address") from None
     else:
         ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level="WARNING")
 
 
-def _cluster_totals(options: SearchOptions) -> tuple[float, float]:
+def _cluster_totals(options: Search) -> tuple[float, float]:
     """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
     run can time its models before Ray's start-up competes with them for the processor."""
-    if options.address or ray.is_initialized():
+    if options.resources.address or ray.is_initialized():
         _start_ray(options)
         available = ray.cluster_resources()
         return available.get("CPU", 1.0), available.get("GPU", 0.0)
@@ -201,12 +207,13 @@ def _cluster_totals(options: SearchOptions) -> tuple[float, float]:
     return float(os.cpu_count() or 1), float(torch.cuda.device_count())
 
 
-def _resources(options: SearchOptions, cpus: float, gpus: float) -> dict:
-    gpus_per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else (1.0 if gpus else 0.0)
+def _resources(options: Search, cpus: float, gpus: float) -> dict:
+    given = options.resources
+    gpus_per_trial = given.gpus_per_trial if given.gpus_per_trial is not None else (1.0 if gpus else 0.0)
     if gpus_per_trial > gpus:
         raise UserError(f"--gpus-per-trial {gpus_per_trial} but the cluster has {gpus:g} GPUs")
-    if options.cpus_per_trial is not None:
-        cpus_per_trial = options.cpus_per_trial
+    if given.cpus_per_trial is not None:
+        cpus_per_trial = given.cpus_per_trial
     elif gpus_per_trial:
         cpus_per_trial = max(1.0, float(int(cpus // max(1, int(gpus // gpus_per_trial)))))
     else:
@@ -247,19 +254,38 @@ def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> l
     return callbacks
 
 
-def _searcher(space: SearchSpace, kind: str) -> OptunaSearch:
+def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> OptunaSearch:
     s = space.settings
     start = [space.optuna_point(config) for config in space.start[:s.samples]]
-    if kind not in SEARCHERS:
-        raise UserError(f"unknown searcher {kind!r}; valid searchers: {', '.join(SEARCHERS)}")
-    if kind == "random":
+    if isinstance(searcher, optuna.samplers.BaseSampler):
+        sampler = searcher
+    elif searcher == "random":
         sampler = optuna.samplers.RandomSampler(seed=s.seed)
-    else:
+    elif searcher == "tpe":
         # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
         sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
                                              n_startup_trials=s.startup_trials)
+    else:
+        raise unknown_name("searcher", searcher, SEARCHERS)
     return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler,
                         points_to_evaluate=start or None)
+
+
+def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> TrialScheduler:
+    if isinstance(scheduler, TrialScheduler):
+        return scheduler
+    if scheduler == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                             grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
+    if scheduler == "none":
+        return FIFOScheduler()
+    raise unknown_name("scheduler", scheduler, SCHEDULERS)
+
+
+def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler) -> str:
+    if scheduler == "asha":
+        return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
+    return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
 
 
 def first_configuration(space: SearchSpace) -> dict:
@@ -308,12 +334,12 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
                  start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
 
 
-def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,
+def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Search, resources: dict,
           totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
     """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
     the other models are not timed and Ray is not started."""
     def planned(costs: Costs) -> BudgetPlan:
-        return plan_budget(options.budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
+        return plan_budget(options.search.budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
                            len(space.start), space.settings.final_share, space.settings.reduction_factor)
 
     base = data_config({**fixed, "loss.ce": 1.0})
@@ -334,21 +360,27 @@ def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
     fixed["epochs"], fixed["epoch_steps"] = plan.horizon_epochs, plan.epoch_steps
 
 
-def run_search(options: SearchOptions, echo=print, started_at: float | None = None) -> SearchOutcome:
+def run_search(options: Search, echo=print, started_at: float | None = None) -> SearchOutcome:
     """Run (or resume) a search; returns where it is and its best configuration.
 
-    With ``options.budget``, the job that began at ``started_at`` (wall-clock seconds; default now) is planned
-    to end within the budget: the search gets the plan's share and stops when it is used up.
+    With ``options.search.budget``, the job that began at ``started_at`` (wall-clock seconds; default now) is
+    planned to end within the budget: the search gets the plan's share and stops when it is used up.
     """
     started_at = time.time() if started_at is None else started_at
+    budget = options.search.budget
+    if isinstance(budget, str):
+        options = options.replace(search=dataclasses.replace(options.search, budget=parse_duration(budget)))
     _check_options(options)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    with environment_defaults(TUNE_ENVIRONMENT, restore=("WANDB_MODE",)), optuna_warnings_only():
+        return _run_search(options, echo, started_at)
+
+
+def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
     plan = None
     if options.resume:
-        if not options.name:
+        if not options.output.name:
             raise UserError("--resume needs --name of the experiment to continue")
-        experiment_dir, storage_path = experiment_location(options, options.name)
+        experiment_dir, storage_path = experiment_location(options, options.output.name)
         run_file = experiment_dir / RUN_FILE
         if not run_file.is_file():
             raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
@@ -362,10 +394,10 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         except TypeError:
             raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
     else:
-        space = load_space(options.space)
+        space = as_space(options.space)
         _settings_with_options(space, options)
         fixed = fixed_config(space, options)
-        name = options.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        name = options.output.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir, storage_path = experiment_location(options, name)
         writable_folder(experiment_dir, "--results or --storage")
         lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
@@ -375,25 +407,27 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
     settings = space.settings
     name = experiment_dir.name
 
-    data = load_from_config(data_config(fixed), progress=options.verbose > 0)
+    data = options.data if isinstance(options.data, SegmentationData) else \
+        load_from_config(data_config(fixed), progress=options.output.verbose > 0)
     if options.resume and data.fingerprint != saved["data_fingerprint"]:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
     totals = _cluster_totals(options)
     resources = _resources(options, *totals)
-    if options.budget is not None and not options.resume:
+    if options.search.budget is not None and not options.resume:
         plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
         _apply_plan(space, fixed, plan)
-        clock = time.strftime("%H:%M:%S", time.localtime(started_at + options.budget))
+        clock = time.strftime("%H:%M:%S", time.localtime(started_at + options.search.budget))
         for line in plan.describe(len(space.start), clock):
             echo(line)
     searching = plan is None or plan.samples > 0
     sizes = {split: len(idx) for split, idx in data.splits.items()}
     if searching:
-        stopping = (f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
-                    if options.early_stopping else "no early stopping")
-        echo(f"search {name}: space {space.name}, {options.searcher} searcher, {settings.samples} samples x up "
-             f"to {settings.epochs} epochs, {stopping}, metric {settings.metric}")
+        searcher = options.search.searcher
+        echo(f"search {name}: space {space.name}, "
+             f"{searcher if isinstance(searcher, str) else type(searcher).__name__} searcher, {settings.samples} "
+             f"samples x up to {settings.epochs} epochs, {_describe_stopping(settings, options.search.scheduler)}, "
+             f"metric {settings.metric}")
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
@@ -404,7 +438,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
             "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
             "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
             "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "plan": plan.to_dict() if plan else None, **run_metadata(),
+            "plan": plan.to_dict() if plan else None, "storage": options.output.storage, **run_metadata(),
         }, indent=2, default=str))
 
     writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
@@ -415,8 +449,8 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
                        started_at)
         if _stopped_early(results, settings.samples, plan, started_at):
             resume = f"python -m searchseg.run --resume --name {name}" + (
-                f" --storage {options.storage}" if options.storage else
-                f" --results {options.results_dir}" if options.results_dir != Path("results") else "")
+                f" --storage {options.output.storage}" if options.output.storage else
+                f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
             raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
                               f"in {experiment_dir}; continue it with: {resume}")
     else:
@@ -481,7 +515,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=pri
     return by_id[chosen.trial_id], chosen.score, selection
 
 
-def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
          experiment_dir: Path, storage_path: str, writer: ResultsWriter, plan: BudgetPlan | None,
          started_at: float) -> tune.ResultGrid:
     """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
@@ -491,22 +525,20 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
     if options.resume and tune.Tuner.can_restore(ray_folder):
         return tune.Tuner.restore(ray_folder, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
     # a new search, or one whose driver died before Ray Tune saved its state: it starts from the beginning
-    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
-                              grace_period=settings.grace_period, reduction_factor=settings.reduction_factor) \
-        if options.early_stopping else FIFOScheduler()
-    callbacks = [writer, *tracker_callbacks(options.trackers, experiment_dir, name)]
-    if options.verbose == 1:
+    scheduler = _scheduler(settings, options.search.scheduler)
+    callbacks = [writer, *tracker_callbacks(options.output.trackers, experiment_dir, name)]
+    if options.output.verbose == 1:
         callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
                                         settings.mode))
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.searcher), scheduler=scheduler,
+        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.search.searcher), scheduler=scheduler,
                                     metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
                                     max_concurrent_trials=settings.concurrency,
                                     time_budget_s=_search_seconds_left(plan, started_at)),
         run_config=tune.RunConfig(
-            name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.verbose - 1, 0),
-            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.output.verbose - 1, 0),
+            failure_config=tune.FailureConfig(max_failures=options.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     ).fit()

@@ -31,6 +31,7 @@ Distributions: ``choice``, ``uniform``, ``loguniform``, ``int`` (``[low, high]``
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from searchseg.config import LOSS_PREFIX, TrialConfig
+from searchseg.config import LOSS_PREFIX, TrialConfig, is_entry_option, is_loss_weight
 from searchseg.errors import UserError
 
 BUNDLED_SPACES = Path(__file__).resolve().parent / "search_spaces"
@@ -268,11 +269,28 @@ def load_space(name_or_path: str, check_names: bool = True) -> SearchSpace:
     imports neither torch nor the model registries."""
     path = find_space(name_or_path)
     text = path.read_text(encoding="utf-8")
-    where = f"search space {path}"
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"{where} does not parse: {' '.join(str(err).split())}") from None
+        raise UserError(f"search space {path} does not parse: {' '.join(str(err).split())}") from None
+    return space_from_mapping(raw, path.stem, path, text, check_names)
+
+
+def as_space(space: str | Path | dict[str, Any] | SearchSpace) -> SearchSpace:
+    """A space from what a caller holds: a bundled name or a file (``load_space``), a mapping with a space file's
+    keys, or a ``SearchSpace``, copied so that a search's settings never change the caller's object."""
+    if isinstance(space, SearchSpace):
+        return copy.deepcopy(space)
+    if isinstance(space, dict):
+        name = str(space.get("name", "custom"))
+        body = {key: value for key, value in space.items() if key != "name"}
+        return space_from_mapping(copy.deepcopy(body), name, Path(f"<{name}>"), yaml.safe_dump(body, sort_keys=False))
+    return load_space(str(space))
+
+
+def space_from_mapping(raw: Any, name: str, source: Path, text: str, check_names: bool = True) -> SearchSpace:
+    """Check a space file's content (``description``, ``search``, ``fixed``, ``params``, ``start``)."""
+    where = f"search space {source}"
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with description, search, fixed and params")
     unknown = set(raw) - {"description", "search", "fixed", "params", "start"}
@@ -306,7 +324,7 @@ def load_space(name_or_path: str, check_names: bool = True) -> SearchSpace:
         _check_value(key, value, f"{where}: fixed.{key}", check_names)
     if not params:
         raise UserError(f"{where}: no parameters to search under 'params'")
-    space = SearchSpace(path.stem, path, str(raw.get("description", "")), settings, fixed, params, text)
+    space = SearchSpace(name, source, str(raw.get("description", "")), settings, fixed, params, text)
     space.start = _parse_start(raw.get("start") or [], space, where)
     return space
 
@@ -394,25 +412,31 @@ def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str, ch
 
 
 def _check_key(key: str, where: str, check_names: bool) -> None:
-    valid = {f.name for f in fields(TrialConfig)} - {"loss"}
-    if key.startswith(LOSS_PREFIX):
+    valid = {f.name for f in fields(TrialConfig)} - {"loss", "options"}
+    if is_loss_weight(key) or is_entry_option(key):
         if not check_names:
             return
-        from searchseg.losses import check_loss_names  # imports torch and smp: only when names are checked
+        # imports torch and smp: only when names are checked
+        from searchseg.engine import check_entry_options
+        from searchseg.losses import check_loss_names
 
         try:
-            check_loss_names([key[len(LOSS_PREFIX):]])
+            if is_loss_weight(key):
+                check_loss_names([key[len(LOSS_PREFIX):]])
+            else:
+                check_entry_options([key])
         except UserError as err:
             raise UserError(f"{where}: {err}") from None
     elif key not in valid:
-        raise UserError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(valid))}, loss.<name>")
+        raise UserError(f"{where}: unknown config key {key!r}; valid keys: {', '.join(sorted(valid))}, loss.<name>, "
+                        "KIND.<name>.<parameter>")
 
 
 def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
     """A value must be valid for its config key: type, range and (with ``check_names``) registry name."""
     _check_key(key, where, check_names)
     try:
-        if key.startswith(LOSS_PREFIX):
+        if is_loss_weight(key):
             if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
                 raise UserError(f"loss weight {value!r} must be a number >= 0")
             return
@@ -423,6 +447,7 @@ def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
         from searchseg.augment import check_preset
         from searchseg.models import check_model_names
         from searchseg.optim import OPTIMIZERS
+        from searchseg.schedules import check_schedule
 
         if key == "arch":
             check_model_names(value, "resnet18")
@@ -432,5 +457,7 @@ def _check_value(key: str, value: Any, where: str, check_names: bool) -> None:
             check_preset(value)
         elif key == "optimizer":
             OPTIMIZERS.check(value)
+        elif key == "scheduler":
+            check_schedule(value)
     except UserError as err:
         raise UserError(f"{where}: {err}") from None

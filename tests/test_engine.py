@@ -5,7 +5,8 @@ import weakref
 import pytest
 
 from searchseg.config import TrialConfig
-from searchseg.engine import StopTraining, Trainer, fit, lr_factor
+from searchseg.engine import StopTraining, Trainer, fit
+from searchseg.schedules import lr_factor
 from tests.conftest import tiny_data
 
 BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="resnet18")

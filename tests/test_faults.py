@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
+from searchseg.api import OutputConfig, ResourceConfig, Search
 from searchseg.io_utils import read_table
 from searchseg.models import create_model
-from searchseg.search import SearchOptions, run_search
+from searchseg.search import run_search
 from searchseg.trainable import _is_out_of_memory
 from tests.conftest import pids_matching
 
@@ -24,11 +25,12 @@ FIXED = ("fixed: {image_size: 64, batch_size: 4, augment: none, arch: unet, enco
          "        val_fraction: 0.25, test_fraction: 0.25}\n")
 
 
-def search(dataset, space_text, tmp_path, name, **overrides):
+def search(dataset, space_text, tmp_path, name, max_failures):
     space = tmp_path / f"{name}.yaml"
     space.write_text(space_text)
-    options = SearchOptions(space=str(space), data=str(dataset), class_map=str(dataset / "classes.yaml"), name=name,
-                            results_dir=tmp_path, verbose=0, **overrides)
+    options = Search(space=str(space), data=str(dataset), class_map=str(dataset / "classes.yaml"),
+                     resources=ResourceConfig(max_failures=max_failures),
+                     output=OutputConfig(name=name, results_dir=tmp_path, verbose=0))
     outcome = run_search(options, echo=lambda *_: None)
     return (read_table(outcome.experiment_dir / "trials.csv", keep_default_na=False),
             read_table(outcome.experiment_dir / "curves.csv"))

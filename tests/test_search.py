@@ -21,20 +21,21 @@ import ray
 import torch
 import yaml
 
+from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.config import TrialConfig
 from searchseg.finalize import retrain_best
 from searchseg.io_utils import read_table
 from searchseg.local_trial import run_local_trial
-from searchseg.search import SearchOptions, run_search
+from searchseg.search import run_search
 
 pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def finished(search_dataset, local_ray, tmp_path_factory):
     dataset = search_dataset
-    options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),
-                            class_map=str(dataset / "classes.yaml"), name="e2e",
-                            results_dir=tmp_path_factory.mktemp("results"), verbose=0)
+    options = Search(space=str(dataset.parent / "space.yaml"), data=str(dataset),
+                     class_map=str(dataset / "classes.yaml"),
+                     output=OutputConfig(name="e2e", results_dir=tmp_path_factory.mktemp("results"), verbose=0))
     return run_search(options, echo=lambda *_: None)
 
 
@@ -266,9 +267,10 @@ def test_trackers_log_offline_through_ray_tune(search_dataset, local_ray, tmp_pa
     dataset = search_dataset
     import mlflow
 
-    options = SearchOptions(space=str(dataset.parent / "space.yaml"), data=str(dataset),
-                            class_map=str(dataset / "classes.yaml"), name="tracked", samples=2, epochs=1,
-                            results_dir=tmp_path, trackers=["tensorboard", "wandb", "mlflow"], verbose=0)
+    options = Search(space=str(dataset.parent / "space.yaml"), data=str(dataset),
+                     class_map=str(dataset / "classes.yaml"), search=SearchConfig(samples=2, epochs=1),
+                     output=OutputConfig(name="tracked", results_dir=tmp_path,
+                                         trackers=["tensorboard", "wandb", "mlflow"], verbose=0))
     env_before = os.environ.pop("WANDB_API_KEY", None)
     try:
         outcome = run_search(options, echo=lambda *_: None)

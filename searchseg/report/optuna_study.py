@@ -14,6 +14,7 @@ import optuna
 import pandas as pd
 
 from searchseg.report.experiment import Experiment
+from searchseg.scoped import optuna_warnings_only
 from searchseg.space import Distribution
 from searchseg.status import FAILED, Direction, TrialStatus
 
@@ -38,7 +39,12 @@ def _typed(distribution: Distribution, value):
 
 
 def build_study(exp: Experiment, storage: str | None = None) -> optuna.Study:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """The experiment's trials as an Optuna study (in memory, or in ``storage``)."""
+    with optuna_warnings_only():
+        return _build_study(exp, storage)
+
+
+def _build_study(exp: Experiment, storage: str | None) -> optuna.Study:
     study = optuna.create_study(storage=storage, study_name=exp.path.name,
                                 direction=Direction(exp.settings.mode).optuna)
     if exp.space is None:

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from searchseg.config import LOSS_PREFIX
+from searchseg.config import LOSS_PREFIX, is_loss_weight
 from searchseg.report.experiment import Experiment
 from searchseg.status import FINISHED, Direction, TrialStatus
 
@@ -91,7 +91,7 @@ def curves_table(exp: Experiment) -> pd.DataFrame:
 
 
 def dominant_loss(row: pd.Series) -> str:
-    weights = {k[len(LOSS_PREFIX):]: row[k] for k in row.index if k.startswith(LOSS_PREFIX) and pd.notna(row[k])}
+    weights = {k[len(LOSS_PREFIX):]: row[k] for k in row.index if is_loss_weight(k) and pd.notna(row[k])}
     return max(weights, key=weights.get) if weights else "n/a"
 
 
@@ -110,7 +110,7 @@ def heatmap_pairs(exp: Experiment) -> list[tuple[str, str]]:
     pairs = []
     if "arch" in exp.searched and "encoder" in exp.searched:
         pairs.append(("arch", "encoder"))
-    if "arch" in exp.searched and any(k.startswith(LOSS_PREFIX) for k in exp.searched):
+    if "arch" in exp.searched and any(is_loss_weight(k) for k in exp.searched):
         pairs.append(("arch", "dominant_loss"))
     return pairs
 

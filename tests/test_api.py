@@ -1,0 +1,125 @@
+"""The Python API: light to import, objects accepted where paths are, no process-wide state left behind."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+import subprocess
+import sys
+
+import optuna
+import pandas as pd
+import pytest
+from ray.tune.schedulers import FIFOScheduler
+
+import searchseg
+from searchseg.api import OutputConfig, Search, SearchConfig
+from searchseg.config import TrialConfig
+from searchseg.data import load_from_config
+from searchseg.errors import UserError
+from searchseg.search import TUNE_ENVIRONMENT, _scheduler, _searcher, fixed_config
+from searchseg.space import as_space
+from tests.conftest import tiny_data
+
+SPACE = {
+    "name": "from_python",
+    "search": {"samples": 3, "epochs": 2, "grace_period": 1},
+    "fixed": {"arch": "unet", "encoder": "resnet18", "batch_size": 4, "augment": "none", "loss.ce": 1.0},
+    "params": {"lr": {"loguniform": [1.0e-3, 1.0e-2]}, "loss.dice": {"choice": [0.0, 0.5]}},
+}
+
+
+def test_importing_the_package_loads_neither_torch_nor_ray_nor_optuna():
+    code = ("import sys, searchseg; assert 'Search' in searchseg.__all__; "
+            "print(sorted(m for m in ('torch', 'ray', 'optuna', 'pandas') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_public_name_resolves_and_the_package_ships_its_type_marker():
+    for name in searchseg.__all__:
+        assert getattr(searchseg, name) is not None, name
+    assert dir(searchseg) == sorted(searchseg.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'run_search'"):
+        searchseg.run_search  # noqa: B018  internal names stay internal
+    assert (importlib.resources.files("searchseg") / "py.typed").is_file()
+
+
+def test_a_space_object_is_copied_so_a_search_never_changes_the_caller_s():
+    space = as_space(SPACE)
+    assert (space.name, list(space.params), space.settings.samples) == ("from_python", ["lr", "loss.dice"], 3)
+    copy = as_space(space)
+    copy.settings.samples = 99
+    assert space.settings.samples == 3
+    with pytest.raises(UserError, match="unknown config key 'learning_rate'"):
+        as_space({"params": {"learning_rate": {"uniform": [0.1, 0.2]}}})
+
+
+def test_decoded_data_sets_the_size_and_refuses_a_fixed_size_that_differs():
+    data = tiny_data(size=64)
+    fixed = fixed_config(as_space(SPACE), Search(space=SPACE, data=data))
+    assert (fixed["data"], fixed["image_size"], fixed["in_channels"]) == ("synthetic", 64, 3)
+    with pytest.raises(UserError, match="fixed image_size=128 differs from the decoded data"):
+        fixed_config(as_space(SPACE), Search(space=SPACE, data=data, fixed={"image_size": 128}))
+    with pytest.raises(UserError, match="class_map applies to data given as a path"):
+        fixed_config(as_space(SPACE), Search(space=SPACE, data=data, class_map="classes.json"))
+
+
+def test_searchers_and_schedulers_are_names_or_objects():
+    space = as_space(SPACE)
+    sampler = optuna.samplers.RandomSampler(seed=3)
+    assert _searcher(space, sampler)._sampler is sampler
+    assert isinstance(_searcher(space, "tpe")._sampler, optuna.samplers.TPESampler)
+    with pytest.raises(UserError, match="unknown searcher 'cmaes'; valid searchers: random, tpe"):
+        _searcher(space, "cmaes")
+    fifo = FIFOScheduler()
+    assert _scheduler(space.settings, fifo) is fifo
+    with pytest.raises(UserError, match="unknown scheduler 'hyperband'; valid schedulers: asha, none"):
+        _scheduler(space.settings, "hyperband")
+
+
+def test_train_takes_a_flat_config_and_decoded_data(tmp_path):
+    result = searchseg.train({"arch": "unet", "epochs": 1, "image_size": 64, "batch_size": 4, "augment": "none"},
+                             tmp_path / "one", data=tiny_data(), progress=False, echo=lambda *_: None)
+    assert result.fit.epochs_run == 1 and result.fit.status == "completed"
+    assert TrialConfig.load(tmp_path / "one" / "config.yaml").arch == "unet"
+    assert len(pd.read_csv(tmp_path / "one" / "metrics.csv")) == 1
+
+
+def test_check_reports_a_clean_dataset_and_restore_refuses_a_folder_that_is_no_experiment(colour_dataset, tmp_path):
+    outcome = searchseg.check_data(colour_dataset, colour_dataset / "classes.json", progress=False)
+    assert not outcome.report.errors
+    with pytest.raises(UserError, match="is not a searchseg experiment"):
+        Search.restore(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_search_from_python_with_objects_then_restored(search_dataset, local_ray, tmp_path):
+    data = load_from_config(TrialConfig(data=str(search_dataset), class_map=str(search_dataset / "classes.yaml"),
+                                        image_size=64, group_by="folder", val_fraction=0.25, test_fraction=0.25),
+                            progress=False)
+    for key in TUNE_ENVIRONMENT:
+        os.environ.pop(key, None)
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    job = Search(SPACE, data, search=SearchConfig(searcher=optuna.samplers.RandomSampler(seed=1),
+                                                  scheduler=FIFOScheduler()),
+                 output=OutputConfig(results_dir=tmp_path, name="python", verbose=0))
+    result = job.fit(echo=lambda *_: None)
+
+    trials = pd.read_csv(result.experiment_dir / "trials.csv")
+    assert len(trials) == 3 and set(trials["status"]) == {"completed"}  # FIFO: no trial stopped early
+    assert (trials["epochs_run"] == 2).all()
+    assert result.final["test_images"] == len(data.splits["test"]) and 0 <= result.final["test_miou"] <= 1
+    run = json.loads((result.experiment_dir / "run.json").read_text())
+    assert run["data_fingerprint"] == data.fingerprint and run["fixed"]["image_size"] == 64
+    assert result.experiment().trials["trial_id"].tolist() == trials["trial_id"].astype(str).tolist()
+    assert not set(TUNE_ENVIRONMENT) & set(os.environ), "the search left Ray Tune's settings in the environment"
+    assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    assert job.space is SPACE and "name" in SPACE  # the caller's objects are as they were
+
+    restored = Search.restore(result.experiment_dir, data=data, verbose=0).fit(retrain=False, echo=lambda *_: None)
+    again = pd.read_csv(restored.experiment_dir / "trials.csv")
+    pd.testing.assert_frame_equal(again[["trial_id", "wall_seconds"]], trials[["trial_id", "wall_seconds"]])
+    assert restored.best_value == result.best_value
