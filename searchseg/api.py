@@ -70,8 +70,8 @@ class SearchResult:
 
     search: SearchOutcome
     final: dict | None  # final/metrics.json: test mIoU (and spread), per-class IoU, Dice, confusion matrix
-    report: Path | None
-    study: Path | None
+    report: Path  # report.html
+    study: Path  # study.db, for optuna-dashboard
 
     @property
     def experiment_dir(self) -> Path:

@@ -11,9 +11,9 @@ from searchseg.errors import cli_entry
 from searchseg.io_utils import writable_folder
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m searchseg.check") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m searchseg.check",
+        prog=prog,
         description="Report what is wrong with a dataset: unpaired, unreadable or truncated files, size mismatches, "
                     "mask colours or values outside the class map, class balance, image sizes, memory. Exit code 0 "
                     "when clean or warnings only, 1 when the data has errors, 2 for bad arguments.",
@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     for flag, path in (("--json", args.json), ("--html", args.html), ("--infer-class-map", args.infer_class_map)):
         if path:  # refused before the check runs, not after
             writable_folder(path.expanduser().resolve().parent, f"{flag} path")

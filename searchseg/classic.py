@@ -104,6 +104,6 @@ class SegNet(nn.Module):
             x, index = F.max_pool2d(x, 2, 2, return_indices=True)
             indices.append(index)
         for decoder in self.decoders:
-            x = F.max_unpool2d(x, indices.pop(), 2, 2, output_size=sizes.pop())
+            x = F.max_unpool2d(x, indices.pop(), (2, 2), (2, 2), output_size=sizes.pop())
             x = decoder(x)
         return self.head(x)

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         if argv[0].startswith("-"):
             raise UserError(f"{argv[0]} comes after a command; see searchseg --help")
         raise unknown_name("command", argv[0], COMMANDS)
-    importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:])
+    importlib.import_module(COMMANDS[argv[0]][0]).main(argv[1:], prog=f"searchseg {argv[0]}")
 
 
 if __name__ == "__main__":

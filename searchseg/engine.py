@@ -31,6 +31,7 @@ from searchseg.metrics import SegmentationMetrics, confusion_per_image, predict_
 from searchseg.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.optim import OPTIMIZERS, build_optimizer
 from searchseg.plugins import load_plugins
+from searchseg.registry import Registry
 from searchseg.schedules import ONE_CYCLE, SCHEDULES, check_schedule, lr_factor
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -54,8 +55,8 @@ def validate_config(config: TrialConfig) -> None:
 
 def check_entry_options(keys) -> None:
     """Each ``KIND.NAME.PARAM`` key must name a registered entry and a parameter it declares."""
-    registries = {"arch": CLASSIC_ARCHS, "loss": LOSSES, "optimizer": OPTIMIZERS, "scheduler": SCHEDULES,
-                  "augment": PRESETS}
+    registries: dict[str, Registry] = {"arch": CLASSIC_ARCHS, "loss": LOSSES, "optimizer": OPTIMIZERS,
+                                       "scheduler": SCHEDULES, "augment": PRESETS}
     for key in keys:
         kind, name, param = key.split(".")
         if kind == "arch" and name in SMP_ARCHS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,10 @@ def colourise(labels: np.ndarray, class_colors, ignore_index: int) -> np.ndarray
     return rgb
 
 
+def _save_png(image: np.ndarray, path: Path) -> None:
+    Image.fromarray(image).save(path, format="PNG")
+
+
 def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, names: list[str],
                    class_colors, ignore_index: int, folder: Path) -> list[Path]:
     """One PNG per image: image | ground truth | prediction, side by side."""
@@ -38,7 +43,7 @@ def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarra
         panel = np.concatenate([rgb, colourise(mask, class_colors, ignore_index),
                                 colourise(prediction, class_colors, ignore_index)], axis=1)
         path = folder / f"{name.replace('/', '__')}.png"  # an item's name is its relative path
-        atomic_write(path, lambda tmp, panel=panel: Image.fromarray(panel).save(tmp, format="PNG"))
+        atomic_write(path, partial(_save_png, panel))
         paths.append(path)
     return paths
 

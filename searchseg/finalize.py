@@ -69,6 +69,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         echo(f"  test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}, "
              f"pixel accuracy {metrics['pixel_accuracy']:.4f}")
         first_trainer = first_trainer or trainer
+    assert first_trainer is not None, "seeds >= 1 trains at least one model"
     return _write_final(Path(experiment_dir) / FINAL_DIR, config, first_trainer, runs, curves, export, overlays,
                         echo)
 

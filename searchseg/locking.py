@@ -16,7 +16,7 @@ from searchseg.errors import UserError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs there are not locked
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = ".lock"
 _held: dict[Path, IO] = {}  # open handles keep the locks; this process may come back to a folder it holds

@@ -42,6 +42,7 @@ class BinaryCrossEntropy(nn.Module):
     def __init__(self, ignore_index: int, pos_weight: float | None = None) -> None:
         super().__init__()
         self.ignore_index = ignore_index
+        self.pos_weight: torch.Tensor | None
         self.register_buffer("pos_weight", torch.tensor(pos_weight) if pos_weight is not None else None)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

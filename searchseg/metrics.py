@@ -7,6 +7,7 @@ the prediction of the evaluated images (a class absent from both has no defined 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ class SegmentationMetrics:
     def __init__(self, class_names: tuple[str, ...], ignore_index: int, device: torch.device | str = "cpu") -> None:
         self.class_names = class_names
         n, nan = len(class_names), float("nan")
-        common = {"num_classes": n, "ignore_index": ignore_index, "validate_args": False}
+        common: dict[str, Any] = {"num_classes": n, "ignore_index": ignore_index, "validate_args": False}
         self.metrics = MetricCollection({
             "iou": MulticlassJaccardIndex(average="none", zero_division=nan, **common),
             "dice": MulticlassF1Score(average="none", zero_division=nan, **common),

@@ -13,6 +13,7 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch
@@ -147,6 +148,7 @@ def create_model(arch: str, encoder: str = "resnet18", encoder_weights: str = "n
 
 
 def _load_encoder_weights(model: nn.Module, path: Path) -> None:
+    state: Any
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -155,6 +157,6 @@ def _load_encoder_weights(model: nn.Module, path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
-        model.encoder.load_state_dict(state, strict=False)
+        model.encoder.load_state_dict(state, strict=False)  # type: ignore[union-attr]  # smp models have .encoder
     except RuntimeError as err:
         raise UserError(f"encoder weights {path} do not fit this encoder: {str(err).splitlines()[0]}") from None

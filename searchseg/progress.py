@@ -22,9 +22,9 @@ class SearchProgress(Callback):
         self.metric, self.direction = metric, Direction(mode)
         self.best: float | None = None
         self.last: dict[str, dict] = {}
-        self.bar: tqdm | None = None
+        self.bar: tqdm = None  # made in setup, before Tune calls anything else
 
-    def setup(self, **info) -> None:
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
         done = 0
         if (self.experiment_dir / TRIALS_FILE).is_file():  # a resumed search starts where it stopped
             done = int((load_trials(self.experiment_dir)["status"] != TrialStatus.RUNNING).sum())

@@ -30,7 +30,7 @@ class ResultsWriter(Callback):
         self.trials: dict[str, dict] = {}
         self.curves: dict[tuple[str, int], dict] = {}
 
-    def setup(self, **info) -> None:
+    def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
         """On resume, start from the rows already written by the interrupted driver."""
         trials_path, curves_path = self.experiment_dir / TRIALS_FILE, self.experiment_dir / CURVES_FILE
         if trials_path.is_file():  # empty cells (a trial killed before its first report) come back as None

@@ -10,9 +10,9 @@ from searchseg.evaluate import EXPORT_FORMATS
 from searchseg.finalize import retrain_best
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m searchseg.retrain",
+        prog=prog,
         description="Retrain EXPERIMENT/best_config.yaml on train+val for its full epoch budget and evaluate on the "
                     "test split: EXPERIMENT/final/ gets metrics.json, model.pt, curves.csv and overlays/.",
     )
@@ -26,8 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
                            overlays=args.overlays, progress=not args.quiet)
     spread = f" ± {summary['test_miou_std']:.4f}" if args.seeds > 1 else ""

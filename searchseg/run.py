@@ -14,9 +14,9 @@ from searchseg.space import list_spaces
 from searchseg.trial import parse_assignments
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m searchseg.run",
+        prog=prog,
         description="Search hyperparameters with Ray Tune (Optuna TPE + ASHA), then retrain the best configuration "
                     "on train+val and evaluate it on the held-out test split. With no arguments: the arch_loss "
                     "space on the built-in demo data, a few minutes on a laptop CPU.",
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     started_at = process_started_at()  # the budget counts from the command's start, imports included
     job = Search(
         space=args.space, data=args.data, class_map=args.class_map, fixed=parse_assignments(args.assignments),

@@ -19,11 +19,11 @@ def environment_defaults(defaults: Mapping[str, str], restore: tuple[str, ...] =
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
+        for key, before in saved.items():
+            if before is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
+                os.environ[key] = before
 
 
 @contextmanager

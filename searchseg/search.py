@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -82,6 +83,11 @@ def experiment_location(options: Search, name: str) -> tuple[Path, str]:
         root = Path(parsed.path if parsed.scheme else output.storage).expanduser().resolve()
         return root / name, str(root)
     return Path(output.results_dir).expanduser().resolve() / name, output.storage
+
+
+def _budget_seconds(options: Search) -> float | None:
+    budget = options.search.budget
+    return parse_duration(budget) if isinstance(budget, str) else budget
 
 
 def _check_options(options: Search) -> None:
@@ -192,7 +198,7 @@ def _start_ray(options: Search) -> None:
             raise UserError(f"cannot join the Ray cluster at {options.resources.address}: {str(err).splitlines()[0]}; "
                             "start it with 'ray start --head' or check the address") from None
     else:
-        ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level="WARNING")
+        ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level=logging.WARNING)
 
 
 def _cluster_totals(options: Search) -> tuple[float, float]:
@@ -228,7 +234,7 @@ def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> l
     default (Ray adds its TensorBoard logger whenever tensorboardX is installed); W&B runs offline unless an
     API key is set, so it works without network (``wandb sync`` uploads later); MLflow logs to
     ``EXPERIMENT/mlflow.db``."""
-    callbacks = []
+    callbacks: list[tune.Callback] = []
     for tracker in trackers:
         if tracker not in TRACKERS:
             raise UserError(f"unknown tracker {tracker!r}; valid trackers: {', '.join(TRACKERS)}")
@@ -315,8 +321,8 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
     if space.settings.concurrency:
         concurrency = min(concurrency, space.settings.concurrency)
     started = time.perf_counter()
-    earlier = {tuple(key.split("/", 1)): seconds * share for key, seconds in known.step_seconds.items()} \
-        if known else {}
+    earlier = {(key.partition("/")[0], key.partition("/")[2]): seconds * share
+               for key, seconds in known.step_seconds.items()} if known else {}
     measured = {key: seconds / share
                 for key, seconds in model_step_seconds(base, models, data, trial_threads, earlier).items()}
     start_models = _start_models(space, base)
@@ -338,8 +344,11 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
           totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
     """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
     the other models are not timed and Ray is not started."""
+    budget = _budget_seconds(options)
+    assert budget is not None, "planned only with a budget"
+
     def planned(costs: Costs) -> BudgetPlan:
-        return plan_budget(options.search.budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
+        return plan_budget(budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
                            len(space.start), space.settings.final_share, space.settings.reduction_factor)
 
     base = data_config({**fixed, "loss.ce": 1.0})
@@ -367,9 +376,6 @@ def run_search(options: Search, echo=print, started_at: float | None = None) -> 
     planned to end within the budget: the search gets the plan's share and stops when it is used up.
     """
     started_at = time.time() if started_at is None else started_at
-    budget = options.search.budget
-    if isinstance(budget, str):
-        options = options.replace(search=dataclasses.replace(options.search, budget=parse_duration(budget)))
     _check_options(options)
     with environment_defaults(TUNE_ENVIRONMENT, restore=("WANDB_MODE",)), optuna_warnings_only():
         return _run_search(options, echo, started_at)
@@ -414,10 +420,11 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
     totals = _cluster_totals(options)
     resources = _resources(options, *totals)
-    if options.search.budget is not None and not options.resume:
+    budget = _budget_seconds(options)
+    if budget is not None and not options.resume:
         plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
         _apply_plan(space, fixed, plan)
-        clock = time.strftime("%H:%M:%S", time.localtime(started_at + options.search.budget))
+        clock = time.strftime("%H:%M:%S", time.localtime(started_at + budget))
         for line in plan.describe(len(space.start), clock):
             echo(line)
     searching = plan is None or plan.samples > 0
@@ -445,16 +452,16 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                            time_budget=plan is not None)
     if searching:
         _start_ray(options)
-        results = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan,
-                       started_at)
-        if _stopped_early(results, settings.samples, plan, started_at):
+        grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at)
+        if _stopped_early(grid, settings.samples, plan, started_at):
             resume = f"python -m searchseg.run --resume --name {name}" + (
                 f" --storage {options.output.storage}" if options.output.storage else
                 f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
             raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
                               f"in {experiment_dir}; continue it with: {resume}")
+        results = [grid[i] for i in range(len(grid))]
     else:
-        results = []
+        grid, results = None, []
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
     if not finished and plan is None:
@@ -467,19 +474,20 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
             echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
                  f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
     elif plan is None:
-        best = results.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
-        best_value = float(best.metrics_dataframe[settings.metric].agg(settings.mode))
-        best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
+        assert grid is not None, "without a plan there is always a search"
+        best = grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
+        best_value = _best_score(best, settings.metric, settings.mode)
+        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
     else:
         best, best_value, selection = _trial_to_continue(finished, space, echo)
-        best_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(best.config)})
+        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
     best_config.save(experiment_dir / BEST_CONFIG_FILE)
     if best is not None and best.checkpoint is not None:
         with best.checkpoint.as_directory() as folder:
             best_state = Path(folder) / STATE_FILE
             if best_state.parent != Path(best.checkpoint.path):  # a temporary copy of remote storage: keep it
-                kept = experiment_dir / "best_trial_state.pt"
-                atomic_write(kept, lambda tmp, src=best_state: shutil.copyfile(src, tmp))
+                kept, source = experiment_dir / "best_trial_state.pt", best_state
+                atomic_write(kept, lambda tmp: shutil.copyfile(source, tmp))  # called at once
                 best_state = kept
     if searching:
         counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
@@ -489,13 +497,24 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                          plan, selection)
 
 
+def _best_score(result: tune.Result, metric: str, mode: str) -> float:
+    """A trial's best reported value of ``metric`` (NaN if it never reported)."""
+    frame = result.metrics_dataframe
+    return float("nan") if frame is None else float(frame[metric].agg(mode))
+
+
+def searched_config(result: tune.Result) -> dict:
+    """The config keys a trial's sample set (Ray's result holds them, with Optuna's case-dependent names)."""
+    return trial_config_from_tune(result.config or {})
+
+
 def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=print) -> tuple[tune.Result, float, dict]:
     """The budgeted search's trial for the final model (``selection.choose_trial``), its best score and the
     record of the choice."""
     metric, mode = space.settings.metric, space.settings.mode
-    by_id = {result.metrics["trial_id"]: result for result in finished}
-    candidates = [Candidate(trial_id, trial_config_from_tune(result.config),
-                            float(result.metrics_dataframe[metric].agg(mode)), result.checkpoint)
+    by_id = {(result.metrics or {})["trial_id"]: result for result in finished}
+    candidates = [Candidate(trial_id, searched_config(result),
+                            _best_score(result, metric, mode), result.checkpoint)
                   for trial_id, result in by_id.items()]
 
     def read_confusions(candidate: Candidate):
@@ -506,7 +525,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=pri
 
     chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
     if selection["rule"] == "start_unless_clearly_beaten":
-        sampled, start = (by_id[selection[key]].config for key in ("sampled_trial", "start_trial"))
+        sampled, start = (searched_config(by_id[selection[key]]) for key in ("sampled_trial", "start_trial"))
         verdict = "continuing it" if selection["trial"] == selection["sampled_trial"] else \
             f"continuing the start configuration {start['arch']}/{start['encoder']}"
         echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "

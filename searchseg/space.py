@@ -169,10 +169,11 @@ class Param:
         """The Optuna parameter name and distribution given the values sampled so far."""
         if self.distribution is not None:
             return self.key, self.distribution
-        case = str(values[self.by])
+        by = str(self.by)
+        case = str(values[by])
         if case in self.cases:
-            return CASE_SEPARATOR.join((self.key, self.by, case)), self.cases[case]
-        return CASE_SEPARATOR.join((self.key, self.by, "default")), self.cases["default"]
+            return CASE_SEPARATOR.join((self.key, by, case)), self.cases[case]
+        return CASE_SEPARATOR.join((self.key, by, "default")), self.cases["default"]
 
 
 @dataclass
@@ -216,7 +217,7 @@ class SearchSpace:
                 encoders = [base.encoder]
             else:
                 distribution = encoder_param.resolve({"arch": arch, encoder_param.by: arch})[1] \
-                    if encoder_param.by else encoder_param.distribution
+                    if encoder_param.by else encoder_param.resolve({})[1]
                 encoders = distribution.args if distribution.kind == "choice" else [base.encoder]
             pairs += [(arch, encoder) for encoder in encoders]
         return pairs
@@ -396,11 +397,12 @@ def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str, ch
         extra = set(spec) - {"by", "cases", "when"}
         if extra:
             raise UserError(f"{where}: unknown keys {sorted(extra)} beside by/cases")
-        if by not in earlier or earlier[by].distribution is None or earlier[by].distribution.kind != "choice":
+        chooser = earlier[by].distribution if by in earlier else None
+        if chooser is None or chooser.kind != "choice":
             raise UserError(f"{where}: by must name an earlier 'choice' parameter, got {by!r}")
         if not isinstance(cases, dict) or not cases:
             raise UserError(f"{where}: cases must map values of {by!r} to distributions")
-        options = {str(v) for v in earlier[by].distribution.args}
+        options = {str(v) for v in chooser.args}
         unknown_cases = set(map(str, cases)) - options - {"default"}
         if unknown_cases:
             raise UserError(f"{where}: cases {sorted(unknown_cases)} are not choices of {by!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+from typing import Literal
 
 import pandas as pd
 
@@ -62,5 +63,5 @@ class Direction(str, Enum):
         return values.idxmax() if self is Direction.MAX else values.idxmin()
 
     @property
-    def optuna(self) -> str:
+    def optuna(self) -> Literal["maximize", "minimize"]:
         return "maximize" if self is Direction.MAX else "minimize"

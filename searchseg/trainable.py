@@ -53,7 +53,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
         _report_failure(worst, TrialStatus.INVALID_CONFIG, str(error), 0)
         return
     resume_state = None
-    recent_confusions = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
+    recent_confusions: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:

@@ -39,9 +39,9 @@ def parse_assignments(assignments: list[str]) -> dict:
     return parsed
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m searchseg.trial") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m searchseg.trial",
+        prog=prog,
         description="Train one configuration locally (no Ray), printing validation metrics each epoch. "
                     "Results go to OUTPUT/NAME: config.yaml, metrics.csv, checkpoint.pt, best_model.pt.",
         epilog="config keys (--set KEY=VALUE):\n" + config_help(),
@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     if args.list:
         print("architectures:", ", ".join(arch_names()))
         print("losses:", ", ".join(sorted(LOSSES)))

@@ -24,6 +24,14 @@ def test_a_subcommand_runs_its_module_with_the_remaining_arguments():
     assert done.returncode == 0 and "--class-map" in done.stdout and "--preflight" in done.stdout
 
 
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_subcommand_s_help_names_the_command_the_user_typed(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: searchseg {name} ")
+
+
 def test_a_subcommand_reports_errors_as_its_module_does(tmp_path):
     done = run_cli("report", str(tmp_path / "missing"))
     assert done.returncode == 2 and done.stderr.startswith("error:") and "Traceback" not in done.stderr

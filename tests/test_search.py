@@ -114,6 +114,18 @@ def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished):
     assert export["max_abs_logit_difference"] < 1e-3 * max(1.0, export["max_abs_logit"])
 
 
+KILL_SAMPLES = 4  # enough for trials before and after an interruption; each sample is a Ray process start
+
+
+def _kill_space(dataset: Path) -> str:
+    """The search space of the interruption tests: SEARCH_SPACE with fewer, shorter trials."""
+    path = dataset.parent / "kill_space.yaml"
+    space = yaml.safe_load((dataset.parent / "space.yaml").read_text())
+    space["search"].update(samples=KILL_SAMPLES, epochs=2)
+    path.write_text(yaml.safe_dump(space))
+    return str(path)
+
+
 def _searcher_study(experiment_dir: Path) -> optuna.Study:
     # Each driver session writes searcher-state-<its start time>.pkl; the latest name is the resumed search's.
     state_file = max(glob.glob(str(experiment_dir / "searcher-state-*.pkl")))
@@ -130,7 +142,7 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_data
         where, root = ["--results", str(tmp_path)], tmp_path
     else:  # as a cloud bucket would be reached: Ray's storage path, shared by every node and driver
         where, root = ["--storage", (tmp_path / "shared").as_uri()], tmp_path / "shared"
-    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
                *where, "--concurrency", "1", "--no-retrain", "--quiet"]
     env = {**os.environ, "RAY_ADDRESS": ""}
@@ -149,13 +161,13 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_data
     assert first.poll() is None, "the search ended before it could be interrupted"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
-    assert 2 <= len(finished_before) < 6
+    assert 2 <= len(finished_before) < KILL_SAMPLES
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     trials = pd.read_csv(trials_csv)
     curves = pd.read_csv(root / "resumable" / "curves.csv")
-    assert len(trials) == 6 and trials["trial_id"].is_unique
+    assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
     assert not curves.duplicated(["trial_id", "epoch"]).any()
     for _, row in finished_before.iterrows():  # finished trials were not run again
@@ -163,7 +175,7 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_data
         assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
     study = _searcher_study(root / "resumable")
     told = [t for t in study.trials if t.state.is_finished()]
-    assert len(told) == 6, "the restored searcher lost the trials it had seen before the interruption"
+    assert len(told) == KILL_SAMPLES, "the restored searcher lost the trials it had seen before the interruption"
     for name in ("best_config.yaml", "report.html", "study.db"):
         assert (root / "resumable" / name).is_file(), name
 
@@ -188,7 +200,7 @@ def _table(path: Path) -> pd.DataFrame:
 def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(search_dataset, tmp_path, moment):
     """Ctrl-C in a terminal sends SIGINT to the whole foreground process group."""
     dataset = search_dataset
-    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "interrupted",
                "--results", str(tmp_path), "--concurrency", "1", "--quiet"]
     env = {**os.environ, "RAY_ADDRESS": ""}
@@ -209,7 +221,7 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
                              env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     trials = pd.read_csv(trials_csv)
-    assert len(trials) == 6 and trials["trial_id"].is_unique
+    assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
 
 
@@ -226,7 +238,7 @@ def test_a_driver_killed_twice_at_random_moments_resumes_every_sample_once(searc
     resumed run, then a resume to the end: the tables and the study hold each sample once, each trial's epochs
     once and in order."""
     dataset, rng = search_dataset, random.Random(moment)
-    command = [sys.executable, "-m", "searchseg.run", "--space", str(dataset.parent / "space.yaml"),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "killed",
                "--results", str(tmp_path), "--concurrency", "1", "--no-retrain", "--quiet"]
     env, folder = {**os.environ, "RAY_ADDRESS": ""}, tmp_path / "killed"
@@ -244,13 +256,13 @@ def test_a_driver_killed_twice_at_random_moments_resumes_every_sample_once(searc
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     trials, curves = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "curves.csv")
-    assert len(trials) == 6 and trials["trial_id"].is_unique, trials[["trial_id", "status"]]
+    assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique, trials[["trial_id", "status"]]
     assert set(trials["status"]) <= {"completed", "early_stopped"}
     for trial_id, epochs_run in zip(trials["trial_id"], trials["epochs_run"], strict=True):
         epochs = sorted(curves.loc[curves["trial_id"] == trial_id, "epoch"])
         assert epochs == list(range(1, int(epochs_run) + 1)), (trial_id, epochs)
     told = [t for t in _searcher_study(folder).trials if t.state.is_finished()]
-    assert len(told) == 6
+    assert len(told) == KILL_SAMPLES
 
 
 @pytest.mark.parametrize("name", ["cluster.yaml", "cluster-onprem.yaml"])

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -124,14 +126,17 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
     _pairing_findings(report, pairing)
     if not pairing.pairs:
         report.add("error", "no_pairs", f"no image/mask pairs found in {spec.path}; see the README's data layouts")
-    good, image_modes, mask_modes, sizes = [], Counter(), Counter(), Counter()
+    good: list[Pair] = []
+    image_modes: Counter[str | None] = Counter()
+    mask_modes: Counter[str | None] = Counter()
+    sizes: Counter[tuple[int, int]] = Counter()
     for pair in pairing.pairs:
         image_size, image_mode, image_problem = header(pair.image)
         mask_size, mask_mode, mask_problem = header(pair.mask)
         for path, problem in ((pair.image, image_problem), (pair.mask, mask_problem)):
             if problem:
                 report.add("error", "unreadable_file", f"{path}: {problem}", [path])
-        if image_problem or mask_problem:
+        if image_problem or mask_problem or image_size is None or mask_size is None:
             continue
         if image_size != mask_size:
             if fix_mask_size and _same_aspect(image_size, mask_size):
@@ -224,10 +229,12 @@ def full_check(spec: DatasetSpec, image_size: int = 256, in_channels: int = 3, f
     return report
 
 
-def _classify(report: CheckReport, totals: Counter, examples: dict, presence: Counter, codec: str,
+def _classify(report: CheckReport, totals: Counter, examples: dict, presence: Mapping[int, int], codec: str,
               class_map: ClassMap | None, images: int) -> list[dict]:
     """Per-class pixel counts; findings for values outside the map and classes that never occur."""
+    describe: Callable[[int], str]
     if codec == "colour":
+        assert class_map is not None, "a colour codec is only detected with a class map"
         known = {code: i for i, code in enumerate(pack_rgb(np.array([class_map.colors], np.uint8))[0].tolist())}
         ignored = set(pack_rgb(np.array([class_map.ignore_colors], np.uint8))[0].tolist()) if class_map.ignore_colors \
             else set()
@@ -251,7 +258,7 @@ def _classify(report: CheckReport, totals: Counter, examples: dict, presence: Co
         report.add("error", "unknown_colour" if codec == "colour" else "unknown_value",
                    f"mask {'colour' if codec == 'colour' else 'value'} {describe(value)} is not in the class map: "
                    f"{totals[value]} px in {presence[value]} masks", examples[value])
-    classes = [{"name": name, "pixels": 0, "images": 0} for name in names]
+    classes: list[dict[str, Any]] = [{"name": name, "pixels": 0, "images": 0} for name in names]
     for value, index in known.items():
         classes[index]["pixels"] += totals.get(value, 0)
         classes[index]["images"] = max(classes[index]["images"], presence.get(value, 0))

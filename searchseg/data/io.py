@@ -19,7 +19,7 @@ class DataError(UserError):
 def _too_large(path: Path, role: str, error: Image.DecompressionBombError) -> DataError:
     declared = re.search(r"\((\d+) pixels\)", str(error))
     pixels = f"{int(declared[1]):,}" if declared else "too many"
-    return DataError(f"{role} {path} declares {pixels} pixels, more than the {2 * Image.MAX_IMAGE_PIXELS:,} "
+    return DataError(f"{role} {path} declares {pixels} pixels, more than the {2 * (Image.MAX_IMAGE_PIXELS or 0):,} "
                      "searchseg decodes; tile it into smaller images first")
 
 

@@ -60,6 +60,7 @@ def _decode_pair(pair: Pair, codec: str, class_map: ClassMap | None, size: tuple
                  in_channels: int, num_classes: int | None, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
     image = resize_image(read_image(pair.image, in_channels), size)
     if codec == "colour":
+        assert class_map is not None, "a colour codec is only detected with a class map"
         # Nearest-neighbour resizing keeps colours exact, and decoding the small mask is much cheaper.
         mask = decode_colour(resize_mask(read_mask(pair.mask, as_rgb=True), size), class_map, pair.mask)
     elif codec == "binary":

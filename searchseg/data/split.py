@@ -100,7 +100,7 @@ def split_from_files(names: list[str], split_files: dict[str, Path]) -> dict[str
             raise UserError(f"split file {path}: {shared[0]!r} is the file name of several images; write their "
                             "paths relative to the dataset root instead, e.g. "
                             f"{next(n for n in names if n.endswith('/' + shared[0]))!r}")
-        result[split] = np.array(sorted(position[n] for n in listed), dtype=np.int64)
+        result[split] = np.array(sorted(p for n in listed if (p := position[n]) is not None), dtype=np.int64)
     if not result["train"].size:
         raise UserError(f"split files {sorted(str(p) for p in split_files.values())} give no training images")
     return result

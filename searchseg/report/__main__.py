@@ -8,9 +8,9 @@ from pathlib import Path
 from searchseg.errors import UserError, cli_entry
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m searchseg.report") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m searchseg.report",
+        prog=prog,
         description="Write EXPERIMENT/report.html (self-contained: opens offline) and EXPERIMENT/study.db (open it "
                     "with optuna-dashboard sqlite:///EXPERIMENT/study.db); with --serve, also serve the report and "
                     "refresh it while the search runs.",
@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @cli_entry
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     if args.serve and not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a port; pick one in 1-65535 (0 picks a free one)")
     # pandas, plotly and optuna take a second or more to import: not for --help or a wrong flag

@@ -51,7 +51,7 @@ def write_check_html(report: CheckReport, path: Path, preflight: dict | None = N
     parts = [f"<h1>searchseg data check</h1><p>{html.escape(report.source)}: {report.pairs} pairs, "
              f"{len(report.errors)} errors, {len(report.warnings)} warnings</p>"]
     classes, sizes = class_table(report), size_table(report)
-    include = "inline"
+    include: str | bool = "inline"
     for figure, table in ((class_balance_figure(classes), classes), (size_figure(sizes), sizes)):
         if len(table):
             parts.append(figure.to_html(full_html=False, include_plotlyjs=include))

@@ -9,6 +9,7 @@ still running are left out.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -38,13 +39,13 @@ def _typed(distribution: Distribution, value):
     return int(value) if distribution.kind == "int" else float(value)
 
 
-def build_study(exp: Experiment, storage: str | None = None) -> optuna.Study:
+def build_study(exp: Experiment, storage: str | optuna.storages.BaseStorage | None = None) -> optuna.Study:
     """The experiment's trials as an Optuna study (in memory, or in ``storage``)."""
     with optuna_warnings_only():
         return _build_study(exp, storage)
 
 
-def _build_study(exp: Experiment, storage: str | None) -> optuna.Study:
+def _build_study(exp: Experiment, storage: str | optuna.storages.BaseStorage | None) -> optuna.Study:
     study = optuna.create_study(storage=storage, study_name=exp.path.name,
                                 direction=Direction(exp.settings.mode).optuna)
     if exp.space is None:
@@ -54,7 +55,9 @@ def _build_study(exp: Experiment, storage: str | None) -> optuna.Study:
     for _, row in exp.trials.iterrows():
         if row["status"] == TrialStatus.RUNNING:
             continue
-        values, params, distributions = {}, {}, {}
+        values: dict[str, Any] = {}
+        params: dict[str, Any] = {}
+        distributions: dict[str, optuna.distributions.BaseDistribution] = {}
         for key, param in exp.space.params.items():
             if key not in row or pd.isna(row[key]) or not param.is_active(values):
                 continue

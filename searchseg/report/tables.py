@@ -92,7 +92,7 @@ def curves_table(exp: Experiment) -> pd.DataFrame:
 
 def dominant_loss(row: pd.Series) -> str:
     weights = {k[len(LOSS_PREFIX):]: row[k] for k in row.index if is_loss_weight(k) and pd.notna(row[k])}
-    return max(weights, key=weights.get) if weights else "n/a"
+    return max(weights, key=lambda name: weights[name]) if weights else "n/a"
 
 
 def pair_heatmap_table(exp: Experiment, rows: str, columns: str) -> pd.DataFrame:
