@@ -10,7 +10,6 @@ the CLI modules are the ones that set them for good. Heavy libraries are importe
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,9 +136,6 @@ class Search:
         storage = read_run(folder).get("storage")
         return cls(data=data, resume=True, output=OutputConfig(
             **{"results_dir": folder.parent, "storage": storage, **output, "name": folder.name}))
-
-    def replace(self, **changes: Any) -> Search:
-        return dataclasses.replace(self, **changes)
 
 
 def train(config: TrialConfig | dict[str, Any], trial_dir: str | Path, data: SegmentationData | None = None,

@@ -458,7 +458,8 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                 f" --storage {options.output.storage}" if options.output.storage else
                 f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
             raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
-                              f"in {experiment_dir}; continue it with: {resume}")
+                              f"in {experiment_dir}; continue it with: {resume} (from Python: "
+                              f"searchseg.Search.restore('{experiment_dir}').fit())")
         results = [grid[i] for i in range(len(grid))]
     else:
         grid, results = None, []
