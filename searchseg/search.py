@@ -156,19 +156,21 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
 
 
 def _decoded_data_keys(data: SegmentationData, fixed: dict, class_map) -> dict:
-    """The config keys decoded data stands for: its source, and the working size and channels it has."""
+    """The config keys decoded data stands for: its source, the working size and channels it has, and how
+    ``load_data`` decoded and split it, so a trial's saved config decodes the same data again."""
     if class_map is not None:
         raise UserError("class_map applies to data given as a path; decoded data already holds its classes")
     _, height, width, channels = data.images.shape
     if height != width:
         raise UserError(f"decoded data {data.source} is {height}x{width}; trials train on square images "
                         "(decode it with load_data at one image_size)")
-    keys = {"data": data.source, "image_size": height, "in_channels": channels}
+    keys = {"data": data.source, "image_size": height, "in_channels": channels, **data.decoded_with}
     clashes = [f"{key}={fixed[key]}" for key, value in keys.items() if key in fixed and fixed[key] != value
                and key != "data"]
     if clashes:
-        raise UserError(f"fixed {', '.join(clashes)} differs from the decoded data ({height} px, {channels} "
-                        "channels); drop it or decode the data again")
+        raise UserError(f"fixed {', '.join(clashes)} differs from how the data was decoded "
+                        f"({', '.join(f'{k}={v}' for k, v in keys.items() if k != 'data')}); drop it or decode "
+                        "the data again")
     return keys
 
 

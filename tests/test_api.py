@@ -61,7 +61,7 @@ def test_decoded_data_sets_the_size_and_refuses_a_fixed_size_that_differs():
     data = tiny_data(size=64)
     fixed = fixed_config(as_space(SPACE), Search(space=SPACE, data=data))
     assert (fixed["data"], fixed["image_size"], fixed["in_channels"]) == ("synthetic", 64, 3)
-    with pytest.raises(UserError, match="fixed image_size=128 differs from the decoded data"):
+    with pytest.raises(UserError, match="fixed image_size=128 differs from how the data was decoded"):
         fixed_config(as_space(SPACE), Search(space=SPACE, data=data, fixed={"image_size": 128}))
     with pytest.raises(UserError, match="class_map applies to data given as a path"):
         fixed_config(as_space(SPACE), Search(space=SPACE, data=data, class_map="classes.json"))
@@ -114,6 +114,9 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
     assert result.final["test_images"] == len(data.splits["test"]) and 0 <= result.final["test_miou"] <= 1
     run = json.loads((result.experiment_dir / "run.json").read_text())
     assert run["data_fingerprint"] == data.fingerprint and run["fixed"]["image_size"] == 64
+    assert run["fixed"]["class_map"] == str(search_dataset / "classes.yaml") and run["fixed"]["group_by"] == "folder"
+    rebuilt = load_from_config(TrialConfig.load(result.experiment_dir / "best_config.yaml"), progress=False)
+    assert rebuilt.fingerprint == data.fingerprint  # the saved config decodes the very data the search was given
     assert result.experiment().trials["trial_id"].tolist() == trials["trial_id"].astype(str).tolist()
     assert not set(TUNE_ENVIRONMENT) & set(os.environ), "the search left Ray Tune's settings in the environment"
     assert optuna.logging.get_verbosity() == optuna.logging.INFO

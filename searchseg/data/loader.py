@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
@@ -36,6 +36,8 @@ class SegmentationData:
     splits: dict[str, np.ndarray]
     source: str
     class_colors: tuple[tuple[int, int, int], ...] | None = None
+    # the config keys besides data and size that decode it again (class map, split...); load_data fills them
+    decoded_with: dict = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -129,4 +131,7 @@ def load_data(
         splits=splits,
         source=str(spec.path),
         class_colors=class_map.colors if class_map is not None else None,
+        decoded_with={"class_map": str(spec.class_map) if spec.class_map else None, "mask_suffix": spec.mask_suffix,
+                      "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
+                      "split_seed": split_seed},
     )
