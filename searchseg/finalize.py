@@ -34,6 +34,7 @@ from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.provenance import run_metadata
+from searchseg.selection import TrialChoice
 from searchseg.timing import torch_threads
 
 FINAL_DIR = "final"
@@ -113,7 +114,7 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
 
 def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
                   planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
-                  echo=print, trial_choice: dict | None = None) -> dict:
+                  echo=print, trial_choice: TrialChoice | None = None) -> dict:
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
@@ -179,7 +180,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
             "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start["val_miou"],
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
             **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
-            **({"trial_choice": trial_choice} if trial_choice else {})}
+            **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
     return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
                         [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
 

@@ -40,7 +40,7 @@ from searchseg.provenance import run_metadata
 from searchseg.results import RUN_FILE, load_trials, read_run
 from searchseg.results_writer import ResultsWriter
 from searchseg.scoped import environment_defaults, optuna_warnings_only
-from searchseg.selection import RECENT_EPOCHS, Candidate, choose_trial, recent_confusions
+from searchseg.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.space import SearchSettings, SearchSpace, SpaceSampler, as_space, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
 from searchseg.trainable import STATE_FILE, train_segmentation
@@ -67,7 +67,7 @@ class SearchOutcome:
     data: SegmentationData
     best_state: Path | None = None  # the best trial's latest checkpoint state
     plan: BudgetPlan | None = None
-    selection: dict | None = None  # how a budgeted search chose the trial to continue (selection.choose_trial)
+    selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
 
 
 def experiment_location(options: Search, name: str) -> tuple[Path, str]:
@@ -511,7 +511,8 @@ def searched_config(result: tune.Result) -> dict:
     return trial_config_from_tune(result.config or {})
 
 
-def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=print) -> tuple[tune.Result, float, dict]:
+def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
+                       echo=print) -> tuple[tune.Result, float, TrialChoice]:
     """The budgeted search's trial for the final model (``selection.choose_trial``), its best score and the
     record of the choice."""
     metric, mode = space.settings.metric, space.settings.mode
@@ -527,12 +528,12 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, echo=pri
             return recent_confusions(Path(folder))
 
     chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
-    if selection["rule"] == "start_unless_clearly_beaten":
-        sampled, start = (searched_config(by_id[selection[key]]) for key in ("sampled_trial", "start_trial"))
-        verdict = "continuing it" if selection["trial"] == selection["sampled_trial"] else \
+    if selection.sampled_trial and selection.start_trial:
+        sampled, start = (searched_config(by_id[key]) for key in (selection.sampled_trial, selection.start_trial))
+        verdict = "continuing it" if selection.trial == selection.sampled_trial else \
             f"continuing the start configuration {start['arch']}/{start['encoder']}"
         echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
-             f"configuration on {selection['sampled_win_rate']:.0%} of validation resamples (its last "
+             f"configuration on {selection.sampled_win_rate:.0%} of validation resamples (its last "
              f"{RECENT_EPOCHS} epochs pooled; {CLEARLY_BETTER_WIN_RATE:.0%} needed): {verdict}")
     return by_id[chosen.trial_id], chosen.score, selection
 

@@ -13,7 +13,7 @@ rate is still high; resampling images measures how much a lead rests on a few of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,22 @@ class Candidate:
     checkpoint: Any = None
 
 
+@dataclass(frozen=True)
+class TrialChoice:
+    """Which trial the final model continues, and why: ``best_score``, or ``start_unless_clearly_beaten`` with
+    the two trials compared and the share of resamples on which the sampled one scored higher."""
+
+    rule: str
+    trial: str
+    sampled_trial: str | None = None
+    start_trial: str | None = None
+    sampled_win_rate: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record kept in ``final/metrics.json`` (fields that do not apply left out)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
 def is_start(config: dict[str, Any], starts: Sequence[dict[str, Any]]) -> bool:
     return any(all(config.get(key) == value for key, value in start.items()) for start in starts)
 
@@ -47,7 +63,7 @@ def recent_confusions(checkpoint_folder: Path) -> np.ndarray | None:
 
 
 def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str, mode: str,
-                 read_confusions: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, dict]:
+                 read_confusions: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
     """The trial to continue, and a record of the choice (for the final model's ``metrics.json``).
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
@@ -61,11 +77,11 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     best = ranked[0]
     best_start = next((c for c in ranked if is_start(c.config, starts)), None)
     if best_start is None or best_start is best or metric != "val_miou":
-        return best, {"rule": "best_score", "trial": best.trial_id}
+        return best, TrialChoice("best_score", best.trial_id)
     sampled, start = read_confusions(best), read_confusions(best_start)
     if sampled is None or start is None or sampled.shape != start.shape:
-        return best, {"rule": "best_score", "trial": best.trial_id}
+        return best, TrialChoice("best_score", best.trial_id)
     win_rate = bootstrap_win_rate(sampled, start)
     chosen = best if win_rate >= CLEARLY_BETTER_WIN_RATE else best_start
-    return chosen, {"rule": "start_unless_clearly_beaten", "trial": chosen.trial_id, "sampled_trial": best.trial_id,
-                    "start_trial": best_start.trial_id, "sampled_win_rate": win_rate}
+    return chosen, TrialChoice("start_unless_clearly_beaten", chosen.trial_id, best.trial_id, best_start.trial_id,
+                               win_rate)

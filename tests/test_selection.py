@@ -30,7 +30,7 @@ def choose(sampled_confusions, sampled_score=0.60, start_score=0.55, metric="val
         return pooled[candidate.checkpoint]
 
     chosen, record = choose_trial(candidates, STARTS, metric, "max", read_confusions)
-    return chosen.trial_id, record, read
+    return chosen.trial_id, record.to_dict(), read
 
 
 def test_a_sampled_trial_replaces_the_start_configuration_only_when_clearly_better():
