@@ -192,3 +192,14 @@ def test_the_data_check_imports_neither_torch_nor_ray(tmp_path):
         save(data / "masks" / f"{index}.png", np.zeros((8, 8), np.uint8))
     code = f"from searchseg.check import main\ntry:\n    main([{str(data)!r}])\nexcept SystemExit:\n    pass"
     assert imported_after(code) == []
+
+
+def test_a_numeric_choice_is_drawn_on_a_number_axis_with_short_ticks():
+    from searchseg.report.figures import parallel_figure
+
+    table = pd.DataFrame({"trial_id": ["a", "b", "c"], "loss.dice": [0.1 + 0.2, 0.5, 0.1 + 0.2],
+                          "arch": ["unet", "fpn", "unet"], "value": [0.3, 0.4, 0.5]})
+    dice, arch, _ = parallel_figure(table, "val_miou").data[0].dimensions
+    assert list(dice.values) == [0.1 + 0.2, 0.5, 0.1 + 0.2]  # positions are the values themselves
+    assert list(dice.ticktext) == ["0.3", "0.5"]  # not 0.30000000000000004
+    assert list(arch.ticktext) == ["fpn", "unet"] and list(arch.values) == [1, 0, 1]

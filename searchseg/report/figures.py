@@ -45,6 +45,10 @@ def parallel_figure(table: pd.DataFrame, metric: str) -> go.Figure:
             log = len(positive) == numeric.notna().sum() and positive.max() / positive.min() > 20
             dimensions.append({"label": f"log10({column})" if log else column,
                                "values": np.log10(numeric) if log else numeric})
+        elif numeric.notna().sum() == values.notna().sum():  # a numeric choice: its few values, on a number axis
+            ticks = sorted(numeric.dropna().unique())
+            dimensions.append({"label": column, "values": numeric, "tickvals": ticks,
+                               "ticktext": [f"{tick:.3g}" for tick in ticks]})
         else:
             labels = sorted(values.fillna("n/a").astype(str).unique())
             codes = values.fillna("n/a").astype(str).map({label: i for i, label in enumerate(labels)})
