@@ -12,22 +12,9 @@ from torch import nn
 
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write
+from searchseg.palette import colourise
 
 EXPORT_FORMATS = ("onnx", "torchscript")
-# Distinct colours for class maps without colours (index and binary masks).
-FALLBACK_PALETTE = np.array([
-    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255),
-], dtype=np.uint8)
-IGNORE_COLOUR = (255, 255, 255)
-
-
-def colourise(labels: np.ndarray, class_colors, ignore_index: int) -> np.ndarray:
-    """``(H, W)`` class indices -> ``(H, W, 3)`` RGB; ignored pixels white."""
-    palette = np.array(class_colors, np.uint8) if class_colors else FALLBACK_PALETTE
-    rgb = palette[np.minimum(labels, len(palette) - 1) % len(palette)]
-    rgb[labels == ignore_index] = IGNORE_COLOUR
-    return rgb
 
 
 def _save_png(image: np.ndarray, path: Path) -> None:

@@ -33,6 +33,7 @@ from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
 from searchseg.selection import TrialChoice
 from searchseg.timing import torch_threads
@@ -87,6 +88,7 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
         "dice_per_class": runs[0]["dice_per_class"],
         "confusion_matrix": runs[0]["confusion_matrix"],
         "class_names": list(data.class_names),
+        "class_colors": class_palette(data.class_colors, data.num_classes).tolist(),  # as the overlays draw them
         "seeds": runs,
         "test_images": len(data.splits["test"]),
         "epochs": config.epochs,

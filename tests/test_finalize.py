@@ -12,6 +12,7 @@ import torch
 from searchseg.config import TrialConfig
 from searchseg.engine import StopTraining, Trainer, fit
 from searchseg.finalize import continue_best
+from searchseg.palette import class_palette
 from tests.conftest import tiny_data
 
 BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="resnet18", lr=3e-3,
@@ -64,6 +65,7 @@ def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless
     assert val_miou_of(saved, tmp_path / "best_config.yaml", data) == pytest.approx(rule["kept_val_miou"], abs=1e-6)
     written = json.loads((tmp_path / "final" / "metrics.json").read_text())
     assert written["test_miou"] == pytest.approx(summary["test_miou"])
+    assert written["class_colors"] == class_palette(None, data.num_classes).tolist()  # the overlays' colours
     assert (tmp_path / "final" / "curves.csv").is_file() and len(list((tmp_path / "final" / "overlays").iterdir()))
 
 

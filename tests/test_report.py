@@ -203,3 +203,13 @@ def test_a_numeric_choice_is_drawn_on_a_number_axis_with_short_ticks():
     assert list(dice.values) == [0.1 + 0.2, 0.5, 0.1 + 0.2]  # positions are the values themselves
     assert list(dice.ticktext) == ["0.3", "0.5"]  # not 0.30000000000000004
     assert list(arch.ticktext) == ["fpn", "unet"] and list(arch.values) == [1, 0, 1]
+
+
+def test_the_overlay_gallery_has_a_legend_of_the_colours_it_draws():
+    from searchseg.report.html import _class_legend
+
+    legend = _class_legend({"class_names": ["road", "sky"], "class_colors": [[255, 0, 0], [0, 0, 255]]})
+    assert "background:#FF0000'></span>road" in legend and "background:#0000FF'></span>sky" in legend
+    assert "background:#FFFFFF'></span>ignored" in legend
+    # an experiment from before colours were recorded: the fixed palette its overlays were drawn with
+    assert "background:#000000'></span>a" in _class_legend({"class_names": ["a", "b"]})

@@ -22,12 +22,13 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from searchseg.data.balance import median_frequency_weights
-from searchseg.data.classmap import ClassMap, load_class_map, rgb_to_hex
+from searchseg.data.classmap import ClassMap, load_class_map
 from searchseg.data.codecs import detect_codec, pack_rgb
 from searchseg.data.io import DataError, read_mask
 from searchseg.data.pairing import Pair, Pairing, find_pairs
 from searchseg.data.spec import DatasetSpec
 from searchseg.io_utils import atomic_write
+from searchseg.palette import rgb_to_hex
 
 SIGNATURES = {b"\x89PNG": "png", b"\xff\xd8": "jpeg", b"II*\x00": "tiff", b"MM\x00*": "tiff", b"BM": "bmp",
               b"GIF8": "gif"}

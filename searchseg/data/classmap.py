@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from searchseg.errors import UserError
+from searchseg.palette import rgb_to_hex
 
 RGB = tuple[int, int, int]
 DEFAULT_IGNORE_INDEX = 255
@@ -45,10 +46,6 @@ class ClassMap:
             "ignore": [{"color": rgb_to_hex(c)} for c in self.ignore_colors],
             "ignore_index": self.ignore_index,
         }
-
-
-def rgb_to_hex(color: RGB) -> str:
-    return "#{:02X}{:02X}{:02X}".format(*color)
 
 
 def parse_color(value: object, where: str) -> RGB:

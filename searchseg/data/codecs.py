@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from searchseg.data.classmap import ClassMap, rgb_to_hex
+from searchseg.data.classmap import ClassMap
 from searchseg.data.io import DataError, read_mask
+from searchseg.palette import rgb_to_hex
 
 CODECS = ("auto", "index", "binary", "colour")
 

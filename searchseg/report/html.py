@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from searchseg.io_utils import atomic_write_text
+from searchseg.palette import IGNORE_COLOUR, class_palette, rgb_to_hex
 from searchseg.report import figures as F
 from searchseg.report import tables as T
 from searchseg.report.experiment import Experiment, load_experiment
@@ -16,6 +17,8 @@ REPORT_FILE = "report.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 .gallery img{width:min(100%,900px);image-rendering:pixelated;margin:6px 0;border:1px solid #ddd}
+.legend span{margin-right:14px;white-space:nowrap}
+.swatch{display:inline-block;width:14px;height:14px;margin-right:5px;border:1px solid #999;vertical-align:middle}
 .note{color:#666;font-style:italic}
 section{margin-bottom:28px}"""
 
@@ -48,6 +51,18 @@ class _Page:
         div = figure.to_html(full_html=False, include_plotlyjs=self.include_js, config={"displaylogo": False})
         self.include_js = False
         self.section(title, div)
+
+
+def _class_legend(final: dict) -> str:
+    """Swatches of the colours the overlays draw each class in (experiments from before colours were recorded:
+    the palette the overlays then used)."""
+    names = final.get("class_names", [])
+    colours = final.get("class_colors") or class_palette(None, len(names)).tolist()
+    swatches = [(name, rgb_to_hex(colour)) for name, colour in zip(names, colours, strict=False)]
+    swatches.append(("ignored", rgb_to_hex(IGNORE_COLOUR)))
+    return "<p class='legend'>" + " ".join(
+        f"<span><span class='swatch' style='background:{hex_colour}'></span>{html.escape(name)}</span>"
+        for name, hex_colour in swatches) + "</p>"
 
 
 def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
@@ -95,8 +110,8 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
             f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,"
             f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(p.stem)}: image | ground truth "
             "| prediction</figcaption></figure>" for p in exp.overlays)
-        page.section("Test predictions", f"<div class='gallery'>{images}</div>" if images else
-                     "<p class='note'>No overlays.</p>")
+        page.section("Test predictions", f"{_class_legend(exp.final)}<div class='gallery'>{images}</div>"
+                     if images else "<p class='note'>No overlays.</p>")
     else:
         page.section("Retrained best model", "<p class='note'>Not retrained yet: python -m searchseg.retrain "
                      f"{html.escape(str(exp.path))}</p>")
