@@ -18,15 +18,19 @@ def rgb_to_hex(color: Sequence[int]) -> str:
     return "#{:02X}{:02X}{:02X}".format(*color)
 
 
+def _palette(class_colors: Sequence[Sequence[int]] | None) -> np.ndarray:
+    return np.array(class_colors, np.uint8) if class_colors else FALLBACK_PALETTE
+
+
 def class_palette(class_colors: Sequence[Sequence[int]] | None, num_classes: int) -> np.ndarray:
     """``(num_classes, 3)`` uint8: the colour each class index is drawn in."""
-    palette = np.array(class_colors, np.uint8) if class_colors else FALLBACK_PALETTE
+    palette = _palette(class_colors)
     return palette[np.arange(num_classes) % len(palette)]
 
 
 def colourise(labels: np.ndarray, class_colors, ignore_index: int) -> np.ndarray:
     """``(H, W)`` class indices -> ``(H, W, 3)`` RGB; ignored pixels white."""
-    palette = np.array(class_colors, np.uint8) if class_colors else FALLBACK_PALETTE
+    palette = _palette(class_colors)
     rgb = palette[np.minimum(labels, len(palette) - 1) % len(palette)]
     rgb[labels == ignore_index] = IGNORE_COLOUR
     return rgb

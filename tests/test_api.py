@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.resources
 import json
 import os
@@ -103,6 +104,7 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
     for key in TUNE_ENVIRONMENT:
         os.environ.pop(key, None)
     optuna.logging.set_verbosity(optuna.logging.INFO)
+    space_before = copy.deepcopy(SPACE)
     job = Search(SPACE, data, search=SearchConfig(searcher=optuna.samplers.RandomSampler(seed=1),
                                                   scheduler=FIFOScheduler()),
                  output=OutputConfig(results_dir=tmp_path, name="python", verbose=0))
@@ -120,7 +122,7 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
     assert result.experiment().trials["trial_id"].tolist() == trials["trial_id"].astype(str).tolist()
     assert not set(TUNE_ENVIRONMENT) & set(os.environ), "the search left Ray Tune's settings in the environment"
     assert optuna.logging.get_verbosity() == optuna.logging.INFO
-    assert job.space is SPACE and "name" in SPACE  # the caller's objects are as they were
+    assert SPACE == space_before  # the caller's space is as it was
 
     restored = Search.restore(result.experiment_dir, data=data, verbose=0).fit(retrain=False, echo=lambda *_: None)
     again = pd.read_csv(restored.experiment_dir / "trials.csv")
