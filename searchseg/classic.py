@@ -72,6 +72,14 @@ class AttentionUNet(nn.Module):
         return self.head(x)
 
 
+def _unpool(x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``F.max_unpool2d`` of a 2x2 stride-2 pool, written as a scatter: torch's own cannot be traced for ONNX
+    export (its output-size check meets a traced tensor), and this one exports with any height and width."""
+    batch, channels, height, width = x.shape
+    plane = x.new_zeros(batch, channels, height * 2 * width * 2)
+    return plane.scatter(2, indices.flatten(2), x.flatten(2)).view(batch, channels, height * 2, width * 2)
+
+
 class SegNet(nn.Module):
     """SegNet with pooling-index unpooling. Shape: ``(B, C, H, W) -> (B, classes, H, W)``, H, W divisible by 32."""
 
@@ -97,13 +105,12 @@ class SegNet(nn.Module):
         self.head = nn.Conv2d(widths[0], classes, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        indices, sizes = [], []
+        indices = []
         for encoder in self.encoders:
             x = encoder(x)
-            sizes.append(x.shape[-2:])
             x, index = F.max_pool2d(x, 2, 2, return_indices=True)
             indices.append(index)
         for decoder in self.decoders:
-            x = F.max_unpool2d(x, indices.pop(), (2, 2), (2, 2), output_size=sizes.pop())
+            x = _unpool(x, indices.pop())
             x = decoder(x)
         return self.head(x)

@@ -35,29 +35,49 @@ def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarra
     return paths
 
 
-def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> tuple[float, float]:
-    """Write a deployable model; return the largest absolute difference of its logits from PyTorch's, and the
-    largest absolute PyTorch logit (the scale that difference is to be read against)."""
+def export_model(model: nn.Module, fmt: str, path: Path, example: torch.Tensor,
+                 metadata: dict[str, str] | None = None) -> tuple[float, float]:
+    """Write a deployable model that takes any height and width (ONNX: input ``image``, output ``logits``, with
+    ``metadata`` in its properties); return the largest absolute difference of its logits from PyTorch's on
+    ``example`` and on an input twice as wide, and the largest absolute PyTorch logit (the scale that difference
+    is to be read against)."""
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid formats: {', '.join(EXPORT_FORMATS)}")
     model = model.eval().float().to(memory_format=torch.contiguous_format).cpu()
     example = example.float().cpu()
+    inputs = (example, torch.cat([example, example.flip(-1)], dim=-1))
     with torch.no_grad():
-        expected = model(example).numpy()
+        expected = [model(x).numpy() for x in inputs]
     if fmt == "torchscript":
         with torch.no_grad():
             scripted = torch.jit.trace(model, example)
         atomic_write(path, lambda tmp: scripted.save(str(tmp)))
+        loaded = torch.jit.load(str(path))
         with torch.no_grad():
-            got = torch.jit.load(str(path))(example).numpy()
-        return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+            got = [loaded(x).numpy() for x in inputs]
+    else:
+        got = _export_onnx(model, path, example, inputs, metadata or {})
+    difference = max(float(np.abs(g - e).max()) for g, e in zip(got, expected, strict=True))
+    return difference, max(float(np.abs(e).max()) for e in expected)
+
+
+def _export_onnx(model: nn.Module, path: Path, example: torch.Tensor, inputs: tuple[torch.Tensor, ...],
+                 metadata: dict[str, str]) -> list[np.ndarray]:
     try:
+        import onnx
         import onnxruntime
     except ImportError:
-        raise UserError("ONNX export needs onnx and onnxruntime: pip install onnx onnxruntime") from None
-    atomic_write(path, lambda tmp: torch.onnx.export(
-        model, (example,), str(tmp), dynamo=False, input_names=["image"], output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}))
+        raise UserError("ONNX export needs onnx and onnxruntime: pip install 'searchseg[export]'") from None
+    sizes = {0: "batch", 2: "height", 3: "width"}
+
+    def write(tmp: Path) -> None:
+        torch.onnx.export(model, (example,), str(tmp), dynamo=False, input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": sizes, "logits": sizes})
+        exported = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            exported.metadata_props.add(key=key, value=value)
+        onnx.save(exported, str(tmp))
+
+    atomic_write(path, write)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"image": example.numpy()})[0]
-    return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+    return [session.run(None, {"image": x.numpy()})[0] for x in inputs]
