@@ -32,10 +32,10 @@ from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.io_utils import atomic_write_text
 from searchseg.losses import LossContext, LossMix
 from searchseg.metrics import SegmentationMetrics, predict_labels
+from searchseg.model_card import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.models import create_model
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -32,7 +32,8 @@ from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
-from searchseg.engine import IMAGENET_MEAN, IMAGENET_STD, Trainer, fit
+from searchseg.engine import Trainer, fit
+from searchseg.model_card import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.search import run_search
 from searchseg.space import load_space
 

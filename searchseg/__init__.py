@@ -29,6 +29,9 @@ _EXPORTS = {  # public name -> module that defines it
     "check_data": "searchseg.api",
     "load_experiment": "searchseg.report.experiment",
     "Experiment": "searchseg.report.experiment",
+    "Predictor": "searchseg.inference",
+    "Prediction": "searchseg.inference",
+    "ModelCard": "searchseg.model_card",
     "SearchSpace": "searchseg.space",
     "load_space": "searchseg.space",
     "list_spaces": "searchseg.space",
@@ -70,7 +73,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from searchseg.data.loader import SegmentationData, load_data
     from searchseg.data.spec import resolve_spec
     from searchseg.errors import UserError
+    from searchseg.inference import Prediction, Predictor
     from searchseg.losses import register_loss
+    from searchseg.model_card import ModelCard
     from searchseg.models import arch_names, create_model, register_arch
     from searchseg.optim import register_optimizer
     from searchseg.report.experiment import Experiment, load_experiment

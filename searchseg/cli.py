@@ -18,6 +18,7 @@ COMMANDS = {  # name -> (module whose main runs it, what it does)
     "trial": ("searchseg.trial", "train one configuration without Ray, to debug it"),
     "check": ("searchseg.check", "check a dataset before searching: files, pairs, sizes, mask values, balance"),
     "retrain": ("searchseg.retrain", "retrain an experiment's best configuration and evaluate it on the test split"),
+    "predict": ("searchseg.predict", "predict masks for new images of any size with an experiment's final model"),
     "report": ("searchseg.report.__main__", "write (or serve) an experiment's dashboards"),
 }
 

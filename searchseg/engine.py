@@ -28,14 +28,12 @@ from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.errors import UserError
 from searchseg.losses import LOSSES, LossContext, LossMix, check_loss_names
 from searchseg.metrics import SegmentationMetrics, confusion_per_image, predict_labels
+from searchseg.model_card import normalisation
 from searchseg.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.optim import OPTIMIZERS, build_optimizer
 from searchseg.plugins import load_plugins
 from searchseg.registry import Registry
 from searchseg.schedules import ONE_CYCLE, SCHEDULES, check_schedule, lr_factor
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-GREY_MEAN, GREY_STD = (0.449,), (0.226,)
 
 EpochCallback = Callable[[dict, "Trainer"], None]
 
@@ -162,7 +160,7 @@ class Trainer:
                                        round(config.warmup_epochs * self.steps_per_epoch), config.scheduler,
                                        config.options_for("scheduler", config.scheduler))
         self.scheduler = self._make_scheduler()
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if config.in_channels == 3 else (GREY_MEAN, GREY_STD)
+        mean, std = normalisation(config.in_channels)
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
         self.epoch = 0

@@ -7,8 +7,9 @@ and keeps the last epoch unless the trial's own state beats it on validation bey
 
 Both write ``EXPERIMENT/final/``: ``metrics.json`` (test mIoU, per-class IoU, Dice, pixel accuracy and
 confusion matrix; mean and spread over seeds), ``model.pt`` (weights of the first seed),
-``config.yaml``, ``curves.csv`` (per-epoch losses of each seed) and ``overlays/`` (image | ground
-truth | prediction), and with ``export`` a deployable model checked against PyTorch.
+``config.yaml``, ``curves.csv`` (per-epoch losses of each seed), ``overlays/`` (image | ground
+truth | prediction), ``model_card.json`` (what ``searchseg predict`` needs), and with ``export`` a deployable model
+checked against PyTorch.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -31,8 +31,9 @@ from searchseg.data.loader import SegmentationData
 from searchseg.engine import StopTraining, Trainer, fit
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
-from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.io_utils import atomic_write, atomic_write_text, json_default
 from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.model_card import ONNX_METADATA_KEY, build_model_card
 from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
 from searchseg.selection import TrialChoice
@@ -103,14 +104,17 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
     predictions = first_trainer.predict(shown)
     write_overlays(data.images[shown], data.masks[shown], predictions, [data.names[i] for i in shown],
                    data.class_colors, data.ignore_index, final / "overlays")
+    path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
+    card = build_model_card(config, data, summary, onnx=path.name if export == "onnx" else None)
     if export:
         example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
-        path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
-        difference, scale = export_model(first_trainer.model, export, path, example)
+        difference, scale = export_model(first_trainer.model, export, path, example,
+                                         metadata={ONNX_METADATA_KEY: card.to_json()})
         summary["export"] = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
                              "max_abs_logit": scale}
         echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e}, largest logit {scale:.2e})")
-    atomic_write_text(final / "metrics.json", json.dumps(summary, indent=2, default=_json_default))
+    card.save(final)
+    atomic_write_text(final / "metrics.json", json.dumps(summary, indent=2, default=json_default))
     return summary
 
 
@@ -207,9 +211,3 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
     trainer.model.load_state_dict(kept["model"])
     return kept, win_rate, test
-
-
-def _json_default(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -39,6 +39,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
+def json_default(value: object) -> object:
+    """``json.dumps``'s ``default`` for numpy scalars (metrics computed with numpy)."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

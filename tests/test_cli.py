@@ -38,7 +38,7 @@ def test_a_subcommand_reports_errors_as_its_module_does(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["serch"], "unknown command 'serch'; valid commands: check, report, retrain, run, trial"),
+    (["serch"], "unknown command 'serch'; valid commands: check, predict, report, retrain, run, trial"),
     (["--space", "arch_loss"], "--space comes after a command; see searchseg --help"),
 ])
 def test_a_wrong_command_is_one_line_naming_the_valid_ones(args, message, capsys):

@@ -20,12 +20,15 @@ import pytest
 import ray
 import torch
 import yaml
+from PIL import Image
 
 from searchseg.api import OutputConfig, Search, SearchConfig
+from searchseg.cli import main
 from searchseg.config import TrialConfig
 from searchseg.finalize import retrain_best
 from searchseg.io_utils import read_table
 from searchseg.local_trial import run_local_trial
+from searchseg.metrics import SegmentationMetrics
 from searchseg.search import run_search
 
 pytestmark = pytest.mark.slow
@@ -99,9 +102,14 @@ def test_best_config_rerun_as_a_local_trial_gives_the_same_metric(finished, tmp_
         assert rerun[epoch] == pytest.approx(value, abs=0.02), f"epoch {epoch}"
 
 
-def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished):
-    summary = retrain_best(finished.experiment_dir, finished.data, seeds=2, export="onnx", progress=False,
-                           echo=lambda *_: None)
+@pytest.fixture(scope="module")
+def retrained(finished):
+    return retrain_best(finished.experiment_dir, finished.data, seeds=2, export="onnx", progress=False,
+                        echo=lambda *_: None)
+
+
+def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished, retrained):
+    summary = retrained
     final = finished.experiment_dir / "final"
     metrics = json.loads((final / "metrics.json").read_text())
     assert 0 <= metrics["test_miou"] <= 1 and metrics["test_miou_std"] >= 0
@@ -112,6 +120,39 @@ def test_retrain_evaluates_on_test_writes_overlays_and_exports_onnx(finished):
     assert len(list((final / "overlays").glob("*.png"))) == len(finished.data.splits["test"])
     export = summary["export"]  # float32 rounding grows with the logits (a diverged search's pick reaches 1e7)
     assert export["max_abs_logit_difference"] < 1e-3 * max(1.0, export["max_abs_logit"])
+
+
+def test_predict_writes_masks_at_each_images_size_alike_from_pytorch_and_onnx(finished, retrained, tmp_path):
+    data, folder = finished.data, finished.experiment_dir
+    test = data.splits["test"]
+    images = tmp_path / "new images"
+    (images / "test").mkdir(parents=True)
+    for index in test:  # the test split's images, as a user's new images
+        Image.fromarray(data.images[index]).save(images / "test" / f"{Path(data.names[index]).name}.png")
+    mosaic = np.tile(data.images[test[0]], (6, 5, 1))  # 384 x 320: far larger than the 64 px it trained at
+    Image.fromarray(mosaic).save(images / "mosaic.jpg")
+    Image.fromarray(data.images[test[0]][:40, :56]).save(images / "crop.png")
+    masks = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        main(["predict", str(folder), str(images), "--out", str(out), "--backend", backend, "--quiet"])
+        table = pd.read_csv(out / "predictions.csv").set_index("image")
+        assert table.loc[str(images / "mosaic.jpg"), "tiles"] > 1
+        masks[backend] = {name: np.asarray(Image.open(out / "masks" / f"{name}.png"))
+                          for name in ["mosaic", "crop", *(f"test/{Path(data.names[i]).name}" for i in test)]}
+    for name, mask in masks["torch"].items():
+        source = next(images.glob(f"{name}.*"))
+        assert mask.shape == np.asarray(Image.open(source)).shape[:2], name
+        assert set(np.unique(mask)) <= {0, 1, 2}, name
+        assert (mask != masks["onnx"][name]).mean() < 1e-3, name  # float rounding may flip an exact tie
+    # the test images at their own size are predicted as the test split was evaluated: the same mIoU
+    predicted = np.stack([masks["torch"][f"test/{Path(data.names[i]).name}"] for i in test])
+    metrics = SegmentationMetrics(data.class_names, data.ignore_index, torch.device("cpu"))
+    metrics.update(torch.from_numpy(predicted).long(), torch.from_numpy(data.masks[test]).long())
+    assert metrics.compute()["miou"] == pytest.approx(retrained["seeds"][0]["miou"], abs=1e-3)
+    card = json.loads((folder / "final" / "model_card.json").read_text())
+    assert card["classes"]["names"] == ["red", "green", "blue"] and card["input_size"]["window"] == 64
+    assert card["metrics"]["test_miou"] == retrained["test_miou"] and card["metrics"]["seeds"] == 2
 
 
 KILL_SAMPLES = 4  # enough for trials before and after an interruption; each sample is a Ray process start

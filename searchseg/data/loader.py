@@ -38,6 +38,17 @@ class SegmentationData:
     class_colors: tuple[tuple[int, int, int], ...] | None = None
     # the config keys besides data and size that decode it again (class map, split...); load_data fills them
     decoded_with: dict = field(default_factory=dict)
+    # (N, 2) height and width of each image before resizing; None when the arrays came decoded at their size
+    original_sizes: np.ndarray | None = None
+
+    @property
+    def training_scale_size(self) -> tuple[int, int]:
+        """Median (height, width) of the images before they were resized to the working size: the model learns
+        objects at the scale working size / this size, which prediction on new images keeps."""
+        if self.original_sizes is None or not len(self.original_sizes):
+            return (int(self.images.shape[1]), int(self.images.shape[2]))
+        height, width = np.median(self.original_sizes, axis=0)
+        return (round(float(height)), round(float(width)))
 
     @property
     def num_classes(self) -> int:
@@ -59,8 +70,10 @@ class SegmentationData:
 
 
 def _decode_pair(pair: Pair, codec: str, class_map: ClassMap | None, size: tuple[int, int],
-                 in_channels: int, num_classes: int | None, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
-    image = resize_image(read_image(pair.image, in_channels), size)
+                 in_channels: int, num_classes: int | None, ignore_index: int
+                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    original = read_image(pair.image, in_channels)
+    image = resize_image(original, size)
     if codec == "colour":
         assert class_map is not None, "a colour codec is only detected with a class map"
         # Nearest-neighbour resizing keeps colours exact, and decoding the small mask is much cheaper.
@@ -69,7 +82,7 @@ def _decode_pair(pair: Pair, codec: str, class_map: ClassMap | None, size: tuple
         mask = resize_mask(decode_binary(read_mask(pair.mask, as_rgb=False), pair.mask), size)
     else:
         mask = resize_mask(decode_index(read_mask(pair.mask, as_rgb=False), num_classes, ignore_index, pair.mask), size)
-    return image, mask
+    return image, mask, original.shape[:2]
 
 
 def load_data(
@@ -103,8 +116,8 @@ def load_data(
                         pairs)
         decoded = list(tqdm(jobs, total=len(pairs), desc=f"decoding {len(pairs)} pairs", unit="img",
                             disable=not progress, leave=False))
-    images = np.stack([image for image, _ in decoded])
-    masks = np.stack([mask for _, mask in decoded])
+    images = np.stack([image for image, _, _ in decoded])
+    masks = np.stack([mask for _, mask, _ in decoded])
 
     if class_map is not None:
         class_names = class_map.names
@@ -134,4 +147,5 @@ def load_data(
         decoded_with={"class_map": str(spec.class_map) if spec.class_map else None, "mask_suffix": spec.mask_suffix,
                       "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
                       "split_seed": split_seed},
+        original_sizes=np.array([shape for _, _, shape in decoded], dtype=np.int64),
     )
