@@ -101,7 +101,7 @@ def predict_to_folder(predictor: Predictor, inputs: list[str], out: Path, overla
     An image that cannot be read is recorded with its reason and the others go on; then one line says so."""
     out = Path(out)
     items = expand_inputs(inputs)
-    rows = []
+    rows: list[dict[str, object]] = []
     for path, name in tqdm(items, desc=f"predicting {len(items)} images", unit="img", disable=not progress):
         started = time.perf_counter()
         try:

@@ -1,9 +1,10 @@
 """A trained model applied to new images of any size, with the preprocessing its model card records.
 
-An image is rescaled to the scale the model was trained at (``InputSize.scaled``), covered by overlapping
+An image is resized to its working size (``InputSize.working_size``: the typical training scale, never below the
+window), covered by overlapping
 window-sized tiles (sliding-window inference, as MMSegmentation's ``slide`` mode and nnU-Net do; one tile when it
 fits), the tiles' logits averaged, and the logits resized back to the image's own size before the class is taken.
-An image the size of the training images is therefore predicted exactly as the test split was evaluated.
+An image the size of a training image is therefore predicted exactly as the test split was evaluated.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from searchseg.model_card import ONNX_METADATA_KEY, ModelCard
 
 BACKENDS = ("torch", "onnx")
 LOCAL_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")  # in this order, where installed
-RESIZE_RULES = ("scale", "squash")  # keep the training scale (tiles), or resize the whole image to one window
+RESIZE_RULES = ("auto", "squash")  # the card's rule (tiles at the training scale), or one window per image
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Prediction:
 
     labels: np.ndarray
     probabilities: np.ndarray | None
-    working_size: tuple[int, int]  # the image's size at the training scale, before padding to whole tiles
+    working_size: tuple[int, int]  # the size the image was resized to before tiling
     tiles: int
 
 
@@ -54,7 +55,7 @@ class Predictor:
     """
 
     def __init__(self, card: ModelCard, run_tiles, device: str, batch_size: int = 8, overlap: float = 0.25,
-                 resize: str = "scale") -> None:
+                 resize: str = "auto") -> None:
         if not 0 <= overlap < 1:
             raise UserError(f"overlap must be in [0, 1), got {overlap}")
         if resize not in RESIZE_RULES:
@@ -90,10 +91,10 @@ class Predictor:
         return cls(card, run_tiles, where, **settings)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """``(H, W, C)`` uint8 -> ``(h, w, C)`` float32 at the training scale (or squashed), normalised."""
+        """``(H, W, C)`` uint8 -> ``(h, w, C)`` float32 at its working size, normalised."""
         height, width = image.shape[:2]
         window = self.card.input_size.window
-        working = self.card.input_size.scaled(height, width) if self.resize == "scale" else (window, window)
+        working = self.card.input_size.working_size(height, width) if self.resize == "auto" else (window, window)
         return (resize_image(image, working).astype(np.float32) - self.mean) / self.std
 
     def __call__(self, image: np.ndarray, probabilities: bool = False) -> Prediction:
@@ -102,22 +103,18 @@ class Predictor:
         window = self.card.input_size.window
         normalised = self.preprocess(image)
         working = normalised.shape[:2]
-        # padding with zeros after normalising is padding with the mean colour
-        padded_height, padded_width = max(working[0], window), max(working[1], window)
-        canvas = np.zeros((padded_height, padded_width, normalised.shape[2]), np.float32)
-        canvas[:working[0], :working[1]] = normalised
-        starts = [(top, left) for top in tile_starts(padded_height, window, self.overlap)
-                  for left in tile_starts(padded_width, window, self.overlap)]
-        logit_sum = np.zeros((self.card.outputs, padded_height, padded_width), np.float32)
-        counts = np.zeros((padded_height, padded_width), np.float32)
+        starts = [(top, left) for top in tile_starts(working[0], window, self.overlap)
+                  for left in tile_starts(working[1], window, self.overlap)]
+        logit_sum = np.zeros((self.card.outputs, *working), np.float32)
+        counts = np.zeros(working, np.float32)
         for first in range(0, len(starts), self.batch_size):
             chunk = starts[first:first + self.batch_size]
-            tiles = np.stack([canvas[top:top + window, left:left + window] for top, left in chunk])
+            tiles = np.stack([normalised[top:top + window, left:left + window] for top, left in chunk])
             logits = self.run_tiles(np.ascontiguousarray(tiles.transpose(0, 3, 1, 2)))
             for (top, left), tile_logits in zip(chunk, logits, strict=True):
                 logit_sum[:, top:top + window, left:left + window] += tile_logits
                 counts[top:top + window, left:left + window] += 1
-        logits = torch.from_numpy(logit_sum[:, :working[0], :working[1]] / counts[:working[0], :working[1]])
+        logits = torch.from_numpy(logit_sum / counts)
         logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
         binary = logits.shape[0] == 1
         labels = (logits[0] > 0) if binary else logits.argmax(dim=0)

@@ -42,7 +42,7 @@ class Preprocessing:
     steps: tuple[str, ...] = (
         "decode to uint8 RGB (16-bit and float images stretched per image from their min..max to 0..255, "
         "alpha dropped, greyscale repeated to 3 channels unless channels is 1)",
-        "resize as input_size.rule says",
+        "resize as input_size.rule says (bilinear when enlarging, area interpolation when shrinking)",
         "x = (pixel - mean) / std per channel, float32, channels first: (batch, channels, height, width)",
     )
 
@@ -52,19 +52,20 @@ class InputSize:
     """At what size the model sees an image."""
 
     window: int  # the model was trained on window x window images
-    training_image_size: tuple[int, int]  # median (height, width) of the training images before resizing
+    training_image_size: tuple[int, int]  # the median height and width of the training images before resizing
     multiple_of: int = SIZE_MULTIPLE
     rule: str = (
-        "training resized every image to window x window without keeping its aspect ratio, so the model learned "
-        "objects at the scale window / training_image_size (per axis). A new image is rescaled by that same "
-        "factor; if the result is larger than the window it is covered by overlapping window x window tiles whose "
-        "logits are averaged, if smaller it is padded with the mean colour; the logits are resized back to the "
-        "image's own size before taking the class")
+        "training resized every image to window x window without keeping its aspect ratio. Along each axis a new "
+        "image is resized by window / the median training length (the typical training scale), but never below "
+        "the window (a short image is enlarged to it, as training enlarged short images); a result longer than "
+        "the window is covered by overlapping window x window tiles whose logits are averaged. The logits are "
+        "resized back to the image's own size before taking the class")
 
-    def scaled(self, height: int, width: int) -> tuple[int, int]:
-        """An image's size at the training scale (at least one pixel each way)."""
-        train_height, train_width = self.training_image_size
-        return (max(1, round(height * self.window / train_height)), max(1, round(width * self.window / train_width)))
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size an image is resized to before tiling: an image of the median training size gets exactly the
+        window, as in training."""
+        return (max(self.window, round(height * self.window / self.training_image_size[0])),
+                max(self.window, round(width * self.window / self.training_image_size[1])))
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def build_model_card(config: TrialConfig, data: SegmentationData, summary: dict,
         arch=config.arch, encoder=config.encoder, weights="model.pt", outputs=1 if data.binary else data.num_classes,
         preprocessing=Preprocessing(config.in_channels, tuple(round(255 * m, 4) for m in mean),
                                     tuple(round(255 * s, 4) for s in std)),
-        input_size=InputSize(config.image_size, data.training_scale_size),
+        input_size=InputSize(config.image_size, data.median_original_size),
         classes=Classes(tuple(data.class_names), tuple(tuple(c) for c in summary["class_colors"]), data.ignore_index,
                         data.binary),
         metrics={**{key: summary[key] for key in CARD_METRICS}, "seeds": len(summary["seeds"]),

@@ -29,9 +29,9 @@ def build_parser(prog: str = "python -m searchseg.predict") -> argparse.Argument
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (default: 8)")
     parser.add_argument("--overlap", type=float, default=0.25,
                         help="least overlap of neighbouring tiles, as a fraction of the tile (default: 0.25)")
-    parser.add_argument("--resize", choices=RESIZE_RULES, default="scale",
-                        help="scale: keep the scale the model was trained at, tiling large images (default); "
-                             "squash: resize each whole image to the training size, as training did")
+    parser.add_argument("--resize", choices=RESIZE_RULES, default="auto",
+                        help="auto: resize to the typical training scale (never below one window) and tile what is "
+                             "larger (default); squash: resize every whole image to one window")
     parser.add_argument("--overlays", action="store_true", help="also write OUT/overlays/NAME.png")
     parser.add_argument("--probabilities", action="store_true",
                         help="also write OUT/probabilities/NAME.npy: float16 (classes, height, width)")

@@ -17,7 +17,7 @@ from searchseg.engine import Trainer
 from searchseg.errors import UserError
 from searchseg.finalize import continue_best
 from searchseg.inference import Predictor, tile_starts
-from searchseg.model_card import CARD_FILE, ModelCard
+from searchseg.model_card import CARD_FILE, InputSize, ModelCard
 from tests.conftest import save, tiny_data
 from tests.test_finalize import stopped_trial
 
@@ -99,14 +99,15 @@ def test_the_card_says_how_to_feed_the_model_and_travels_inside_the_onnx_file(fi
     assert from_onnx == card
 
 
-def test_the_training_scale_is_kept_for_images_of_another_size():
+def test_new_images_keep_the_typical_training_scale_and_are_never_shrunk_below_one_window():
     data = tiny_data(count=8, size=64)
-    data.original_sizes = np.array([[480, 640]] * 8)
-    assert data.training_scale_size == (480, 640)
-    from searchseg.model_card import InputSize
-
-    rule = InputSize(64, data.training_scale_size)
-    assert rule.scaled(480, 640) == (64, 64) and rule.scaled(2400, 1280) == (320, 128) and rule.scaled(3, 3) == (1, 1)
+    data.original_sizes = np.array([[480, 640]] * 5 + [[600, 500], [300, 300], [2000, 2000]])
+    assert data.median_original_size == (480, 640)
+    rule = InputSize(64, data.median_original_size)
+    assert rule.working_size(480, 640) == (64, 64)  # the typical training image: exactly as in training
+    assert rule.working_size(20, 30) == (64, 64)  # enlarged to the window, as training enlarged small images
+    assert rule.working_size(1200, 640) == (160, 64) and rule.working_size(240, 6400) == (64, 640)
+    assert tiny_data(count=8, size=64).median_original_size == (64, 64)  # decoded at its size: that size
 
 
 def test_an_experiment_without_a_card_or_model_is_one_line(tmp_path, final_model):
@@ -140,7 +141,8 @@ def test_a_folder_is_predicted_into_masks_colours_overlays_and_probabilities_des
         predict_to_folder(Predictor.load(folder), [str(tmp_path / "in")], out, overlays=True, probabilities=True,
                           progress=False)
     table = pd.read_csv(out / "predictions.csv")
-    assert table["error"].notna().sum() == 1 and table.loc[table["error"].isna(), "tiles"].tolist() == [3 * 4, 1]  # rows x columns, overlapping
+    assert table["error"].notna().sum() == 1
+    assert table.loc[table["error"].isna(), "tiles"].tolist() == [3 * 4, 1]  # rows x columns of overlapping tiles
     mask = np.asarray(Image.open(out / "masks" / "scene" / "small.png"))
     assert mask.shape == (48, 40) and mask.dtype == np.uint8
     colour = np.asarray(Image.open(out / "colour" / "large.png"))

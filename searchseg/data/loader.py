@@ -42,9 +42,9 @@ class SegmentationData:
     original_sizes: np.ndarray | None = None
 
     @property
-    def training_scale_size(self) -> tuple[int, int]:
-        """Median (height, width) of the images before they were resized to the working size: the model learns
-        objects at the scale working size / this size, which prediction on new images keeps."""
+    def median_original_size(self) -> tuple[int, int]:
+        """The median (height, width) of the images before they were resized to the working size (the working size
+        when they came decoded): the scale the model learns, which prediction on new images keeps to."""
         if self.original_sizes is None or not len(self.original_sizes):
             return (int(self.images.shape[1]), int(self.images.shape[2]))
         height, width = np.median(self.original_sizes, axis=0)
@@ -69,20 +69,44 @@ class SegmentationData:
         return counts / max(counts.sum(), 1.0)
 
 
-def _decode_pair(pair: Pair, codec: str, class_map: ClassMap | None, size: tuple[int, int],
-                 in_channels: int, num_classes: int | None, ignore_index: int
-                 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    original = read_image(pair.image, in_channels)
-    image = resize_image(original, size)
-    if codec == "colour":
-        assert class_map is not None, "a colour codec is only detected with a class map"
-        # Nearest-neighbour resizing keeps colours exact, and decoding the small mask is much cheaper.
-        mask = decode_colour(resize_mask(read_mask(pair.mask, as_rgb=True), size), class_map, pair.mask)
-    elif codec == "binary":
-        mask = resize_mask(decode_binary(read_mask(pair.mask, as_rgb=False), pair.mask), size)
-    else:
-        mask = resize_mask(decode_index(read_mask(pair.mask, as_rgb=False), num_classes, ignore_index, pair.mask), size)
-    return image, mask, original.shape[:2]
+@dataclass(frozen=True)
+class MaskDecoding:
+    """How a dataset's masks become class indices: the codec found for them and the class map's terms."""
+
+    codec: str
+    class_map: ClassMap | None
+    num_classes: int | None
+    ignore_index: int
+
+    @classmethod
+    def for_pairs(cls, spec: DatasetSpec, pairs: list[Pair]) -> MaskDecoding:
+        class_map = load_class_map(spec.class_map) if spec.class_map else None
+        codec = spec.mask_codec if spec.mask_codec != "auto" else detect_codec([p.mask for p in pairs], class_map)
+        if codec == "colour" and (class_map is None or class_map.colors is None):
+            raise DataError(f"colour masks in {spec.path} need a class map with colours (--class-map FILE)")
+        ignore_index = class_map.ignore_index if class_map else 255
+        num_classes = class_map.num_classes if class_map else (2 if codec == "binary" else None)
+        return cls(codec, class_map, num_classes, ignore_index)
+
+    def decode_pair(self, pair: Pair, size: tuple[int, int] | None, in_channels: int
+                    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """Image and class-index mask at ``size`` (``None``: the image's own), and the image's own size."""
+        original = read_image(pair.image, in_channels)
+        image = resize_image(original, size) if size else original
+
+        def fit(mask: np.ndarray) -> np.ndarray:
+            return resize_mask(mask, size) if size else mask
+
+        if self.codec == "colour":
+            assert self.class_map is not None, "a colour codec is only detected with a class map"
+            # Nearest-neighbour resizing keeps colours exact, and decoding the small mask is much cheaper.
+            mask = decode_colour(fit(read_mask(pair.mask, as_rgb=True)), self.class_map, pair.mask)
+        elif self.codec == "binary":
+            mask = fit(decode_binary(read_mask(pair.mask, as_rgb=False), pair.mask))
+        else:
+            mask = fit(decode_index(read_mask(pair.mask, as_rgb=False), self.num_classes, self.ignore_index,
+                                    pair.mask))
+        return image, mask, original.shape[:2]
 
 
 def load_data(
@@ -102,18 +126,13 @@ def load_data(
     if pairing.duplicate_stems:
         clash = pairing.duplicate_stems[0]
         raise DataError(f"{clash[0]} and {clash[1]} share one name; rename one so each mask has one image")
-    class_map = load_class_map(spec.class_map) if spec.class_map else None
-    codec = spec.mask_codec if spec.mask_codec != "auto" else detect_codec([p.mask for p in pairs], class_map)
-    if codec == "colour" and (class_map is None or class_map.colors is None):
-        raise DataError(f"colour masks in {spec.path} need a class map with colours (--class-map FILE)")
-    ignore_index = class_map.ignore_index if class_map else 255
-    num_classes = class_map.num_classes if class_map else (2 if codec == "binary" else None)
+    decoding = MaskDecoding.for_pairs(spec, pairs)
+    class_map, codec, ignore_index = decoding.class_map, decoding.codec, decoding.ignore_index
 
     size = (image_size, image_size)
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:  # OpenCV and PIL release the GIL while decoding
-        jobs = pool.map(lambda p: _decode_pair(p, codec, class_map, size, in_channels, num_classes, ignore_index),
-                        pairs)
+        jobs = pool.map(lambda pair: decoding.decode_pair(pair, size, in_channels), pairs)
         decoded = list(tqdm(jobs, total=len(pairs), desc=f"decoding {len(pairs)} pairs", unit="img",
                             disable=not progress, leave=False))
     images = np.stack([image for image, _, _ in decoded])
