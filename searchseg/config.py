@@ -85,6 +85,9 @@ class TrialConfig:
     device: str = _opt("auto", "cuda when available, else cpu", DEVICES)
     amp: bool = _opt(True, "bf16 autocast on CUDA (ignored on CPU)")
     channels_last: bool = _opt(True, "channels_last memory format on CUDA (ignored on CPU)")
+    threads: int = _opt(0, "CPU threads torch computes with; 0 = what the process has (a Ray trial: its CPUs). Saved "
+                               "configs hold the count used: float sums depend on it, so a rerun matches only with "
+                               "the same count", low=0, high=4096)
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
     plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
                             "models, losses or optimizers (README: Extending)")

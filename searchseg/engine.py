@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch computes with ``count`` CPU threads inside the block, and with what it had before after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -121,6 +133,8 @@ class Trainer:
     def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
                  eval_split: str = "val") -> None:
         validate_config(config)
+        if not config.threads:  # record the count this process computes with: a rerun needs the same one
+            config = config.replace(threads=torch.get_num_threads())
         if data.images.shape[1:3] != (config.image_size, config.image_size):
             raise ValueError(f"data decoded at {data.images.shape[1:3]}, config wants image_size={config.image_size}")
         self.config, self.data, self.eval_split = config, data, eval_split
@@ -318,6 +332,11 @@ def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | N
     trainer = trainer or Trainer(config, data)
     if resume_state is not None:
         trainer.load_state_dict(resume_state)
+    with torch_threads(trainer.config.threads):
+        return _fit_epochs(trainer, on_epoch, progress)
+
+
+def _fit_epochs(trainer: Trainer, on_epoch: EpochCallback | None, progress: bool) -> FitResult:
     history: list[dict] = []
     status, reason = "completed", ""
     while trainer.epoch < trainer.config.epochs:

@@ -28,7 +28,7 @@ from searchseg.checkpoints import load_state
 from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import StopTraining, Trainer, fit
+from searchseg.engine import StopTraining, Trainer, fit, torch_threads
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
 from searchseg.io_utils import atomic_write, atomic_write_text, json_default
@@ -37,7 +37,6 @@ from searchseg.model_card import ONNX_METADATA_KEY, build_model_card
 from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
 from searchseg.selection import TrialChoice
-from searchseg.timing import torch_threads
 
 FINAL_DIR = "final"
 SCALARS = ("miou", "dice", "pixel_accuracy")
@@ -52,7 +51,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         raise UserError(f"{experiment_dir} is not a finished searchseg experiment (no best_config.yaml)")
     if seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {seeds}")
-    config = TrialConfig.load(config_path)
+    config = TrialConfig.load(config_path).replace(threads=torch.get_num_threads())  # all, not the trial's share
     if epochs is not None:
         config = config.replace(epochs=epochs)
     data = data or load_from_config(config, progress=progress)
@@ -132,8 +131,8 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after one epoch the run
     re-plans from its measured pace. ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
-    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml")
-    with torch_threads(os.cpu_count() or 1):
+    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml").replace(threads=os.cpu_count() or 1)
+    with torch_threads(config.threads):
         trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
         if state_path is not None:
             trainer.load_state_dict(load_state(state_path))

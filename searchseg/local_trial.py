@@ -62,12 +62,13 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     data = data if data is not None else load_from_config(config, progress=progress)
     trainer = Trainer(config, data)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    config.save(trial_dir / CONFIG)
+    trainer.config.save(trial_dir / CONFIG)
     save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
     sizes = {split: len(idx) for split, idx in data.splits.items()}
     echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
          f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
-    echo(f"model: {config.arch} / {config.encoder} on {trainer.device}; loss {trainer.loss_fn.weights}")
+    echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({trainer.config.threads} CPU threads); "
+         f"loss {trainer.loss_fn.weights}")
 
     metrics_path = trial_dir / "metrics.csv"
     rows = pd.read_csv(metrics_path).to_dict("records") if resume and metrics_path.is_file() else []

@@ -422,6 +422,8 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
     totals = _cluster_totals(options)
     resources = _resources(options, *totals)
+    if not options.resume:  # Ray gives a trial as many threads as CPUs; saying so makes best_config.yaml rerunnable
+        fixed.setdefault("threads", max(1, int(resources["cpu"])))
     budget = _budget_seconds(options)
     if budget is not None and not options.resume:
         plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)

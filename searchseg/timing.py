@@ -8,24 +8,12 @@ architecture differences show in the numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 
 from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import Trainer
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+from searchseg.engine import Trainer, torch_threads
 
 
 def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:

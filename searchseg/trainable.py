@@ -76,7 +76,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     try:
         trainer = Trainer(trial_config, data)
         trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
-        trial_config.save(trial_dir / "config.yaml")
+        trainer.config.save(trial_dir / "config.yaml")
         save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
         if result.status == "nan_loss":

@@ -3,6 +3,7 @@ import math
 import weakref
 
 import pytest
+import torch
 
 from searchseg.config import TrialConfig
 from searchseg.engine import StopTraining, Trainer, fit
@@ -137,3 +138,12 @@ def test_the_moved_horizon_travels_with_the_checkpoint():
     resumed = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
     resumed.load_state_dict(trainer.state_dict())
     assert resumed.total_steps == 24
+
+
+def test_training_uses_the_configs_thread_count_records_it_and_gives_the_process_its_own_back():
+    before = torch.get_num_threads()
+    seen = []
+    config = TrialConfig(**BASE, epochs=1, epoch_steps=1, threads=1)
+    fit(config, tiny_data(), lambda row, trainer: seen.append(torch.get_num_threads()), progress=False)
+    assert seen == [1] and torch.get_num_threads() == before
+    assert Trainer(config.replace(threads=0), tiny_data()).config.threads == before  # 0: what the process has
