@@ -53,6 +53,11 @@ class _Page:
         self.section(title, div)
 
 
+def _item(overlay: Path) -> str:
+    """The test item an overlay shows, by its path in the dataset (its file name replaced the slashes)."""
+    return overlay.stem.replace("__", "/")
+
+
 def _class_legend(final: dict) -> str:
     """Swatches of the colours the overlays draw each class in (experiments from before colours were recorded:
     the palette the overlays then used)."""
@@ -107,8 +112,8 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
         page.figure("Retraining curves", F.final_curves_figure(final_curves), len(final_curves) > 0,
                     "No retraining curves.")
         images = "".join(
-            f"<figure><img alt='{html.escape(p.stem)}' src='data:image/png;base64,"
-            f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(p.stem)}: image | ground truth "
+            f"<figure><img alt='{html.escape(_item(p))}' src='data:image/png;base64,"
+            f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(_item(p))}: image | ground truth "
             "| prediction</figcaption></figure>" for p in exp.overlays)
         page.section("Test predictions", f"{_class_legend(exp.final)}<div class='gallery'>{images}</div>"
                      if images else "<p class='note'>No overlays.</p>")
