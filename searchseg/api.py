@@ -50,6 +50,7 @@ class ResourceConfig:
     gpus_per_trial: float | None = None  # fractions pack trials on a GPU; default: 1 if there is one
     address: str | None = None  # a running Ray cluster ("auto", "ray://HEAD:10001"); default: start one here
     max_failures: int = 2  # retries of a crashed trial from its checkpoint
+    dashboard: bool = False  # start Ray's dashboard with a local cluster (the "dashboard" extra)
 
 
 @dataclass

@@ -317,8 +317,10 @@ def epoch_row(epoch: int, train_loss: float, images_per_s: float, eval_loss: flo
 
 
 def metric_name(class_name: str) -> str:
-    """A class name usable as a metric name by every tracker (MLflow rejects brackets, for one)."""
-    return re.sub(r"[^\w\-. ]", "_", class_name)
+    """A class name usable as a metric name by every tracker, still readable: each run of characters MLflow or
+    TensorBoard would refuse or rewrite (brackets, spaces) becomes one underscore, ``Land (unpaved area)`` ->
+    ``Land_unpaved_area``."""
+    return re.sub(r"[^\w\-.]+", "_", class_name).strip("_") or "class"
 
 
 def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | None = None,

@@ -5,11 +5,14 @@ from __future__ import annotations
 import time
 
 from searchseg.api import Search, SearchResult
-from searchseg.finalize import continue_best, retrain_best
+from searchseg.config import TrialConfig
+from searchseg.finalize import FINAL_DIR, continue_best, retrain_best
+from searchseg.io_utils import read_table
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
 from searchseg.report.optuna_study import export_study
 from searchseg.search import run_search
+from searchseg.trackers import log_final_model
 
 
 def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,
@@ -33,6 +36,10 @@ def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, 
     elif retrain:
         final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
                              progress=progress, echo=echo)
+    if final is not None and options.output.trackers:
+        final_dir = outcome.experiment_dir / FINAL_DIR
+        log_final_model(options.output.trackers, outcome.experiment_dir, outcome.experiment_dir.name,
+                        TrialConfig.load(final_dir / "config.yaml"), final, read_table(final_dir / "curves.csv"))
     report = write_report(outcome.experiment_dir)
     study = export_study(load_experiment(outcome.experiment_dir))
     return SearchResult(outcome, final, report, study)

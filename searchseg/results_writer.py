@@ -1,16 +1,21 @@
 """``ResultsWriter``: a Ray Tune callback in the driver that rewrites ``trials.csv`` and ``curves.csv``
-atomically as results arrive, so they are current while the search runs, and reloads them when a search
-resumes."""
+atomically as results arrive, so they are current while the search runs, brings ``study.db`` up to date after
+them, and reloads the tables when a search resumes."""
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
+from optuna.exceptions import StorageInternalError
 from ray.tune import Callback
+from sqlalchemy.exc import SQLAlchemyError
 
 from searchseg.io_utils import atomic_write_text, read_table
+from searchseg.report.optuna_study import StudyWriter
 from searchseg.results import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
 from searchseg.space import trial_config_from_tune
 from searchseg.status import FAILED, FAILURE_KEY, Direction, TrialStatus, finished_status
@@ -22,8 +27,9 @@ def _clean(value):
 
 class ResultsWriter(Callback):
     def __init__(self, experiment_dir: Path, searched_keys: list[str], max_epochs: int, metric: str,
-                 mode: str, time_budget: bool = False) -> None:
+                 mode: str, time_budget: bool = False, study: StudyWriter | None = None) -> None:
         self.experiment_dir = Path(experiment_dir)
+        self.study, self.study_failed = study, False
         self.time_budget = time_budget
         self.searched_keys, self.max_epochs, self.metric = searched_keys, max_epochs, metric
         self.direction = Direction(mode)
@@ -47,7 +53,9 @@ class ResultsWriter(Callback):
         return row
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self._row(trial)["status"] = TrialStatus.RUNNING.value
+        row = self._row(trial)
+        row["status"] = TrialStatus.RUNNING.value
+        row.setdefault("started_at", round(time.time(), 3))  # a resumed trial keeps its first start
         self._write()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
@@ -57,6 +65,7 @@ class ResultsWriter(Callback):
         value = _clean(result.get(self.metric))
         if result.get(FAILURE_KEY):
             row["status"], row["stop_reason"] = result[FAILURE_KEY], result.get("stop_reason", "")
+            row["finished_at"] = round(time.time(), 3)
         else:
             self.curves[(trial.trial_id, epoch)] = {"trial_id": trial.trial_id, **{
                 key: _clean(result.get(key)) for key in CURVE_COLUMNS if key != "trial_id"}}
@@ -77,6 +86,7 @@ class ResultsWriter(Callback):
         row = self._row(trial)
         if row.get("status") not in FAILED:
             row["status"] = finished_status(int(row.get("epochs_run") or 0), self.max_epochs).value
+            row["finished_at"] = round(time.time(), 3)
         self._write()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -84,6 +94,7 @@ class ResultsWriter(Callback):
         error = trial.get_pickled_error() or trial.get_error()
         row["status"] = TrialStatus.ERROR.value
         row["stop_reason"] = str(error).strip().splitlines()[-1][:300] if error else "unknown"
+        row["finished_at"] = round(time.time(), 3)
         self._write()
 
     def on_experiment_end(self, trials, **info) -> None:
@@ -99,14 +110,29 @@ class ResultsWriter(Callback):
                 if row.get("status") == TrialStatus.RUNNING:
                     row["status"] = TrialStatus.TIME_BUDGET.value
                     row["stop_reason"] = "the search's share of --budget ran out"
-        self._write()
+                    row["finished_at"] = round(time.time(), 3)
+        self._write(final=True)
 
-    def _write(self) -> None:
+    def _write(self, final: bool = False) -> None:
         columns = ["trial_id", "status", *self.searched_keys, f"best_{self.metric}", f"last_{self.metric}",
-                   "epochs_run", "stop_reason", "node_id", "node_ip", "wall_seconds", "resumed_from_epoch"]
+                   "epochs_run", "stop_reason", "node_id", "node_ip", "wall_seconds", "resumed_from_epoch",
+                   "started_at", "finished_at"]
         trials = pd.DataFrame(list(self.trials.values()))
         trials = trials.reindex(columns=columns + [c for c in trials.columns if c not in columns])
         atomic_write_text(self.experiment_dir / TRIALS_FILE, trials.to_csv(index=False))
         curves = pd.DataFrame(list(self.curves.values()), columns=list(CURVE_COLUMNS))
         curves = curves.sort_values(["trial_id", "epoch"]) if len(curves) else curves
         atomic_write_text(self.experiment_dir / CURVES_FILE, curves.to_csv(index=False))
+        self._sync_study(trials, curves, final)
+
+    def _sync_study(self, trials: pd.DataFrame, curves: pd.DataFrame, final: bool) -> None:
+        """The tables are the record; the study is a view of them, so a locked or failing database is reported
+        once and the search goes on (``searchseg report`` writes the study again from the tables)."""
+        if self.study is None or self.study_failed:
+            return
+        try:
+            self.study.sync(trials, curves, final=final)
+        except (SQLAlchemyError, StorageInternalError) as error:
+            self.study_failed = True
+            print(f"warning: study.db is no longer updated during this search ({type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:200]}); searchseg report writes it from the tables", file=sys.stderr)

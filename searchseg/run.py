@@ -9,8 +9,9 @@ from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.budget import parse_duration, process_started_at
 from searchseg.errors import cli_entry
 from searchseg.evaluate import EXPORT_FORMATS
-from searchseg.search import SEARCHERS, TRACKERS
+from searchseg.search import SEARCHERS
 from searchseg.space import list_spaces
+from searchseg.trackers import TRACKERS
 from searchseg.trial import parse_assignments
 
 
@@ -42,6 +43,9 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
     parser.add_argument("--gpus-per-trial", type=float,
                         help="GPUs per trial, fractions allowed: 0.25 packs 4 trials on a GPU (default: 1 if any)")
     parser.add_argument("--address", help="join a running Ray cluster, e.g. auto or ray://HEAD:10001")
+    parser.add_argument("--dashboard", action="store_true",
+                        help="start Ray's dashboard with the local cluster and print its URL (pip install "
+                             "'searchseg[dashboard]')")
     parser.add_argument("--storage", help="results location shared by all nodes: a folder, file:// or s3:// URI")
     parser.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its checkpoint")
     parser.add_argument("--seed", type=int, help="seed of the sampler (default: the space's)")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                             budget=parse_duration(args.budget) if args.budget is not None else None,
                             smoke=args.smoke),
         resources=ResourceConfig(cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                                 address=args.address, max_failures=args.max_failures),
+                                 address=args.address, max_failures=args.max_failures,
+                                 dashboard=args.dashboard),
         output=OutputConfig(results_dir=args.results, name=args.name, storage=args.storage, trackers=args.trackers,
                             verbose=0 if args.quiet else (2 if args.verbose else 1)),
     )

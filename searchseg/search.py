@@ -37,12 +37,14 @@ from searchseg.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.models import check_image_size
 from searchseg.progress import SearchProgress
 from searchseg.provenance import run_metadata
+from searchseg.report.optuna_study import STUDY_FILE, StudyWriter
 from searchseg.results import RUN_FILE, load_trials, read_run
 from searchseg.results_writer import ResultsWriter
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.space import SearchSettings, SearchSpace, SpaceSampler, as_space, load_space, trial_config_from_tune
 from searchseg.timing import model_step_seconds, step_seconds
+from searchseg.trackers import tracker_callbacks
 from searchseg.trainable import STATE_FILE, train_segmentation
 
 if TYPE_CHECKING:
@@ -53,7 +55,6 @@ SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
-TRACKERS = ("tensorboard", "wandb", "mlflow")
 SEARCHERS = ("tpe", "random")
 SCHEDULERS = ("asha", "none")
 
@@ -99,6 +100,8 @@ def _check_options(options: Search) -> None:
         raise UserError(f"--gpus-per-trial {given.gpus_per_trial:g} must be 0 or more")
     if given.max_failures < 0:
         raise UserError(f"--max-failures {given.max_failures} must be 0 or more")
+    if given.dashboard and not given.address:
+        check_dashboard_installed()
 
 
 def _settings_with_options(space: SearchSpace, options: Search) -> None:
@@ -189,8 +192,9 @@ TUNE_ENVIRONMENT = {
 }
 
 
-def _start_ray(options: Search) -> None:
-    """Join the cluster at ``resources.address``, or start a local one (left running, as Ray Tune leaves it)."""
+def _start_ray(options: Search, echo=print) -> None:
+    """Join the cluster at ``resources.address``, or start a local one (left running, as Ray Tune leaves it), with
+    Ray's dashboard when asked; say where the dashboard is and how ``ray status`` reaches a local cluster."""
     if ray.is_initialized():
         return
     if options.resources.address:
@@ -200,14 +204,29 @@ def _start_ray(options: Search) -> None:
             raise UserError(f"cannot join the Ray cluster at {options.resources.address}: {str(err).splitlines()[0]}; "
                             "start it with 'ray start --head' or check the address") from None
     else:
-        ray.init(log_to_driver=False, include_dashboard=False, configure_logging=True, logging_level=logging.WARNING)
+        dashboard = options.resources.dashboard
+        context = ray.init(log_to_driver=False, include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                           configure_logging=True, logging_level=logging.WARNING)
+        if dashboard:
+            echo(f"Ray dashboard: http://{context.dashboard_url}")
+        echo(f"local Ray cluster: ray status --address {ray.get_runtime_context().gcs_address}")
 
 
-def _cluster_totals(options: Search) -> tuple[float, float]:
+def check_dashboard_installed() -> None:
+    """Ray starts without its dashboard, silently, when ``ray[default]``'s packages are missing."""
+    try:
+        import aiohttp  # noqa: F401
+        import opencensus  # noqa: F401
+    except ImportError as error:
+        raise UserError(f"--dashboard needs Ray's dashboard packages ({error.name} is missing): "
+                        "pip install 'searchseg[dashboard]'") from None
+
+
+def _cluster_totals(options: Search, echo=print) -> tuple[float, float]:
     """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
     run can time its models before Ray's start-up competes with them for the processor."""
     if options.resources.address or ray.is_initialized():
-        _start_ray(options)
+        _start_ray(options, echo)
         available = ray.cluster_resources()
         return available.get("CPU", 1.0), available.get("GPU", 0.0)
     import torch
@@ -229,37 +248,6 @@ def _resources(options: Search, cpus: float, gpus: float) -> dict:
     if cpus_per_trial > cpus:
         raise UserError(f"--cpus-per-trial {cpus_per_trial:g} but the cluster has {cpus:g} CPUs")
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
-
-
-def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> list:
-    """Ray Tune's own logger callbacks for the trackers users run. TensorBoard event files are written by
-    default (Ray adds its TensorBoard logger whenever tensorboardX is installed); W&B runs offline unless an
-    API key is set, so it works without network (``wandb sync`` uploads later); MLflow logs to
-    ``EXPERIMENT/mlflow.db``."""
-    callbacks: list[tune.Callback] = []
-    for tracker in trackers:
-        if tracker not in TRACKERS:
-            raise UserError(f"unknown tracker {tracker!r}; valid trackers: {', '.join(TRACKERS)}")
-        try:
-            if tracker == "tensorboard":
-                import tensorboardX  # noqa: F401  (Ray's default logger needs it)
-            elif tracker == "wandb":
-                from ray.air.integrations.wandb import WandbLoggerCallback
-
-                # Ray passes only the API key on to its logging actors, so the mode travels as an init argument.
-                mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-                os.environ["WANDB_MODE"] = mode
-                callbacks.append(WandbLoggerCallback(project="searchseg", group=name, dir=str(experiment_dir),
-                                                     mode=mode))
-            else:
-                from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-                callbacks.append(MLflowLoggerCallback(tracking_uri=f"sqlite:///{experiment_dir / 'mlflow.db'}",
-                                                      experiment_name=name, save_artifact=False))
-        except ImportError as err:
-            package = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}[tracker]
-            raise UserError(f"--tracker {tracker} needs {package}: pip install {package} ({err})") from None
-    return callbacks
 
 
 def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> OptunaSearch:
@@ -359,7 +347,7 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
     if not plan.samples:
         return plan
     costs = measure_costs(space, fixed, data, resources, totals, space.models(), known=costs, echo=echo)
-    _start_ray(options)
+    _start_ray(options, echo)
     return planned(costs)
 
 
@@ -420,7 +408,7 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
     if options.resume and data.fingerprint != saved["data_fingerprint"]:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
                         f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
-    totals = _cluster_totals(options)
+    totals = _cluster_totals(options, echo)
     resources = _resources(options, *totals)
     if not options.resume:  # Ray gives a trial as many threads as CPUs; saying so makes best_config.yaml rerunnable
         fixed.setdefault("threads", max(1, int(resources["cpu"])))
@@ -452,10 +440,11 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
             "plan": plan.to_dict() if plan else None, "storage": options.output.storage, **run_metadata(),
         }, indent=2, default=str))
 
+    study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
     writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
-                           time_budget=plan is not None)
+                           time_budget=plan is not None, study=study)
     if searching:
-        _start_ray(options)
+        _start_ray(options, echo)
         grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at)
         if _stopped_early(grid, settings.samples, plan, started_at):
             resume = f"python -m searchseg.run --resume --name {name}" + (

@@ -147,3 +147,11 @@ def test_training_uses_the_configs_thread_count_records_it_and_gives_the_process
     fit(config, tiny_data(), lambda row, trainer: seen.append(torch.get_num_threads()), progress=False)
     assert seen == [1] and torch.get_num_threads() == before
     assert Trainer(config.replace(threads=0), tiny_data()).config.threads == before  # 0: what the process has
+
+
+@pytest.mark.parametrize("name, metric", [("Land (unpaved area)", "Land_unpaved_area"), ("road", "road"),
+                                          ("a/b [x]", "a_b_x"), ("(?)", "class"), ("class-1.5", "class-1.5")])
+def test_class_names_become_readable_tracker_metric_names(name, metric):
+    from searchseg.engine import metric_name
+
+    assert metric_name(name) == metric

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 
 from searchseg.report import tables as T
 from searchseg.report.__main__ import main as report_main
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import render_report
-from searchseg.report.optuna_study import build_study, export_study
+from searchseg.report.optuna_study import StudyWriter, build_study, export_study
+from searchseg.space import space_from_mapping
 from tests.conftest import save
 
 SPACE = """
@@ -73,6 +76,10 @@ def make_experiment(root, finished=True, final=True):
             root / "final" / "curves.csv", index=False)
         save(root / "final" / "overlays" / "tile.png", np.zeros((8, 24, 3), np.uint8))
     return root
+
+
+def load_space_text(text: str):
+    return space_from_mapping(yaml.safe_load(text), "synthetic", Path("space.yaml"), text, check_names=False)
 
 
 @pytest.fixture
@@ -140,15 +147,53 @@ def test_report_without_retraining_and_while_running(tmp_path):
     assert "http-equiv='refresh'" in page and "Not retrained yet" in page
 
 
-def test_optuna_export_holds_every_trial_with_intermediate_values(experiment):
+def test_optuna_export_holds_every_trial_with_its_state_values_and_readable_names(experiment):
     path = export_study(experiment)
-    study = optuna.load_study(study_name=None, storage=f"sqlite:///{path}")
-    assert len(study.trials) == 6  # the running trial is left out
+    study = optuna.load_study(study_name="exp", storage=f"sqlite:///{path}")
+    assert study.metric_names == ["val_miou"] and len(study.trials) == 7
     by_id = {t.user_attrs["trial_id"]: t for t in study.trials}
+    state = optuna.trial.TrialState
     assert by_id["t0"].intermediate_values == {e: pytest.approx(0.6 * e / 4) for e in (1, 2, 3, 4)}
-    assert by_id["t3"].state == optuna.trial.TrialState.FAIL and by_id["t1"].value == pytest.approx(0.3)
-    assert by_id["t2"].params["encoder:arch:default"] == "mobilenet_v2"
-    assert by_id["t1"].params["encoder:arch:fpn"] == "resnet18"
+    assert by_id["t0"].state == state.COMPLETE and by_id["t0"].value == pytest.approx(0.6)
+    assert by_id["t1"].state == by_id["t4"].state == state.PRUNED and by_id["t1"].value is None
+    assert by_id["t4"].intermediate_values == {1: pytest.approx(0.2), 2: pytest.approx(0.4)}  # kept when pruned
+    assert by_id["t3"].state == state.FAIL and by_id["t3"].user_attrs["stop_reason"] == "loss became nan"
+    assert by_id["t6"].state == state.RUNNING and by_id["t6"].datetime_complete is None
+    assert by_id["t2"].params["encoder"] == "mobilenet_v2" and by_id["t1"].params["encoder"] == "resnet18"
+
+
+def test_the_study_follows_the_tables_as_they_grow(tmp_path):
+    space = load_space_text(SPACE)
+    writer = StudyWriter(tmp_path / "study.db", "live", space, "val_miou", "max")
+    started = time.time() - 30
+    row = {"trial_id": "a", "status": "running", "arch": "fpn", "encoder": "resnet18", "lr": 1e-3, "loss.ce": 0.5,
+           "loss.dice": 0.0, "best_val_miou": 0.2, "started_at": started}
+    trials = pd.DataFrame([row])
+    curves = pd.DataFrame([{"trial_id": "a", "epoch": 1, "val_miou": 0.2}])
+    writer.sync(trials, curves)
+    reader = optuna.load_study(study_name="live", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    (trial,) = reader.trials
+    assert trial.state == optuna.trial.TrialState.RUNNING and trial.intermediate_values == {1: 0.2}
+    assert trial.datetime_start.timestamp() == pytest.approx(started, abs=1e-3)
+    curves = pd.concat([curves, pd.DataFrame([{"trial_id": "a", "epoch": 2, "val_miou": 0.25}])])
+    trials = pd.DataFrame([{**row, "status": "early_stopped", "best_val_miou": 0.25, "stop_reason": "rung 2"}])
+    writer.sync(trials, curves)
+    writer.sync(trials, curves)  # nothing new: nothing written twice
+    (trial,) = reader.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values == {1: 0.2, 2: 0.25}
+    assert trial.duration.total_seconds() >= 30 and trial.user_attrs["stop_reason"] == "rung 2"
+    lost = {**row, "trial_id": "b"}
+    writer.sync(pd.DataFrame([lost]), curves.iloc[:0])
+    writer.sync(trials, curves, final=True)  # b was dropped from the tables: its driver was killed
+    assert {t.user_attrs["trial_id"]: t.state for t in reader.trials}["b"] == optuna.trial.TrialState.FAIL
+
+
+def test_an_export_written_before_live_studies_is_written_anew(experiment):
+    path = experiment.path / "study.db"
+    old = optuna.create_study(storage=f"sqlite:///{path}", study_name="exp")
+    old.add_trial(optuna.trial.create_trial(value=1.0))
+    export_study(experiment)
+    assert len(optuna.load_study(study_name="exp", storage=f"sqlite:///{path}").trials) == 7
 
 
 def test_report_cli_writes_report_and_study(tmp_path, capsys):
@@ -213,3 +258,11 @@ def test_the_overlay_gallery_has_a_legend_of_the_colours_it_draws():
     assert "background:#FFFFFF'></span>ignored" in legend
     # an experiment from before colours were recorded: the fixed palette its overlays were drawn with
     assert "background:#000000'></span>a" in _class_legend({"class_names": ["a", "b"]})
+
+
+def test_overlays_are_captioned_with_their_item_path(tmp_path):
+    root = make_experiment(tmp_path / "paths")
+    for tile in ("Tile 1", "Tile 2"):  # the same file name in two folders, as in the Dubai tiles
+        save(root / "final" / "overlays" / f"{tile}__images__image_part_001.png", np.zeros((8, 24, 3), np.uint8))
+    page = render_report(load_experiment(root))
+    assert "Tile 1/images/image_part_001: image" in page and "Tile 2/images/image_part_001: image" in page

@@ -1,5 +1,6 @@
 """Bad input to the search and retrain CLIs: one line, exit code 2, no traceback."""
 
+import importlib.util
 import subprocess
 import sys
 
@@ -75,3 +76,32 @@ def test_cli_errors_have_no_traceback(module, args, fragment):
     result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and fragment in result.stderr
+
+
+def test_a_dashboard_without_rays_packages_is_one_line_naming_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as where ray[default] is not installed
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(["--dashboard", "--smoke", "--results", str(tmp_path), "--quiet"])
+    assert exit_info.value.code == 2
+    assert "--dashboard needs Ray's dashboard packages (aiohttp is missing): pip install 'searchseg[dashboard]'" \
+        in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("aiohttp") is None or importlib.util.find_spec("opencensus") is None,
+                    reason="Ray's dashboard packages are not installed (pip install -e '.[dashboard]')")
+def test_the_dashboard_starts_with_the_local_cluster_and_its_url_answers():
+    probe = (
+        "import re, urllib.request, ray\n"
+        "from searchseg.api import ResourceConfig, Search\n"
+        "from searchseg.search import _start_ray\n"
+        "lines = []\n"
+        "_start_ray(Search(resources=ResourceConfig(dashboard=True)), echo=lines.append)\n"
+        "url = re.search(r'Ray dashboard: (\\S+)', lines[0])[1]\n"
+        "print(urllib.request.urlopen(url, timeout=30).status, *lines, sep='\\n')\n"
+        "ray.shutdown()\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, dashboard, cluster = result.stdout.splitlines()[-3:]
+    assert status == "200" and dashboard.startswith("Ray dashboard: http://127.0.0.1:")
+    assert cluster.startswith("local Ray cluster: ray status --address ")

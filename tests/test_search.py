@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import ray
 import torch
 import yaml
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 
 from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.cli import main
@@ -29,17 +31,51 @@ from searchseg.finalize import retrain_best
 from searchseg.io_utils import read_table
 from searchseg.local_trial import run_local_trial
 from searchseg.metrics import SegmentationMetrics
+from searchseg.pipeline import run_pipeline
 from searchseg.search import run_search
 
 pytestmark = pytest.mark.slow
 
+class StudyWatcher(threading.Thread):
+    """Opens ``study.db`` with Optuna's API twice a second while a search runs, as optuna-dashboard would, and
+    keeps what it saw: (state, duration, trial id) of every trial, per look."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        super().__init__(daemon=True)
+        self.path, self.name, self.done = path, name, threading.Event()
+        self.looks: list[list[tuple]] = []
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            if not self.path.is_file():
+                continue
+            try:
+                study = optuna.load_study(study_name=self.name, storage=f"sqlite:///{self.path}")
+                self.looks.append([(t.state, t.duration, t.user_attrs.get("trial_id")) for t in study.trials])
+            except (KeyError, OperationalError):  # the study's tables are still being created
+                continue
+
+
 @pytest.fixture(scope="module")
-def finished(search_dataset, local_ray, tmp_path_factory):
+def study_watcher(tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    watcher = StudyWatcher(results / "e2e" / "study.db", "e2e")
+    watcher.results = results
+    return watcher
+
+
+@pytest.fixture(scope="module")
+def finished(search_dataset, local_ray, study_watcher):
     dataset = search_dataset
     options = Search(space=str(dataset.parent / "space.yaml"), data=str(dataset),
                      class_map=str(dataset / "classes.yaml"),
-                     output=OutputConfig(name="e2e", results_dir=tmp_path_factory.mktemp("results"), verbose=0))
-    return run_search(options, echo=lambda *_: None)
+                     output=OutputConfig(name="e2e", results_dir=study_watcher.results, verbose=0))
+    study_watcher.start()
+    try:
+        return run_search(options, echo=lambda *_: None)
+    finally:
+        study_watcher.done.set()
+        study_watcher.join()
 
 
 def test_result_files_are_complete_and_consistent(finished):
@@ -83,6 +119,25 @@ def test_asha_stops_the_trials_below_its_rung_cutoff(finished):
             must_stop.add(row.trial_id)
     assert must_stop <= stopped
     assert first.loc[first["val_miou"].idxmax(), "trial_id"] not in stopped  # the best at the rung goes on
+
+
+def test_the_optuna_study_is_current_while_the_search_runs(finished, study_watcher):
+    state = optuna.trial.TrialState
+    running = [look for look in study_watcher.looks if any(s == state.RUNNING for s, _, _ in look)]
+    assert running, "no look at study.db saw a running trial"
+    assert all(duration is None for look in running for s, duration, _ in look if s == state.RUNNING)
+    ended_while_others_ran = [(s, duration) for look in running for s, duration, _ in look
+                              if s in (state.COMPLETE, state.PRUNED)]
+    assert ended_while_others_ran and all(d.total_seconds() > 0 for _, d in ended_while_others_ran)
+    study = optuna.load_study(study_name="e2e", storage=f"sqlite:///{finished.experiment_dir / 'study.db'}")
+    trials = pd.read_csv(finished.experiment_dir / "trials.csv").set_index("trial_id")
+    assert study.metric_names == ["val_miou"] and len(study.trials) == len(trials)
+    for trial in study.trials:
+        status = trials.loc[trial.user_attrs["trial_id"], "status"]
+        assert trial.state == {"completed": state.COMPLETE, "early_stopped": state.PRUNED}[status]
+        assert trial.duration.total_seconds() > 0 and len(trial.intermediate_values) == \
+            trials.loc[trial.user_attrs["trial_id"], "epochs_run"]
+        assert {"lr", "loss.ce", "loss.dice"} >= set(trial.params)
 
 
 def test_best_config_rerun_as_a_local_trial_reproduces_the_trials_curve_exactly(finished, tmp_path):
@@ -313,23 +368,28 @@ def test_cluster_configs_are_valid_for_the_ray_launcher(name):
     assert config["max_workers"] >= 1 and any("pip install" in c for c in config["setup_commands"])
 
 
-def test_trackers_log_offline_through_ray_tune(search_dataset, local_ray, tmp_path):
+def test_trackers_log_the_trials_and_the_final_model_offline(search_dataset, local_ray, tmp_path, monkeypatch):
     dataset = search_dataset
     import mlflow
 
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact folder would be ./mlruns here
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
     options = Search(space=str(dataset.parent / "space.yaml"), data=str(dataset),
                      class_map=str(dataset / "classes.yaml"), search=SearchConfig(samples=2, epochs=1),
-                     output=OutputConfig(name="tracked", results_dir=tmp_path,
+                     output=OutputConfig(name="tracked", results_dir=tmp_path / "results",
                                          trackers=["tensorboard", "wandb", "mlflow"], verbose=0))
-    env_before = os.environ.pop("WANDB_API_KEY", None)
-    try:
-        outcome = run_search(options, echo=lambda *_: None)
-    finally:
-        if env_before:
-            os.environ["WANDB_API_KEY"] = env_before
-    folder = outcome.experiment_dir
-    assert len(glob.glob(str(folder / "wandb" / "offline-run-*"))) == 2
+    result = run_pipeline(options, echo=lambda *_: None)
+    folder = result.experiment_dir
+    assert len(glob.glob(str(folder / "wandb" / "offline-run-*"))) == 2 + 1  # the trials and the final model
     assert len(glob.glob(str(folder / "*" / "events.out.tfevents.*"))) == 2
-    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
-    runs = mlflow.search_runs(search_all_experiments=True)
-    assert len(runs) == 2 and runs["metrics.val_miou"].notna().all()
+    assert len(glob.glob(str(folder / "final" / "tensorboard" / "events.out.tfevents.*"))) == 1
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tracked")
+    assert experiment.artifact_location == (folder.resolve() / "mlartifacts").as_uri()
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert len(runs) == 3 and all("val_miou" in run.data.metrics for name, run in runs.items() if name != "final")
+    final = runs["final"].data
+    assert final.metrics["test_miou"] == pytest.approx(result.final["test_miou"])
+    assert {"test_iou.red", "test_iou.green", "test_iou.blue", "train_loss"} <= set(final.metrics)
+    artifacts = {a.path for a in client.list_artifacts(runs["final"].info.run_id)}
+    assert {"metrics.json", "model_card.json"} <= artifacts and not (tmp_path / "mlruns").exists()
