@@ -24,5 +24,5 @@ result = searchseg.Search(
     output=searchseg.OutputConfig(results_dir="results", verbose=0),
 ).fit()
 print("best:", result.best_config.arch, f"lr={result.best_config.lr:.2g}", f"val mIoU {result.best_value:.3f}")
-print("test mIoU:", round(result.final["test_miou"], 3), "| report:", result.report)
+print("test mIoU:", round(result.final.test_miou, 3), "| report:", result.report)
 print(result.experiment().trials[["trial_id", "status", "arch", "lr", "best_val_miou"]].to_string(index=False))

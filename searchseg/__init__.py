@@ -6,7 +6,7 @@ it. From Python::
     import searchseg
 
     result = searchseg.Search("arch_loss", "path/to/data", search=searchseg.SearchConfig(budget="20m")).fit()
-    print(result.final["test_miou"], result.experiment_dir)
+    print(result.final.test_miou, result.experiment_dir)
 
 The names below are the public API; each is imported on first use, so ``import searchseg`` loads neither torch
 nor Ray.
@@ -25,6 +25,7 @@ _EXPORTS = {  # public name -> module that defines it
     "ResourceConfig": "searchseg.api",
     "OutputConfig": "searchseg.api",
     "SearchResult": "searchseg.api",
+    "FinalMetrics": "searchseg.final_metrics",
     "train": "searchseg.api",
     "check_data": "searchseg.api",
     "load_experiment": "searchseg.report.experiment",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from searchseg.data.loader import SegmentationData, load_data
     from searchseg.data.spec import resolve_spec
     from searchseg.errors import UserError
+    from searchseg.final_metrics import FinalMetrics
     from searchseg.inference import Prediction, Predictor
     from searchseg.losses import register_loss
     from searchseg.model_card import ModelCard

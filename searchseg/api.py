@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from searchseg.config import TrialConfig
     from searchseg.data.loader import SegmentationData
     from searchseg.datacheck import CheckOutcome
+    from searchseg.final_metrics import FinalMetrics
     from searchseg.local_trial import LocalTrialResult
     from searchseg.search import SearchOutcome
     from searchseg.space import SearchSpace
@@ -69,7 +70,7 @@ class SearchResult:
     """A finished job: the experiment folder and what it holds."""
 
     search: SearchOutcome
-    final: dict | None  # final/metrics.json: test mIoU (and spread), per-class IoU, Dice, confusion matrix
+    final: FinalMetrics | None  # as final/metrics.json: test mIoU (and spread), per-class IoU, Dice, confusion matrix
     report: Path  # report.html
     study: Path  # study.db, for optuna-dashboard
 

@@ -15,9 +15,7 @@ checked against PyTorch.
 from __future__ import annotations
 
 import copy
-import json
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -31,7 +29,8 @@ from searchseg.data.loader import SegmentationData
 from searchseg.engine import StopTraining, Trainer, fit, torch_threads
 from searchseg.errors import UserError
 from searchseg.evaluate import export_model, write_overlays
-from searchseg.io_utils import atomic_write, atomic_write_text, json_default
+from searchseg.final_metrics import FinalMetrics
+from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.model_card import ONNX_METADATA_KEY, build_model_card
 from searchseg.palette import class_palette
@@ -39,12 +38,11 @@ from searchseg.provenance import run_metadata
 from searchseg.selection import TrialChoice
 
 FINAL_DIR = "final"
-SCALARS = ("miou", "dice", "pixel_accuracy")
 
 
 def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
                  epochs: int | None = None, export: str | None = None, overlays: int = 6,
-                 progress: bool = True, echo=print) -> dict:
+                 progress: bool = True, echo=print) -> FinalMetrics:
     """Retrain ``best_config.yaml`` of an experiment ``seeds`` times and evaluate on the test split."""
     config_path = Path(experiment_dir) / "best_config.yaml"
     if not config_path.is_file():
@@ -77,25 +75,13 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
 
 
 def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],
-                 export: str | None, overlays: int, echo, **extra) -> dict:
-    data, seeds = first_trainer.data, len(runs)
-    summary = {
-        "test_miou": statistics.fmean(r["miou"] for r in runs),
-        "test_miou_std": statistics.stdev(r["miou"] for r in runs) if seeds > 1 else 0.0,
-        **{f"mean_{k}": statistics.fmean(r[k] for r in runs) for k in SCALARS},
-        **{f"std_{k}": statistics.stdev(r[k] for r in runs) if seeds > 1 else 0.0 for k in SCALARS},
-        "iou_per_class": runs[0]["iou_per_class"],
-        "dice_per_class": runs[0]["dice_per_class"],
-        "confusion_matrix": runs[0]["confusion_matrix"],
-        "class_names": list(data.class_names),
-        "class_colors": class_palette(data.class_colors, data.num_classes).tolist(),  # as the overlays draw them
-        "seeds": runs,
-        "test_images": len(data.splits["test"]),
-        "epochs": config.epochs,
-        "data_fingerprint": data.fingerprint,
-        **extra,
-        **run_metadata(),
-    }
+                 export: str | None, overlays: int, echo, final_training: dict | None = None) -> FinalMetrics:
+    data = first_trainer.data
+    summary = FinalMetrics.from_runs(
+        runs, class_names=list(data.class_names),
+        class_colors=class_palette(data.class_colors, data.num_classes).tolist(),  # as the overlays draw them
+        test_images=len(data.splits["test"]), epochs=config.epochs, data_fingerprint=data.fingerprint,
+        final_training=final_training, **run_metadata())
     config.save(final / "config.yaml")
     atomic_write(final / "model.pt", lambda tmp: torch.save(first_trainer.model.state_dict(), tmp))
     atomic_write_text(final / "curves.csv", pd.DataFrame(curves).to_csv(index=False))
@@ -109,17 +95,17 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
         example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
         difference, scale = export_model(first_trainer.model, export, path, example,
                                          metadata={ONNX_METADATA_KEY: card.to_json()})
-        summary["export"] = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
-                             "max_abs_logit": scale}
+        summary.export = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
+                          "max_abs_logit": scale}
         echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e}, largest logit {scale:.2e})")
     card.save(final)
-    atomic_write_text(final / "metrics.json", json.dumps(summary, indent=2, default=json_default))
+    summary.save(final / "metrics.json")
     return summary
 
 
 def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
                   planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
-                  echo=print, trial_choice: TrialChoice | None = None) -> dict:
+                  echo=print, trial_choice: TrialChoice | None = None) -> FinalMetrics:
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 

@@ -18,6 +18,7 @@ from searchseg.io_utils import atomic_write_text, json_default
 if TYPE_CHECKING:
     from searchseg.config import TrialConfig
     from searchseg.data.loader import SegmentationData
+    from searchseg.final_metrics import FinalMetrics
 
 CARD_FILE = "model_card.json"
 ONNX_METADATA_KEY = "searchseg_model_card"
@@ -131,17 +132,18 @@ CARD_METRICS = ("test_miou", "test_miou_std", "mean_dice", "std_dice", "mean_pix
                 "iou_per_class", "dice_per_class")
 
 
-def build_model_card(config: TrialConfig, data: SegmentationData, summary: dict, onnx: str | None) -> ModelCard:
-    """The card of a final model trained by ``config`` on ``data``, from its test ``summary`` (final/metrics.json)."""
+def build_model_card(config: TrialConfig, data: SegmentationData, summary: FinalMetrics, onnx: str | None
+                     ) -> ModelCard:
+    """The card of a final model trained by ``config`` on ``data``, from its test ``summary``."""
     mean, std = normalisation(config.in_channels)
     return ModelCard(
         arch=config.arch, encoder=config.encoder, weights="model.pt", outputs=1 if data.binary else data.num_classes,
         preprocessing=Preprocessing(config.in_channels, tuple(round(255 * m, 4) for m in mean),
                                     tuple(round(255 * s, 4) for s in std)),
         input_size=InputSize(config.image_size, data.median_original_size),
-        classes=Classes(tuple(data.class_names), tuple(tuple(c) for c in summary["class_colors"]), data.ignore_index,
-                        data.binary),
-        metrics={**{key: summary[key] for key in CARD_METRICS}, "seeds": len(summary["seeds"]),
-                 "test_images": summary["test_images"]},
+        classes=Classes(tuple(data.class_names), tuple((c[0], c[1], c[2]) for c in summary.class_colors),
+                        data.ignore_index, data.binary),
+        metrics={**{key: getattr(summary, key) for key in CARD_METRICS}, "seeds": len(summary.seeds),
+                 "test_images": summary.test_images},
         data={"source": data.source, "fingerprint": data.fingerprint, "images": len(data.images)},
-        config=config.to_flat(), versions=summary["versions"], onnx=onnx)
+        config=config.to_flat(), versions=summary.versions, onnx=onnx)

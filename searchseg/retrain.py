@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
                            overlays=args.overlays, progress=not args.quiet)
-    spread = f" ± {summary['test_miou_std']:.4f}" if args.seeds > 1 else ""
-    print(f"test mIoU {summary['test_miou']:.4f}{spread}; results in {args.experiment / 'final'}")
+    spread = f" ± {summary.test_miou_std:.4f}" if args.seeds > 1 else ""
+    print(f"test mIoU {summary.test_miou:.4f}{spread}; results in {args.experiment / 'final'}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import pandas as pd
 from searchseg.config import TrialConfig
 from searchseg.engine import metric_name
 from searchseg.errors import UserError
+from searchseg.final_metrics import FinalMetrics
 
 TRACKERS = ("tensorboard", "wandb", "mlflow")
 PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}
@@ -80,15 +81,15 @@ def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> l
     return callbacks
 
 
-def final_scalars(summary: dict) -> dict[str, float]:
+def final_scalars(summary: FinalMetrics) -> dict[str, float]:
     """The final model's test metrics as tracker scalars (per-class names made tag-safe, still readable)."""
-    scalars = {"test_miou": summary["test_miou"], "test_miou_std": summary["test_miou_std"],
-               "test_dice": summary["mean_dice"], "test_pixel_accuracy": summary["mean_pixel_accuracy"]}
-    scalars.update({f"test_iou.{metric_name(name)}": value for name, value in summary["iou_per_class"].items()})
+    scalars = {"test_miou": summary.test_miou, "test_miou_std": summary.test_miou_std,
+               "test_dice": summary.mean_dice, "test_pixel_accuracy": summary.mean_pixel_accuracy}
+    scalars.update({f"test_iou.{metric_name(name)}": value for name, value in summary.iou_per_class.items()})
     return {key: float(value) for key, value in scalars.items()}
 
 
-def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config: TrialConfig, summary: dict,
+def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config: TrialConfig, summary: FinalMetrics,
                     curves: pd.DataFrame) -> None:
     """Log the final model to each tracker beside the trials: its config, its per-epoch curves (of its first
     seed) and its test metrics; MLflow also keeps its metrics, card, curves and config as artifacts."""

@@ -113,7 +113,7 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
     trials = pd.read_csv(result.experiment_dir / "trials.csv")
     assert len(trials) == 3 and set(trials["status"]) == {"completed"}  # FIFO: no trial stopped early
     assert (trials["epochs_run"] == 2).all()
-    assert result.final["test_images"] == len(data.splits["test"]) and 0 <= result.final["test_miou"] <= 1
+    assert result.final.test_images == len(data.splits["test"]) and 0 <= result.final.test_miou <= 1
     run = json.loads((result.experiment_dir / "run.json").read_text())
     assert run["data_fingerprint"] == data.fingerprint and run["fixed"]["image_size"] == 64
     assert run["fixed"]["class_map"] == str(search_dataset / "classes.yaml") and run["fixed"]["group_by"] == "folder"
