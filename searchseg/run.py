@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         spread = f" ± {outcome.final.test_miou_std:.4f}" if args.retrain_seeds > 1 else ""
         print(f"test mIoU {outcome.final.test_miou:.4f}{spread} on {outcome.final.test_images} held-out "
               f"images (pixel accuracy {outcome.final.mean_pixel_accuracy:.4f})")
+        print(f"predict new images: searchseg predict {search.experiment_dir} IMAGES... --out DIR")
     print(f"report: {outcome.report}")
     print(f"optuna study: optuna-dashboard sqlite:///{outcome.study.resolve()}")
     print(f"results: {search.experiment_dir}")
