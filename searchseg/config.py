@@ -88,6 +88,8 @@ class TrialConfig:
     threads: int = _opt(0, "CPU threads torch computes with; 0 = what the process has (a Ray trial: its CPUs). Saved "
                                "configs hold the count used: float sums depend on it, so a rerun matches only with "
                                "the same count", low=0, high=4096)
+    cost_runs: int = _opt(5, "timed inference runs per batch size when a trial measures its latency before "
+                                 "training (0: parameters and MACs only)", low=0, high=1000)
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
     plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
                             "models, losses or optimizers (README: Extending)")

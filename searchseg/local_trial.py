@@ -18,6 +18,7 @@ import pandas as pd
 from searchseg.augment import save_augmentation
 from searchseg.checkpoints import load_state, save_state
 from searchseg.config import TrialConfig
+from searchseg.costs import measure_costs
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import FitResult, Trainer, fit, validate_config
@@ -69,6 +70,9 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
          f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
     echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({trainer.config.threads} CPU threads); "
          f"loss {trainer.loss_fn.weights}")
+    costs = measure_costs(trainer, config.cost_runs)
+    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.image_size} px image, "
+         f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
 
     metrics_path = trial_dir / "metrics.csv"
     rows = pd.read_csv(metrics_path).to_dict("records") if resume and metrics_path.is_file() else []
@@ -94,6 +98,7 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
         "data_fingerprint": data.fingerprint,
         "class_names": list(data.class_names),
         "class_weights": list(trainer.class_weights),
+        "costs": costs.to_metrics(),
         **run_metadata(),
     }
     atomic_write_text(trial_dir / "summary.json", json.dumps(summary, indent=2))

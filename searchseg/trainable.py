@@ -24,6 +24,7 @@ from ray import tune
 from searchseg.augment import save_augmentation
 from searchseg.checkpoints import load_state
 from searchseg.config import TrialConfig
+from searchseg.costs import measure_costs
 from searchseg.data.loader import SegmentationData
 from searchseg.engine import Trainer, fit
 from searchseg.errors import UserError
@@ -63,9 +64,11 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     node_id = ray.get_runtime_context().get_node_id()
     resumed_from = resume_state["epoch"] if resume_state else 0
 
+    costs: dict[str, float] = {}
+
     def report_epoch(row: dict, trainer: Trainer) -> None:
         metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
-                   FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time()}
+                   FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time(), **costs}
         recent_confusions.append(trainer.eval_confusions)
         with tempfile.TemporaryDirectory() as folder:
             torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
@@ -75,6 +78,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
     trainer = None
     try:
         trainer = Trainer(trial_config, data)
+        costs.update(measure_costs(trainer, trial_config.cost_runs).to_metrics())  # known before it trains
         trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
         trainer.config.save(trial_dir / "config.yaml")
         save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")

@@ -32,6 +32,7 @@ from searchseg.io_utils import read_table
 from searchseg.local_trial import run_local_trial
 from searchseg.metrics import SegmentationMetrics
 from searchseg.pipeline import run_pipeline
+from searchseg.results import COST_COLUMNS
 from searchseg.search import run_search
 
 pytestmark = pytest.mark.slow
@@ -92,6 +93,8 @@ def test_result_files_are_complete_and_consistent(finished):
     run = json.loads((folder / "run.json").read_text())
     assert run["data_fingerprint"] == finished.data.fingerprint and run["settings"]["samples"] == 6
     assert trials["node_id"].notna().all() and (trials["wall_seconds"] > 0).all()
+    assert (trials[list(COST_COLUMNS)] > 0).all().all()  # measured in each trial before it trained
+    assert trials["params_m"].nunique() == 1  # one architecture and encoder in this space
     trial_dirs = list(folder.glob("train_segmentation_*"))
     assert len(trial_dirs) == 6
     for trial_dir in trial_dirs:  # every trial is rebuildable from the files beside its results
