@@ -8,6 +8,7 @@ from searchseg.api import Search, SearchResult
 from searchseg.config import TrialConfig
 from searchseg.finalize import FINAL_DIR, continue_best, retrain_best
 from searchseg.io_utils import read_table
+from searchseg.pareto import write_pareto
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
 from searchseg.report.optuna_study import export_study
@@ -40,6 +41,8 @@ def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, 
         final_dir = outcome.experiment_dir / FINAL_DIR
         log_final_model(options.output.trackers, outcome.experiment_dir, outcome.experiment_dir.name,
                         TrialConfig.load(final_dir / "config.yaml"), final, read_table(final_dir / "curves.csv"))
+    experiment = load_experiment(outcome.experiment_dir)
+    write_pareto(experiment)
     report = write_report(outcome.experiment_dir)
-    study = export_study(load_experiment(outcome.experiment_dir))
+    study = export_study(experiment)
     return SearchResult(outcome, final, report, study)

@@ -57,7 +57,7 @@ def make_experiment(root, finished=True, final=True):
         rows.append({"trial_id": tid, "status": status, "arch": arch, "encoder": encoder, "lr": lr, "loss.ce": ce,
                      "loss.dice": dice, "best_val_miou": best, "last_val_miou": best, "epochs_run": epochs,
                      "stop_reason": "loss became nan" if status == "nan_loss" else "",
-                     "wall_seconds": 10.0 * epochs})
+                     "wall_seconds": 10.0 * epochs, "latency_ms": 20.0 if arch == "fpn" else 30.0 - 1000 * lr})
         curves += [{"trial_id": tid, "epoch": e, "val_miou": best * e / max(epochs, 1), "train_loss": 1.0 / e}
                    for e in range(1, epochs + 1) if status != "nan_loss"]
     if not finished:
@@ -196,11 +196,14 @@ def test_an_export_written_before_live_studies_is_written_anew(experiment):
     assert len(optuna.load_study(study_name="exp", storage=f"sqlite:///{path}").trials) == 7
 
 
-def test_report_cli_writes_report_and_study(tmp_path, capsys):
+def test_report_cli_writes_report_study_and_pareto_front(tmp_path, capsys):
     root = make_experiment(tmp_path / "cli")
     report_main([str(root)])
     out = capsys.readouterr().out
     assert (root / "report.html").is_file() and (root / "study.db").is_file()
+    front = pd.read_csv(root / "pareto.csv")  # t1 0.30 at 20 ms, t0 0.60 at 29 ms, t2 0.70 at 29.7 ms; t4 is
+    assert front["trial_id"].tolist() == ["t1", "t0", "t2"]  # slower than t0 and worse
+    assert "Accuracy against latency" in (root / "report.html").read_text()
     assert "optuna-dashboard sqlite:///" in out
     page = (root / "report.html").read_text()
     assert page.count("class=\"plotly-graph-div\"") >= 7 and "data:image/png;base64," in page

@@ -33,6 +33,26 @@ def history_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     return _layout(figure, "Optimisation history", xaxis_title="trial (start order)", yaxis_title=f"best {metric}")
 
 
+def pareto_figure(table: pd.DataFrame, metric: str, searched: list[str]) -> go.Figure:
+    """Every finished trial's best metric against its latency, the non-dominated ones joined as the front; hovering
+    a point shows its configuration."""
+    def hover(rows: pd.DataFrame) -> list[str]:
+        return ["<br>".join([str(row["trial_id"]), *(f"{key}: {row[key]}" for key in searched if key in row)])
+                for _, row in rows.iterrows()]
+
+    front, others = table[table["front"]], table[~table["front"]]
+    best = f"best_{metric}"
+    figure = go.Figure([
+        go.Scatter(x=others["latency_ms"], y=others[best], mode="markers", name="dominated",
+                   marker={"color": "#9aa5b1", "size": 8}, hovertext=hover(others), hoverinfo="text+x+y"),
+        go.Scatter(x=front["latency_ms"], y=front[best], mode="lines+markers", name="Pareto front",
+                   line={"shape": "hv", "color": "#ff7f0e"}, marker={"size": 11}, hovertext=hover(front),
+                   hoverinfo="text+x+y"),
+    ])
+    return _layout(figure, f"{metric} against latency (finished trials)",
+                   xaxis_title="latency, ms per image at batch 1 (in the trial)", yaxis_title=f"best {metric}")
+
+
 def parallel_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     dimensions = []
     for column in table.columns.drop(["trial_id", "value"]):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from searchseg.io_utils import atomic_write_text
 from searchseg.palette import IGNORE_COLOUR, class_palette, rgb_to_hex
+from searchseg.pareto import pareto_table
 from searchseg.report import figures as F
 from searchseg.report import tables as T
 from searchseg.report.experiment import Experiment, load_experiment
@@ -98,6 +99,9 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
                 "No finished trial yet.")
     page.figure("Parameter importance", F.importance_figure(importance), len(importance) > 0,
                 "Needs at least two finished trials with different parameters.")
+    pareto = pareto_table(exp.trials, metric, exp.settings.mode)
+    page.figure("Accuracy against latency", F.pareto_figure(pareto, metric, exp.searched), len(pareto) > 0,
+                "No finished trial with a measured latency (experiments from before trials measured their cost).")
     curves = T.curves_table(exp)
     page.figure("Learning curves", F.curves_figure(curves, T.rung_epochs(exp), metric), len(curves) > 0,
                 "No epoch reported yet.")
