@@ -38,11 +38,11 @@ def pareto_table(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     """Finished trials with their best ``metric`` and latency, a ``front`` column marking the non-dominated ones,
     sorted by latency. Empty when the trials recorded no latency (experiments from before costs were measured)."""
     best = f"best_{metric}"
-    if COST not in trials or best not in trials or not len(trials):
-        return pd.DataFrame(columns=["trial_id", best, COST, "front"])
+    if COST not in trials or best not in trials:
+        trials = pd.DataFrame({"trial_id": [], "status": [], best: [], COST: []})
     table = trials[trials["status"].isin(FINISHED)].dropna(subset=[best, COST]).copy()
     maximise = np.array([Direction(mode) is Direction.MAX, False])
-    table["front"] = non_dominated(table[[best, COST]].to_numpy(float), maximise) if len(table) else []
+    table["front"] = non_dominated(table[[best, COST]].to_numpy(float), maximise)  # boolean, even when empty
     return table.sort_values([COST, best], ascending=[True, mode == "min"]).reset_index(drop=True)
 
 

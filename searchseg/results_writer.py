@@ -55,6 +55,7 @@ class ResultsWriter(Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         row = self._row(trial)
         row["status"] = TrialStatus.RUNNING.value
+        row.setdefault("epochs_run", 0)  # a trial the budget ends before its first report has run none
         row.setdefault("started_at", round(time.time(), 3))  # a resumed trial keeps its first start
         self._write()
 
