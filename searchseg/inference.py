@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from searchseg.config import DEVICES
 from searchseg.data.io import resize_image
 from searchseg.errors import UserError
 from searchseg.model_card import ONNX_METADATA_KEY, ModelCard
@@ -73,6 +74,8 @@ class Predictor:
         source = Path(source)
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        if device not in DEVICES:
+            raise UserError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
         if source.suffix == ".onnx":
             card, onnx_path = _card_from_onnx(source), source
         else:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from searchseg.batch_predict import predict_to_folder
+from searchseg.config import DEVICES
 from searchseg.errors import cli_entry
 from searchseg.inference import BACKENDS, RESIZE_RULES, Predictor
 
@@ -25,7 +26,7 @@ def build_parser(prog: str = "python -m searchseg.predict") -> argparse.Argument
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="torch: final/model.pt; onnx: final/model.onnx through ONNX Runtime (default: torch)")
-    parser.add_argument("--device", default="auto", help="torch backend: auto, cpu or cuda (default: auto)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch backend's device (default: auto)")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (default: 8)")
     parser.add_argument("--overlap", type=float, default=0.25,
                         help="least overlap of neighbouring tiles, as a fraction of the tile (default: 0.25)")

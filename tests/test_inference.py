@@ -127,6 +127,8 @@ def test_an_experiment_without_a_card_or_model_is_one_line(tmp_path, final_model
         Predictor.load(tmp_path)
     with pytest.raises(UserError, match="overlap"):
         Predictor.load(folder, overlap=1.0)
+    with pytest.raises(UserError, match="unknown device 'gpu'; valid devices: auto, cpu, cuda"):
+        Predictor.load(folder, device="gpu")
 
 
 def test_a_folder_is_predicted_into_masks_colours_overlays_and_probabilities_despite_one_bad_file(final_model,
