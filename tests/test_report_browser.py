@@ -72,7 +72,8 @@ def test_report_file_renders_every_figure(browser, tmp_path):
     root = make_experiment(tmp_path / "exp")
     report = write_report(root)
     figures = assert_rendered(browser, report.resolve().as_uri(), tmp_path / "report.png")
-    assert len(figures) == 9  # history, parallel, importance, curves, 2 heatmaps, per-class, confusion, retraining
+    assert len(figures) == 10  # history, parallel, importance, latency front, curves, 2 heatmaps, per-class,
+    # confusion, retraining
     assert browser.execute_script("return document.querySelectorAll('.gallery img').length") == 1
 
 
