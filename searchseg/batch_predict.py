@@ -17,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from searchseg.data.io import DataError, read_image
 from searchseg.data.pairing import IMAGE_EXTENSIONS
 from searchseg.errors import UserError
 from searchseg.inference import Prediction, Predictor
-from searchseg.io_utils import atomic_write, atomic_write_text
-from searchseg.palette import colourise
+from searchseg.io_utils import atomic_write, atomic_write_png, atomic_write_text
+from searchseg.palette import as_rgb, colourise
 
 OVERLAY_OPACITY = 0.5
 
@@ -71,10 +70,6 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path, str]]:
     return list(dict.fromkeys(found))
 
 
-def _save_png(array: np.ndarray, path: Path) -> None:
-    Image.fromarray(array).save(path, format="PNG")
-
-
 def _save_npy(array: np.ndarray, path: Path) -> None:
     with path.open("wb") as handle:  # np.save given a name would append .npy to the temporary file's
         np.save(handle, array)
@@ -84,12 +79,11 @@ def _write_outputs(out: Path, name: str, image: np.ndarray, prediction: Predicti
                    overlays: bool) -> None:
     classes = predictor.card.classes
     colour = colourise(prediction.labels, classes.colors, classes.ignore_index)
-    atomic_write(out / "masks" / f"{name}.png", partial(_save_png, prediction.labels))
-    atomic_write(out / "colour" / f"{name}.png", partial(_save_png, colour))
+    atomic_write_png(out / "masks" / f"{name}.png", prediction.labels)
+    atomic_write_png(out / "colour" / f"{name}.png", colour)
     if overlays:
-        rgb = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
-        blend = (1 - OVERLAY_OPACITY) * rgb + OVERLAY_OPACITY * colour
-        atomic_write(out / "overlays" / f"{name}.png", partial(_save_png, blend.round().astype(np.uint8)))
+        blend = (1 - OVERLAY_OPACITY) * as_rgb(image) + OVERLAY_OPACITY * colour
+        atomic_write_png(out / "overlays" / f"{name}.png", blend.round().astype(np.uint8))
     if prediction.probabilities is not None:
         probabilities = prediction.probabilities.astype(np.float16)
         atomic_write(out / "probabilities" / f"{name}.npy", partial(_save_npy, probabilities))

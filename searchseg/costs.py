@@ -53,7 +53,7 @@ def measure_costs(trainer: Trainer, runs: int = 5) -> ModelCosts:
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     with torch_threads(config.threads):
         with FlopCounterMode(display=False) as counter:
-            trainer.model(trainer.prepare_images(images[:1]).float())
+            trainer.model(trainer.prepare_images(images[:1]))
         latency = batch_latency = float("nan")
         if runs > 0:
             latency = _median_ms_per_image(trainer, images[:1], runs)

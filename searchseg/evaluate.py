@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from searchseg.errors import UserError
-from searchseg.io_utils import atomic_write
-from searchseg.palette import colourise
+from searchseg.io_utils import atomic_write, atomic_write_png
+from searchseg.palette import as_rgb, colourise
 
 EXPORT_FORMATS = ("onnx", "torchscript")
-
-
-def _save_png(image: np.ndarray, path: Path) -> None:
-    Image.fromarray(image).save(path, format="PNG")
 
 
 def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, names: list[str],
@@ -26,11 +20,10 @@ def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarra
     """One PNG per image: image | ground truth | prediction, side by side."""
     paths = []
     for image, mask, prediction, name in zip(images, masks, predictions, names, strict=True):
-        rgb = image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
-        panel = np.concatenate([rgb, colourise(mask, class_colors, ignore_index),
+        panel = np.concatenate([as_rgb(image), colourise(mask, class_colors, ignore_index),
                                 colourise(prediction, class_colors, ignore_index)], axis=1)
         path = folder / f"{name.replace('/', '__')}.png"  # an item's name is its relative path
-        atomic_write(path, partial(_save_png, panel))
+        atomic_write_png(path, panel)
         paths.append(path)
     return paths
 

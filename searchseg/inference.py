@@ -1,9 +1,9 @@
 """A trained model applied to new images of any size, with the preprocessing its model card records.
 
 An image is resized to its working size (``InputSize.working_size``: the typical training scale, never below the
-window), covered by overlapping
-window-sized tiles (sliding-window inference, as MMSegmentation's ``slide`` mode and nnU-Net do; one tile when it
-fits), the tiles' logits averaged, and the logits resized back to the image's own size before the class is taken.
+window), covered by overlapping window-sized tiles (sliding-window inference, as MMSegmentation's ``slide`` mode
+and nnU-Net do; one tile when it fits), the tiles' logits averaged, and the logits resized back to the image's own
+size before the class is taken.
 An image the size of a training image is therefore predicted exactly as the test split was evaluated.
 """
 
@@ -17,9 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from searchseg.checkpoints import load_state
 from searchseg.config import DEVICES
 from searchseg.data.io import resize_image
 from searchseg.errors import UserError
+from searchseg.metrics import predict_labels
 from searchseg.model_card import ONNX_METADATA_KEY, ModelCard
 
 BACKENDS = ("torch", "onnx")
@@ -119,11 +121,10 @@ class Predictor:
                 counts[top:top + window, left:left + window] += 1
         logits = torch.from_numpy(logit_sum / counts)
         logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
-        binary = logits.shape[0] == 1
-        labels = (logits[0] > 0) if binary else logits.argmax(dim=0)
+        labels = predict_labels(logits[None])[0]
         probs = None
         if probabilities:
-            probs = (torch.sigmoid(logits) if binary else torch.softmax(logits, dim=0)).numpy()
+            probs = (torch.sigmoid(logits) if self.card.classes.binary else torch.softmax(logits, dim=0)).numpy()
         return Prediction(labels.to(torch.uint8).numpy(), probs, (working[0], working[1]), len(starts))
 
 
@@ -140,7 +141,7 @@ def _torch_runner(card: ModelCard, final: Path, device: str):
     weights = final / card.weights
     if not weights.is_file():
         raise UserError(f"{weights} does not exist; run searchseg retrain {final.parent} to train the final model")
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.load_state_dict(load_state(weights))
     target = resolve_device(device)
     model = model.eval().to(target)
     autocast = target.type == "cuda" and config.amp  # as the test split was evaluated

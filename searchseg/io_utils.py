@@ -39,6 +39,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
+def atomic_write_png(path: Path, pixels) -> None:
+    """An image array (``(H, W)`` or ``(H, W, 3)`` uint8) as a PNG, written atomically."""
+    from PIL import Image  # here, not at the top: the report reads tables through this module
+
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, format="PNG"))
+
+
 def json_default(value: object) -> object:
     """``json.dumps``'s ``default`` for numpy scalars (metrics computed with numpy)."""
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:

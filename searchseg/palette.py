@@ -28,6 +28,11 @@ def class_palette(class_colors: Sequence[Sequence[int]] | None, num_classes: int
     return palette[np.arange(num_classes) % len(palette)]
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 1)`` grey or ``(H, W, 3)`` RGB -> ``(H, W, 3)``, for drawing beside or under coloured masks."""
+    return image if image.shape[2] == 3 else np.repeat(image, 3, axis=2)
+
+
 def colourise(labels: np.ndarray, class_colors, ignore_index: int) -> np.ndarray:
     """``(H, W)`` class indices -> ``(H, W, 3)`` RGB; ignored pixels white."""
     palette = _palette(class_colors)

@@ -113,13 +113,12 @@ def _times(row: pd.Series, curve: pd.DataFrame | None) -> tuple[datetime.datetim
 
 
 class StudyWriter:
-    """``study.db`` (or any Optuna storage URL) brought up to date from the experiment's tables."""
+    """An experiment's ``study.db`` brought up to date from its tables."""
 
-    def __init__(self, storage: str | Path, name: str, space: SearchSpace | None, metric: str, mode: str) -> None:
-        url = storage if isinstance(storage, str) else f"sqlite:///{storage}"
-        self.arguments = (url, name, space, metric, mode)
-        self.storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}) \
-            if url.startswith("sqlite") else optuna.storages.RDBStorage(url)
+    def __init__(self, path: Path, name: str, space: SearchSpace | None, metric: str, mode: str) -> None:
+        self.arguments = (path, name, space, metric, mode)
+        # a reader (optuna-dashboard) may hold the file's lock for a moment: wait rather than fail
+        self.storage = optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
         self.space, self.metric, self.mode = space, metric, Direction(mode)
         with optuna_warnings_only():
             self.study = optuna.create_study(storage=self.storage, study_name=name, direction=self.mode.optuna,
