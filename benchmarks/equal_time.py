@@ -28,15 +28,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
+from searchseg.final.model_card import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.io_utils import atomic_write_text
-from searchseg.losses import LossContext, LossMix
-from searchseg.metrics import SegmentationMetrics, predict_labels
-from searchseg.model_card import IMAGENET_MEAN, IMAGENET_STD
-from searchseg.models import create_model
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.losses import LossContext, LossMix
+from searchseg.training.metrics import SegmentationMetrics, predict_labels
+from searchseg.training.models import create_model
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 # name -> the --set keys (and --data/--class-map) of the dataset; image_size as in the recipe.

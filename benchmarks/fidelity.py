@@ -33,11 +33,11 @@ import torch
 from scipy.stats import spearmanr
 
 from benchmarks.equal_time import DATASETS, available, decoded
-from searchseg.config import TrialConfig
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import StopTraining, fit
 from searchseg.io_utils import atomic_write_text
-from searchseg.space import SearchSpace, load_space
+from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import SearchSpace, load_space
+from searchseg.training.engine import StopTraining, fit
 
 EPOCH_STEPS, RUNG_EPOCHS, FULL_EPOCHS, HORIZON_EPOCHS = 15, 3, 9, 45
 RESOLUTIONS = (128, 64)

@@ -16,11 +16,11 @@ import gc
 
 import torch
 
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.engine import Trainer
-from searchseg.timing import step_seconds
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.engine import Trainer
+from searchseg.tuning.timing import step_seconds
 
 EPOCH_STEPS, BATCH = 30, 16
 ARCHS = (("unet", "resnet18"), ("unet", "resnet34"), ("fpn", "mobilenet_v2"), ("deeplabv3plus", "resnet18"),

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config, resolve_spec
 from searchseg.data.loader import MaskDecoding
 from searchseg.data.pairing import find_pairs
-from searchseg.inference import BACKENDS, RESIZE_RULES, Predictor
-from searchseg.metrics import SegmentationMetrics
+from searchseg.prediction.predictor import BACKENDS, RESIZE_RULES, Predictor
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.metrics import SegmentationMetrics
 
 
 def original_test_pairs(config: TrialConfig):

@@ -28,14 +28,14 @@ from torch.utils.data import DataLoader
 from benchmarks import equal_time
 from benchmarks import gpu as gpu_benchmark
 from searchseg.api import OutputConfig, Search, SearchConfig
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
-from searchseg.engine import Trainer, fit
-from searchseg.model_card import IMAGENET_MEAN, IMAGENET_STD
-from searchseg.search import run_search
-from searchseg.space import load_space
+from searchseg.final.model_card import IMAGENET_MEAN, IMAGENET_STD
+from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import load_space
+from searchseg.training.engine import Trainer, fit
+from searchseg.tuning.search import run_search
 
 DUBAI = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "dubai_aerial"
 

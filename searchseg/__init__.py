@@ -17,7 +17,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from searchseg import moved_modules
+
 __version__ = "0.1.0"
+
+moved_modules.install()
 
 _EXPORTS = {  # public name -> module that defines it
     "Search": "searchseg.api",
@@ -25,30 +29,30 @@ _EXPORTS = {  # public name -> module that defines it
     "ResourceConfig": "searchseg.api",
     "OutputConfig": "searchseg.api",
     "SearchResult": "searchseg.api",
-    "FinalMetrics": "searchseg.final_metrics",
+    "FinalMetrics": "searchseg.final.final_metrics",
     "train": "searchseg.api",
     "check_data": "searchseg.api",
     "load_experiment": "searchseg.report.experiment",
     "Experiment": "searchseg.report.experiment",
-    "Predictor": "searchseg.inference",
-    "Prediction": "searchseg.inference",
-    "ModelCard": "searchseg.model_card",
-    "SearchSpace": "searchseg.space",
-    "load_space": "searchseg.space",
-    "list_spaces": "searchseg.space",
-    "TrialConfig": "searchseg.config",
+    "Predictor": "searchseg.prediction.predictor",
+    "Prediction": "searchseg.prediction.predictor",
+    "ModelCard": "searchseg.final.model_card",
+    "SearchSpace": "searchseg.spaces.space",
+    "load_space": "searchseg.spaces.space",
+    "list_spaces": "searchseg.spaces.space",
+    "TrialConfig": "searchseg.spaces.config",
     "SegmentationData": "searchseg.data.loader",
     "load_data": "searchseg.data.loader",
     "resolve_spec": "searchseg.data.spec",
-    "create_model": "searchseg.models",
-    "arch_names": "searchseg.models",
-    "register_arch": "searchseg.models",
-    "register_loss": "searchseg.losses",
-    "register_optimizer": "searchseg.optim",
-    "register_schedule": "searchseg.schedules",
-    "register_preset": "searchseg.augment",
-    "TrialStatus": "searchseg.status",
-    "Direction": "searchseg.status",
+    "create_model": "searchseg.training.models",
+    "arch_names": "searchseg.training.models",
+    "register_arch": "searchseg.training.models",
+    "register_loss": "searchseg.training.losses",
+    "register_optimizer": "searchseg.training.optim",
+    "register_schedule": "searchseg.training.schedules",
+    "register_preset": "searchseg.training.augment",
+    "TrialStatus": "searchseg.tracking.status",
+    "Direction": "searchseg.tracking.status",
     "UserError": "searchseg.errors",
 }
 
@@ -69,18 +73,18 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily above
     from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig, SearchResult, check_data, train
-    from searchseg.augment import register_preset
-    from searchseg.config import TrialConfig
     from searchseg.data.loader import SegmentationData, load_data
     from searchseg.data.spec import resolve_spec
     from searchseg.errors import UserError
-    from searchseg.final_metrics import FinalMetrics
-    from searchseg.inference import Prediction, Predictor
-    from searchseg.losses import register_loss
-    from searchseg.model_card import ModelCard
-    from searchseg.models import arch_names, create_model, register_arch
-    from searchseg.optim import register_optimizer
+    from searchseg.final.final_metrics import FinalMetrics
+    from searchseg.final.model_card import ModelCard
+    from searchseg.prediction.predictor import Prediction, Predictor
     from searchseg.report.experiment import Experiment, load_experiment
-    from searchseg.schedules import register_schedule
-    from searchseg.space import SearchSpace, list_spaces, load_space
-    from searchseg.status import Direction, TrialStatus
+    from searchseg.spaces.config import TrialConfig
+    from searchseg.spaces.space import SearchSpace, list_spaces, load_space
+    from searchseg.tracking.status import Direction, TrialStatus
+    from searchseg.training.augment import register_preset
+    from searchseg.training.losses import register_loss
+    from searchseg.training.models import arch_names, create_model, register_arch
+    from searchseg.training.optim import register_optimizer
+    from searchseg.training.schedules import register_schedule

@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     import optuna
     from ray.tune.schedulers import TrialScheduler
 
-    from searchseg.config import TrialConfig
+    from searchseg.data.datacheck import CheckOutcome
     from searchseg.data.loader import SegmentationData
-    from searchseg.datacheck import CheckOutcome
-    from searchseg.final_metrics import FinalMetrics
-    from searchseg.local_trial import LocalTrialResult
-    from searchseg.search import SearchOutcome
-    from searchseg.space import SearchSpace
+    from searchseg.final.final_metrics import FinalMetrics
+    from searchseg.spaces.config import TrialConfig
+    from searchseg.spaces.space import SearchSpace
+    from searchseg.training.local_trial import LocalTrialResult
+    from searchseg.tuning.search import SearchOutcome
 
 
 @dataclass
@@ -130,7 +130,7 @@ class Search:
     def restore(cls, path: str | Path, data: SegmentationData | None = None, **output: Any) -> Search:
         """The search in experiment folder ``path``, to continue with ``fit()``. Pass ``data`` if the search was
         given decoded data; ``output`` changes output settings (``verbose``, ``trackers``)."""
-        from searchseg.results import RUN_FILE, read_run
+        from searchseg.tracking.files import RUN_FILE, read_run
 
         folder = Path(path).expanduser().resolve()
         if not (folder / RUN_FILE).is_file():
@@ -147,17 +147,19 @@ def train(config: TrialConfig | dict[str, Any], trial_dir: str | Path, data: Seg
     ``config`` is a ``TrialConfig`` or its flat keys (``{"arch": "fpn", "loss.dice": 0.5}``); ``data`` is
     decoded from the config's ``data`` when not given.
     """
-    from searchseg.config import TrialConfig
-    from searchseg.local_trial import run_local_trial
+    from searchseg.spaces.config import TrialConfig
+    from searchseg.training.local_trial import run_local_trial
 
     config = config if isinstance(config, TrialConfig) else TrialConfig.from_flat(config)
     return run_local_trial(config, Path(trial_dir), resume=resume, progress=progress, echo=echo, data=data)
 
 
 def check_data(data: str | Path, class_map: str | Path | None = None, image_size: int = 256,
-          progress: bool = True) -> CheckOutcome:
-    """Check a dataset (``python -m searchseg.check``): ``.report.errors``/``.warnings`` list what is wrong."""
-    from searchseg.datacheck import CheckOptions, run_data_check
+               preflight_space: str | Path | None = None, progress: bool = True) -> CheckOutcome:
+    """Check a dataset (``python -m searchseg.check``): ``.report.errors``/``.warnings`` list what is wrong,
+    ``.report.stats`` what was measured; with a space, ``.preflight`` measures its representative model."""
+    from searchseg.data.datacheck import CheckOptions, run_data_check
 
     return run_data_check(CheckOptions(data=str(data), class_map=None if class_map is None else str(class_map),
-                                       image_size=image_size, progress=progress))
+                                       image_size=image_size, progress=progress,
+                                       preflight_space=None if preflight_space is None else str(preflight_space)))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from searchseg.datacheck import CheckOptions, format_report, run_data_check
+from searchseg.data.datacheck import CheckOptions, format_report, run_data_check
 from searchseg.errors import cli_entry
 from searchseg.io_utils import writable_folder
 

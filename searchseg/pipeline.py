@@ -5,15 +5,15 @@ from __future__ import annotations
 import time
 
 from searchseg.api import Search, SearchResult
-from searchseg.config import TrialConfig
-from searchseg.finalize import FINAL_DIR, continue_best, retrain_best
+from searchseg.final.finalize import FINAL_DIR, continue_best, retrain_best
 from searchseg.io_utils import read_table
-from searchseg.pareto import write_pareto
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
 from searchseg.report.optuna_study import export_study
-from searchseg.search import run_search
-from searchseg.trackers import log_final_model
+from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.pareto import write_pareto
+from searchseg.tracking.trackers import log_final_model
+from searchseg.tuning.search import run_search
 
 
 def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from searchseg.batch_predict import predict_to_folder
-from searchseg.config import DEVICES
 from searchseg.errors import cli_entry
-from searchseg.inference import BACKENDS, RESIZE_RULES, Predictor
+from searchseg.prediction.batch import predict_to_folder
+from searchseg.prediction.predictor import BACKENDS, RESIZE_RULES, Predictor
+from searchseg.spaces.config import DEVICES
 
 
 def build_parser(prog: str = "python -m searchseg.predict") -> argparse.ArgumentParser:

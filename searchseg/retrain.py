@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from searchseg.errors import cli_entry
-from searchseg.evaluate import EXPORT_FORMATS
-from searchseg.finalize import retrain_best
+from searchseg.final.evaluate import EXPORT_FORMATS
+from searchseg.final.finalize import retrain_best
 
 
 def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.ArgumentParser:

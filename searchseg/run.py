@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 
 from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
-from searchseg.budget import parse_duration, process_started_at
 from searchseg.errors import cli_entry
-from searchseg.evaluate import EXPORT_FORMATS
-from searchseg.search import SEARCHERS
-from searchseg.space import list_spaces
-from searchseg.trackers import TRACKERS
+from searchseg.final.evaluate import EXPORT_FORMATS
+from searchseg.spaces.space import list_spaces
+from searchseg.tracking.trackers import TRACKERS
 from searchseg.trial import parse_assignments
+from searchseg.tuning.budget import parse_duration, process_started_at
+from searchseg.tuning.search import SEARCHERS
 
 
 def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentParser:

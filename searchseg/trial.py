@@ -9,14 +9,14 @@ from pathlib import Path
 
 import yaml
 
-from searchseg.augment import PRESETS
-from searchseg.config import TrialConfig, config_help
 from searchseg.errors import UserError, cli_entry
 from searchseg.io_utils import folder_name
-from searchseg.local_trial import run_local_trial
-from searchseg.losses import LOSSES
-from searchseg.models import arch_names, list_encoders
-from searchseg.optim import OPTIMIZERS
+from searchseg.spaces.config import TrialConfig, config_help
+from searchseg.training.augment import PRESETS
+from searchseg.training.local_trial import run_local_trial
+from searchseg.training.losses import LOSSES
+from searchseg.training.models import arch_names, list_encoders
+from searchseg.training.optim import OPTIMIZERS
 
 
 def parse_assignments(assignments: list[str]) -> dict:

@@ -16,11 +16,11 @@ from ray.tune.schedulers import FIFOScheduler
 
 import searchseg
 from searchseg.api import OutputConfig, Search, SearchConfig
-from searchseg.config import TrialConfig
 from searchseg.data import load_from_config
 from searchseg.errors import UserError
-from searchseg.search import TUNE_ENVIRONMENT, _scheduler, _searcher, fixed_config
-from searchseg.space import as_space
+from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import as_space
+from searchseg.tuning.search import TUNE_ENVIRONMENT, _scheduler, _searcher, fixed_config
 from tests.conftest import tiny_data
 
 SPACE = {
@@ -90,8 +90,13 @@ def test_train_takes_a_flat_config_and_decoded_data(tmp_path):
 
 
 def test_check_reports_a_clean_dataset_and_restore_refuses_a_folder_that_is_no_experiment(colour_dataset, tmp_path):
-    outcome = searchseg.check_data(colour_dataset, colour_dataset / "classes.json", progress=False)
-    assert not outcome.report.errors
+    space = tmp_path / "space.yaml"
+    space.write_text("search: {samples: 2, epochs: 2}\nfixed: {image_size: 32, batch_size: 4}\n"
+                     "params: {lr: {loguniform: [1.0e-3, 1.0e-2]}}\n")
+    outcome = searchseg.check_data(colour_dataset, colour_dataset / "classes.json", preflight_space=space,
+                                   progress=False)
+    assert not outcome.report.errors and outcome.report.stats.classes[0].pixels > 0
+    assert outcome.preflight.batch_size == 4 and outcome.preflight.max_trial_epochs == 4
     with pytest.raises(UserError, match="is not a searchseg experiment"):
         Search.restore(tmp_path)
 

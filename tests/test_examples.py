@@ -1,5 +1,5 @@
 """Each example in examples/ runs as the README shows it (``--smoke-test``/``--smoke`` sized); the plugin example
-is run by tests/test_plugins.py."""
+is run by tests/training/test_plugins.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from searchseg.config import TrialConfig
+from searchseg.spaces.config import TrialConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 pytestmark = pytest.mark.slow

@@ -94,7 +94,7 @@ def test_the_dashboard_starts_with_the_local_cluster_and_its_url_answers():
     probe = (
         "import re, urllib.request, ray\n"
         "from searchseg.api import ResourceConfig, Search\n"
-        "from searchseg.search import _start_ray\n"
+        "from searchseg.tuning.search import _start_ray\n"
         "lines = []\n"
         "_start_ray(Search(resources=ResourceConfig(dashboard=True)), echo=lines.append)\n"
         "url = re.search(r'Ray dashboard: (\\S+)', lines[0])[1]\n"

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -44,11 +43,42 @@ class Finding:
 
 
 @dataclass
+class ClassStats:
+    """One class over all masks at full resolution."""
+    name: str
+    pixels: int = 0
+    images: int = 0  # masks it occurs in
+    presence: float = 0.0  # share of masks it occurs in
+    frequency: float = 0.0  # share of the counted pixels
+    suggested_weight: float = 0.0  # weighted-CE weight by median frequency
+
+
+@dataclass
+class MemoryEstimate:
+    image_size: int
+    bytes: int  # the decoded dataset: images plus uint8 masks
+
+
+@dataclass
+class DataStats:
+    """What the check measured; ``None`` where the check stopped before measuring it."""
+    image_modes: dict[str, int] = field(default_factory=dict)
+    mask_modes: dict[str, int] = field(default_factory=dict)
+    image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> images, the most common first
+    mask_codec: str | None = None
+    class_map: str | None = None
+    classes: list[ClassStats] = field(default_factory=list)
+    ignored_pixels: int | None = None
+    unknown_pixels: int | None = None
+    memory: MemoryEstimate | None = None
+
+
+@dataclass
 class CheckReport:
     source: str
     pairs: int
     findings: list[Finding] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
+    stats: DataStats = field(default_factory=DataStats)
 
     @property
     def errors(self) -> list[Finding]:
@@ -67,8 +97,8 @@ class CheckReport:
         return f"{len(self.errors)} data errors in {self.source} ({listed})"
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "pairs": self.pairs, "errors": len(self.errors),
-                "warnings": len(self.warnings), "findings": [asdict(f) for f in self.findings], "stats": self.stats}
+        return {"source": self.source, "pairs": self.pairs, "errors": len(self.errors), "warnings": len(self.warnings),
+                "findings": [asdict(f) for f in self.findings], "stats": asdict(self.stats)}
 
 
 def sniff(path: Path) -> tuple[str | None, str | None]:
@@ -128,8 +158,8 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
     if not pairing.pairs:
         report.add("error", "no_pairs", f"no image/mask pairs found in {spec.path}; see the README's data layouts")
     good: list[Pair] = []
-    image_modes: Counter[str | None] = Counter()
-    mask_modes: Counter[str | None] = Counter()
+    image_modes: Counter[str] = Counter()
+    mask_modes: Counter[str] = Counter()
     sizes: Counter[tuple[int, int]] = Counter()
     for pair in pairing.pairs:
         image_size, image_mode, image_problem = header(pair.image)
@@ -137,7 +167,8 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
         for path, problem in ((pair.image, image_problem), (pair.mask, mask_problem)):
             if problem:
                 report.add("error", "unreadable_file", f"{path}: {problem}", [path])
-        if image_problem or mask_problem or image_size is None or mask_size is None:
+        if image_problem or mask_problem or image_size is None or mask_size is None or image_mode is None \
+                or mask_mode is None:
             continue
         if image_size != mask_size:
             if fix_mask_size and _same_aspect(image_size, mask_size):
@@ -154,10 +185,8 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
         mask_modes[mask_mode] += 1
         sizes[image_size] += 1
         good.append(pair)
-    report.stats.update({
-        "image_modes": dict(image_modes), "mask_modes": dict(mask_modes),
-        "image_sizes": {f"{w}x{h}": n for (w, h), n in sizes.most_common()},
-    })
+    report.stats.image_modes, report.stats.mask_modes = dict(image_modes), dict(mask_modes)
+    report.stats.image_sizes = {f"{w}x{h}": n for (w, h), n in sizes.most_common()}
     for mode, meaning in (("L", "greyscale (repeated to 3 channels; in_channels=1 keeps one)"),
                           ("RGBA", "RGBA (alpha is dropped)"), ("I;16", "16-bit (stretched to 8 bits per image)")):
         if image_modes.get(mode):
@@ -215,23 +244,23 @@ def full_check(spec: DatasetSpec, image_size: int = 256, in_channels: int = 3, f
     except DataError as err:
         report.add("error", "needs_class_map", str(err))
         return report
-    report.stats["mask_codec"] = codec
-    report.stats["class_map"] = str(spec.class_map) if spec.class_map else None
+    report.stats.mask_codec = codec
+    report.stats.class_map = str(spec.class_map) if spec.class_map else None
     totals, examples, presence = scan_masks(pairs, codec, progress)
     classes = _classify(report, totals, examples, presence, codec, class_map, len(pairs))
-    pixels = np.array([c["pixels"] for c in classes], dtype=np.float64)
+    pixels = np.array([c.pixels for c in classes], dtype=np.float64)
     frequencies = pixels / max(pixels.sum(), 1.0)
     for entry, frequency, weight in zip(classes, frequencies, median_frequency_weights(frequencies), strict=True):
-        entry["frequency"] = float(frequency)
-        entry["suggested_weight"] = weight
-    report.stats["classes"] = classes
+        entry.frequency = float(frequency)
+        entry.suggested_weight = weight
+    report.stats.classes = classes
     channels = in_channels + 1  # image channels plus the uint8 mask
-    report.stats["memory"] = {"image_size": image_size, "bytes": len(pairs) * image_size * image_size * channels}
+    report.stats.memory = MemoryEstimate(image_size, len(pairs) * image_size * image_size * channels)
     return report
 
 
 def _classify(report: CheckReport, totals: Counter, examples: dict, presence: Mapping[int, int], codec: str,
-              class_map: ClassMap | None, images: int) -> list[dict]:
+              class_map: ClassMap | None, images: int) -> list[ClassStats]:
     """Per-class pixel counts; findings for values outside the map and classes that never occur."""
     describe: Callable[[int], str]
     if codec == "colour":
@@ -259,16 +288,16 @@ def _classify(report: CheckReport, totals: Counter, examples: dict, presence: Ma
         report.add("error", "unknown_colour" if codec == "colour" else "unknown_value",
                    f"mask {'colour' if codec == 'colour' else 'value'} {describe(value)} is not in the class map: "
                    f"{totals[value]} px in {presence[value]} masks", examples[value])
-    classes: list[dict[str, Any]] = [{"name": name, "pixels": 0, "images": 0} for name in names]
+    classes = [ClassStats(name) for name in names]
     for value, index in known.items():
-        classes[index]["pixels"] += totals.get(value, 0)
-        classes[index]["images"] = max(classes[index]["images"], presence.get(value, 0))
+        classes[index].pixels += totals.get(value, 0)
+        classes[index].images = max(classes[index].images, presence.get(value, 0))
     for entry in classes:
-        entry["presence"] = entry["images"] / images
-        if entry["pixels"] == 0:
-            report.add("warning", "class_never_occurs", f"class {entry['name']!r} never occurs in the masks")
-    report.stats["ignored_pixels"] = int(sum(totals[v] for v in ignored))
-    report.stats["unknown_pixels"] = int(sum(totals[v] for v in unknown))
+        entry.presence = entry.images / images
+        if entry.pixels == 0:
+            report.add("warning", "class_never_occurs", f"class {entry.name!r} never occurs in the masks")
+    report.stats.ignored_pixels = int(sum(totals[v] for v in ignored))
+    report.stats.unknown_pixels = int(sum(totals[v] for v in unknown))
     return classes
 
 

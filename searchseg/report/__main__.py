@@ -29,11 +29,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.serve and not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a port; pick one in 1-65535 (0 picks a free one)")
     # pandas, plotly and optuna take a second or more to import: not for --help or a wrong flag
-    from searchseg.pareto import write_pareto
     from searchseg.report.experiment import load_experiment
     from searchseg.report.html import write_report
     from searchseg.report.optuna_study import export_study
     from searchseg.report.server import ReportServer
+    from searchseg.tracking.pareto import write_pareto
 
     experiment = load_experiment(args.experiment)
     print(f"report: {write_report(args.experiment)}")

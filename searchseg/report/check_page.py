@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,17 +13,20 @@ import plotly.graph_objects as go
 from searchseg.data.checks import CheckReport
 from searchseg.io_utils import atomic_write_text
 
+if TYPE_CHECKING:  # the preflight imports torch; a check without it stays light
+    from searchseg.data.preflight import PreflightResult
+
 
 def class_table(report: CheckReport) -> pd.DataFrame:
     """One row per class: pixels, pixel frequency, images it occurs in, suggested weighted-CE weight."""
-    return pd.DataFrame(report.stats.get("classes", []),
+    return pd.DataFrame([asdict(c) for c in report.stats.classes],
                         columns=["name", "pixels", "frequency", "images", "presence", "suggested_weight"])
 
 
 def size_table(report: CheckReport) -> pd.DataFrame:
     """One row per distinct image size with its count."""
     rows = [{"size": size, "width": int(size.split("x")[0]), "height": int(size.split("x")[1]), "images": count}
-            for size, count in report.stats.get("image_sizes", {}).items()]
+            for size, count in report.stats.image_sizes.items()]
     return pd.DataFrame(rows, columns=["size", "width", "height", "images"])
 
 
@@ -47,7 +52,7 @@ def size_figure(table: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def write_check_html(report: CheckReport, path: Path, preflight: dict | None = None) -> None:
+def write_check_html(report: CheckReport, path: Path, preflight: PreflightResult | None = None) -> None:
     parts = [f"<h1>searchseg data check</h1><p>{html.escape(report.source)}: {report.pairs} pairs, "
              f"{len(report.errors)} errors, {len(report.warnings)} warnings</p>"]
     classes, sizes = class_table(report), size_table(report)
@@ -58,6 +63,6 @@ def write_check_html(report: CheckReport, path: Path, preflight: dict | None = N
             include = False  # plotly.js once per page
     parts.append("<h2>Findings</h2>" + findings_table(report).to_html(index=False, escape=True))
     if preflight:
-        parts.append("<h2>Preflight</h2>" + pd.DataFrame([preflight]).T.to_html(header=False))
+        parts.append("<h2>Preflight</h2>" + pd.DataFrame([asdict(preflight)]).T.to_html(header=False))
     atomic_write_text(path, "<!doctype html><html><head><meta charset='utf-8'><title>searchseg data check</title>"
                             "</head><body>" + "".join(parts) + "</body></html>")

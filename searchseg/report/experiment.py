@@ -9,9 +9,9 @@ import pandas as pd
 
 from searchseg.errors import UserError
 from searchseg.io_utils import read_json, read_table
-from searchseg.results import CURVES_FILE, RUN_FILE, TRIALS_FILE, read_run
-from searchseg.space import SearchSettings, SearchSpace, load_space
-from searchseg.status import TrialStatus
+from searchseg.spaces.space import SearchSettings, SearchSpace, load_space
+from searchseg.tracking.files import CURVES_FILE, RUN_FILE, TRIALS_FILE, read_run
+from searchseg.tracking.status import TrialStatus
 
 
 @dataclass

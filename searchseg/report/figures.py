@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from searchseg.status import FAILED, TrialStatus
+from searchseg.tracking.status import FAILED, TrialStatus
 
 STATUS_COLOURS = {TrialStatus.COMPLETED.value: "#1f77b4", TrialStatus.EARLY_STOPPED.value: "#9aa5b1",
                   TrialStatus.TIME_BUDGET.value: "#b8a07a", TrialStatus.RUNNING.value: "#2ca02c",

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from searchseg.io_utils import atomic_write_text
 from searchseg.palette import IGNORE_COLOUR, class_palette, rgb_to_hex
-from searchseg.pareto import pareto_table
 from searchseg.report import figures as F
 from searchseg.report import tables as T
 from searchseg.report.experiment import Experiment, load_experiment
 from searchseg.report.optuna_study import build_study
+from searchseg.tracking.pareto import pareto_table
 
 REPORT_FILE = "report.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}

@@ -26,8 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from searchseg.report.experiment import Experiment
 from searchseg.scoped import optuna_warnings_only
-from searchseg.space import Distribution, Param, SearchSpace
-from searchseg.status import FAILED, Direction, TrialStatus
+from searchseg.spaces.space import Distribution, Param, SearchSpace
+from searchseg.tracking.status import FAILED, Direction, TrialStatus
 
 STUDY_FILE = "study.db"
 LIVE_MARK = "searchseg_live_study"  # a study attribute: written by StudyWriter, safe to update in place

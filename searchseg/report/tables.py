@@ -8,9 +8,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from searchseg.config import LOSS_PREFIX, is_loss_weight
 from searchseg.report.experiment import Experiment
-from searchseg.status import FINISHED, Direction, TrialStatus
+from searchseg.spaces.config import LOSS_PREFIX, is_loss_weight
+from searchseg.tracking.status import FINISHED, Direction, TrialStatus
 
 
 def summary(exp: Experiment) -> dict:

@@ -1,0 +1,1 @@
+"""The final model: which trial to continue or retrain, test metrics, overlays, export and the model card."""

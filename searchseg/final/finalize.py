@@ -1,0 +1,198 @@
+"""The final model of a search, evaluated on the held-out test split.
+
+Two rules. ``retrain_best`` retrains the best configuration from scratch on train+val for the search's
+epoch budget (a search run by ``--samples``/``--epochs``). ``continue_best`` (a ``--budget`` run) continues
+the best trial's own checkpoint with all the machine's resources until the budget's final share is used,
+and keeps the last epoch unless the trial's own state beats it on validation beyond resampling noise.
+
+Both write ``EXPERIMENT/final/``: ``metrics.json`` (test mIoU, per-class IoU, Dice, pixel accuracy and
+confusion matrix; mean and spread over seeds), ``model.pt`` (weights of the first seed),
+``config.yaml``, ``curves.csv`` (per-epoch losses of each seed), ``overlays/`` (image | ground
+truth | prediction), ``model_card.json`` (what ``searchseg predict`` needs), and with ``export`` a deployable model
+checked against PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
+from searchseg.errors import UserError
+from searchseg.final.evaluate import export_model, write_overlays
+from searchseg.final.final_metrics import FinalMetrics
+from searchseg.final.model_card import ONNX_METADATA_KEY, build_model_card
+from searchseg.final.selection import TrialChoice
+from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.palette import class_palette
+from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.provenance import run_metadata
+from searchseg.training.checkpoints import load_state
+from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads
+from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+
+FINAL_DIR = "final"
+
+
+def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
+                 epochs: int | None = None, export: str | None = None, overlays: int = 6,
+                 progress: bool = True, echo=print) -> FinalMetrics:
+    """Retrain ``best_config.yaml`` of an experiment ``seeds`` times and evaluate on the test split."""
+    config_path = Path(experiment_dir) / "best_config.yaml"
+    if not config_path.is_file():
+        raise UserError(f"{experiment_dir} is not a finished searchseg experiment (no best_config.yaml)")
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    config = TrialConfig.load(config_path).replace(threads=torch.get_num_threads())  # all, not the trial's share
+    if epochs is not None:
+        config = config.replace(epochs=epochs)
+    data = data or load_from_config(config, progress=progress)
+    if not len(data.splits["test"]):
+        raise UserError("the test split is empty (test_fraction=0); set test_fraction > 0 to evaluate")
+    runs, curves, first_trainer = [], [], None
+    for offset in range(seeds):
+        seeded = config.replace(seed=config.seed + offset)
+        echo(f"retraining {seeded.arch}/{seeded.encoder} on train+val for {seeded.epochs} epochs (seed {seeded.seed})")
+        trainer = Trainer(seeded, data, train_splits=("train", "val"), eval_split="test")
+        result = fit(seeded, data, progress=progress, trainer=trainer)
+        if result.status != "completed":
+            raise UserError(f"retraining stopped: {result.reason}; try a lower lr in {config_path}")
+        curves += [{"seed": seeded.seed, **{k: v for k, v in row.items() if "." not in k}} for row in result.history]
+        _, metrics = trainer.evaluate("test")
+        runs.append({"seed": seeded.seed, **metrics})
+        echo(f"  test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}, "
+             f"pixel accuracy {metrics['pixel_accuracy']:.4f}")
+        first_trainer = first_trainer or trainer
+    assert first_trainer is not None, "seeds >= 1 trains at least one model"
+    return _write_final(Path(experiment_dir) / FINAL_DIR, config, first_trainer, runs, curves, export, overlays,
+                        echo)
+
+
+def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],
+                 export: str | None, overlays: int, echo, final_training: dict | None = None) -> FinalMetrics:
+    data = first_trainer.data
+    summary = FinalMetrics.from_runs(
+        runs, class_names=list(data.class_names),
+        class_colors=class_palette(data.class_colors, data.num_classes).tolist(),  # as the overlays draw them
+        test_images=len(data.splits["test"]), epochs=config.epochs, data_fingerprint=data.fingerprint,
+        final_training=final_training, **run_metadata())
+    config.save(final / "config.yaml")
+    atomic_write(final / "model.pt", lambda tmp: torch.save(first_trainer.model.state_dict(), tmp))
+    atomic_write_text(final / "curves.csv", pd.DataFrame(curves).to_csv(index=False))
+    shown = data.splits["test"][:overlays]
+    predictions = first_trainer.predict(shown)
+    write_overlays(data.images[shown], data.masks[shown], predictions, [data.names[i] for i in shown],
+                   data.class_colors, data.ignore_index, final / "overlays")
+    path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
+    card = build_model_card(config, data, summary, onnx=path.name if export == "onnx" else None)
+    if export:
+        example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
+        difference, scale = export_model(first_trainer.model, export, path, example,
+                                         metadata={ONNX_METADATA_KEY: card.to_json()})
+        summary.export = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
+                          "max_abs_logit": scale}
+        echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e}, largest logit {scale:.2e})")
+    card.save(final)
+    summary.save(final / "metrics.json")
+    return summary
+
+
+def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
+                  planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
+                  echo=print, trial_choice: TrialChoice | None = None) -> FinalMetrics:
+    """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
+    with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
+
+    The final model is the last epoch's state, its learning rate annealed to zero at the deadline, unless the
+    trial's own state scores higher on validation beyond resampling noise (``CLEARLY_BETTER_WIN_RATE`` of
+    bootstrap resamples of the validation images): never clearly worse than what the search trained. The epoch with
+    the best validation score is not picked: on small validation splits that score is noisy while the learning
+    rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
+    comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after one epoch the run
+    re-plans from its measured pace. ``trial_choice``, how the search chose the trial, is recorded with the rule.
+    """
+    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml").replace(threads=os.cpu_count() or 1)
+    with torch_threads(config.threads):
+        trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
+        if state_path is not None:
+            trainer.load_state_dict(load_state(state_path))
+        start_epoch = trainer.epoch
+        if config.scheduler != "onecycle":
+            trainer.set_total_epochs(start_epoch + max(1, planned_epochs))
+        _, start_metrics = trainer.evaluate("val")
+        start = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
+                 "model": copy.deepcopy(trainer.model.state_dict())}
+        last, best_val = dict(start), dict(start)
+        origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
+        echo(f"final model: training {config.arch}/{config.encoder} {origin} "
+             f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
+             f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
+        epoch_started = time.time()
+
+        def track_until_deadline(row: dict, trainer: Trainer) -> None:
+            nonlocal epoch_started
+            now = time.time()
+            epoch_seconds, epoch_started = now - epoch_started, now
+            last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
+                        model=copy.deepcopy(trainer.model.state_dict()))
+            if row["val_miou"] > best_val["val_miou"]:
+                best_val.update(last)
+            fits = int((deadline - now) // epoch_seconds)
+            if trainer.epoch == start_epoch + 1 and config.scheduler != "onecycle" and fits:
+                trainer.set_total_epochs(trainer.epoch + fits)  # the horizon from the pace just measured
+            if fits < 1:
+                raise StopTraining("the budget's final share is used")
+
+        history = []
+        if time.time() < deadline:
+            result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
+            history = result.history
+            if result.status == "nan_loss":
+                echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
+        comparison = {}
+        if best_val["epoch"] not in (start_epoch, last["epoch"]):
+            trainer.model.load_state_dict(best_val["model"])
+            comparison = {"best_val_epoch": best_val["epoch"], "best_val_epoch_val_miou": best_val["val_miou"],
+                          "best_val_epoch_test_miou": trainer.evaluate("test")[1]["miou"]}
+        kept, trial_win_rate, candidate_test = _keep_last_unless_trial_clearly_better(trainer, start, last)
+    described = "the trial's own state" if kept is start else f"its last epoch, {kept['epoch']}"
+    metrics = candidate_test["trial" if kept is start else "last"]
+    echo(f"final model: {described} (val mIoU {kept['val_miou']:.4f} against {start['val_miou']:.4f} at the "
+         f"start; the trial scored higher on {trial_win_rate:.0%} of validation resamples); "
+         f"test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}")
+    curves = [{"seed": config.seed, **{k: v for k, v in row.items() if "." not in k}} for row in history]
+    rule = {"rule": "continue_best", "start_epoch": start_epoch, "epochs_run": trainer.epoch,
+            "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start["val_miou"],
+            "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
+            **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
+            **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
+    return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
+                        [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
+
+
+def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: dict) -> tuple[dict, float, dict]:
+    """The state to keep (its weights left loaded), the share of validation resamples on which the trial's own
+    state beat the last epoch, and both candidates' test metrics (recorded for comparison).
+
+    The last epoch trained longer with its learning rate annealed; it gives way only when the trial beats it
+    beyond resampling noise: on a few validation images a 0.02 lead in mIoU is often one image.
+    """
+    candidates = {"trial": start, "last": last} if last["epoch"] != start["epoch"] else {"trial": start}
+    confusions, test = {}, {}
+    for name, state in candidates.items():
+        trainer.model.load_state_dict(state["model"])
+        trainer.evaluate("val")
+        confusions[name] = trainer.eval_confusions
+        test[name] = trainer.evaluate("test")[1]
+    if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
+        return start, 1.0, test
+    win_rate = bootstrap_win_rate(confusions["trial"], confusions["last"])
+    kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
+    trainer.model.load_state_dict(kept["model"])
+    return kept, win_rate, test

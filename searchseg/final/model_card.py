@@ -1,0 +1,149 @@
+"""The final model's card: everything needed to run it outside the search, and how well it did.
+
+Written as ``final/model_card.json`` and into the exported ONNX model's metadata (key ``searchseg_model_card``),
+so a model file moved elsewhere still says how to feed it. ``searchseg predict`` reads nothing else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write_text, json_default
+
+if TYPE_CHECKING:
+    from searchseg.data.loader import SegmentationData
+    from searchseg.final.final_metrics import FinalMetrics
+    from searchseg.spaces.config import TrialConfig
+
+CARD_FILE = "model_card.json"
+ONNX_METADATA_KEY = "searchseg_model_card"
+FORMAT = "searchseg-model-card/1"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+GREY_MEAN, GREY_STD = (0.449,), (0.226,)
+SIZE_MULTIPLE = 32  # smp encoders downsample 32x
+
+
+def normalisation(in_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean and standard deviation on the 0-1 scale: ImageNet's for RGB, their average for one grey channel."""
+    return (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else (GREY_MEAN, GREY_STD)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixels become the model's input."""
+
+    channels: int  # 3: RGB order (greyscale repeated), 1: grey
+    mean: tuple[float, ...]  # on the 0-255 scale
+    std: tuple[float, ...]
+    steps: tuple[str, ...] = (
+        "decode to uint8 RGB (16-bit and float images stretched per image from their min..max to 0..255, "
+        "alpha dropped, greyscale repeated to 3 channels unless channels is 1)",
+        "resize as input_size.rule says (bilinear when enlarging, area interpolation when shrinking)",
+        "x = (pixel - mean) / std per channel, float32, channels first: (batch, channels, height, width)",
+    )
+
+
+@dataclass(frozen=True)
+class InputSize:
+    """At what size the model sees an image."""
+
+    window: int  # the model was trained on window x window images
+    training_image_size: tuple[int, int]  # the median height and width of the training images before resizing
+    multiple_of: int = SIZE_MULTIPLE
+    rule: str = (
+        "training resized every image to window x window without keeping its aspect ratio. Along each axis a new "
+        "image is resized by window / the median training length (the typical training scale), but never below "
+        "the window (a short image is enlarged to it, as training enlarged short images); a result longer than "
+        "the window is covered by overlapping window x window tiles whose logits are averaged. The logits are "
+        "resized back to the image's own size before taking the class")
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size an image is resized to before tiling: an image of the median training size gets exactly the
+        window, as in training."""
+        return (max(self.window, round(height * self.window / self.training_image_size[0])),
+                max(self.window, round(width * self.window / self.training_image_size[1])))
+
+
+@dataclass(frozen=True)
+class Classes:
+    names: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]  # as searchseg draws them (the class map's, else a fixed palette)
+    ignore_index: int  # the value of unlabelled pixels in training masks; never predicted
+    binary: bool  # one output channel: foreground where its logit > 0 (sigmoid > 0.5), else argmax of the logits
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    arch: str
+    encoder: str
+    weights: str  # file beside the card: a PyTorch state dict for searchseg.create_model(arch, encoder, ...)
+    outputs: int  # logit channels: 1 for binary, else one per class
+    preprocessing: Preprocessing
+    input_size: InputSize
+    classes: Classes
+    metrics: dict  # test split: mean and spread over seeds, per-class IoU and Dice
+    data: dict  # source, fingerprint, number of test images
+    config: dict  # the flat training config (TrialConfig.to_flat)
+    versions: dict  # python and package versions that trained it
+    onnx: str | None = None  # exported model beside the card, input "image", output "logits", any height and width
+    format: str = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, default=json_default)
+
+    def save(self, folder: Path) -> Path:
+        path = Path(folder) / CARD_FILE
+        atomic_write_text(path, self.to_json())
+        return path
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> ModelCard:
+        try:
+            fields = json.loads(text)
+            if fields.get("format") != FORMAT:
+                raise UserError(f"{where} is not a {FORMAT} model card (format {fields.get('format')!r})")
+            return cls(**{**fields, "preprocessing": Preprocessing(**_tuples(fields["preprocessing"])),
+                          "input_size": InputSize(**_tuples(fields["input_size"])),
+                          "classes": Classes(**_tuples(fields["classes"]))})
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise UserError(f"{where} is not a readable model card ({type(error).__name__}: {error})") from None
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelCard:
+        path = Path(folder) / CARD_FILE
+        if not path.is_file():
+            raise UserError(f"{folder} has no {CARD_FILE}: its final model was written before model cards or not at "
+                            f"all; run searchseg retrain {Path(folder).parent} to train one")
+        return cls.from_json(path.read_text(), str(path))
+
+
+def _tuples(fields: dict) -> dict:
+    """JSON lists back to the tuples the dataclasses hold (colours become tuples of three)."""
+    return {key: tuple(tuple(v) if isinstance(v, list) else v for v in value) if isinstance(value, list) else value
+            for key, value in fields.items()}
+
+
+CARD_METRICS = ("test_miou", "test_miou_std", "mean_dice", "std_dice", "mean_pixel_accuracy", "std_pixel_accuracy",
+                "iou_per_class", "dice_per_class")
+
+
+def build_model_card(config: TrialConfig, data: SegmentationData, summary: FinalMetrics, onnx: str | None
+                     ) -> ModelCard:
+    """The card of a final model trained by ``config`` on ``data``, from its test ``summary``."""
+    mean, std = normalisation(config.in_channels)
+    return ModelCard(
+        arch=config.arch, encoder=config.encoder, weights="model.pt", outputs=1 if data.binary else data.num_classes,
+        preprocessing=Preprocessing(config.in_channels, tuple(round(255 * m, 4) for m in mean),
+                                    tuple(round(255 * s, 4) for s in std)),
+        input_size=InputSize(config.image_size, data.median_original_size),
+        classes=Classes(tuple(data.class_names), tuple((c[0], c[1], c[2]) for c in summary.class_colors),
+                        data.ignore_index, data.binary),
+        metrics={**{key: getattr(summary, key) for key in CARD_METRICS}, "seeds": len(summary.seeds),
+                 "test_images": summary.test_images},
+        data={"source": data.source, "fingerprint": data.fingerprint, "images": len(data.images)},
+        config=config.to_flat(), versions=summary.versions, onnx=onnx)

@@ -1,0 +1,105 @@
+"""One training run without Ray: the engine plus files under ``results/trials/NAME/``.
+
+Files: ``config.yaml`` (the resolved flat config), ``augmentation.json`` (the albumentations
+pipeline), ``metrics.csv`` (one row per epoch), ``checkpoint.pt`` (latest full state, for
+``--resume``), ``best_model.pt`` (weights of the best validation epoch) and ``summary.json``.
+Every file is written atomically, so an interrupted run leaves the last complete epoch behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write_text
+from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.provenance import run_metadata
+from searchseg.training.augment import save_augmentation
+from searchseg.training.checkpoints import load_state, save_state
+from searchseg.training.costs import measure_costs
+from searchseg.training.engine import FitResult, Trainer, fit, validate_config
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+
+
+@dataclass
+class LocalTrialResult:
+    trial_dir: Path
+    fit: FitResult
+    seconds: float
+
+
+def _format_row(row: dict, epochs: int) -> str:
+    return (f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val_mIoU {row['val_miou']:.4f}  val_dice {row['val_dice']:.4f}  ({row['epoch_seconds']:.1f} s, "
+            f"{row['train_images_per_s']:.1f} img/s)")
+
+
+def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, progress: bool = True,
+                    echo=print, data: SegmentationData | None = None) -> LocalTrialResult:
+    """Train ``config`` and keep its files in ``trial_dir``; with ``resume``, continue from its checkpoint.
+    ``data`` (decoded) stands in for the dataset the config names."""
+    checkpoint_path = trial_dir / CHECKPOINT
+    resume_state = None
+    if resume:
+        if not checkpoint_path.is_file():
+            raise UserError(f"{trial_dir} has no {CHECKPOINT} to resume from; start it without --resume")
+        resume_state = load_state(checkpoint_path)
+        saved = TrialConfig.from_flat(resume_state["config"])
+        config = saved.replace(epochs=config.epochs) if config.epochs != saved.epochs else saved
+    elif trial_dir.exists() and any(trial_dir.iterdir()):
+        raise UserError(f"{trial_dir} already holds a trial; pass --resume to continue it or choose another --name")
+    validate_config(config)
+
+    started = time.perf_counter()
+    data = data if data is not None else load_from_config(config, progress=progress)
+    trainer = Trainer(config, data)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    trainer.config.save(trial_dir / CONFIG)
+    save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
+         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
+    echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({trainer.config.threads} CPU threads); "
+         f"loss {trainer.loss_fn.weights}")
+    costs = measure_costs(trainer, config.cost_runs)
+    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.image_size} px image, "
+         f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
+
+    metrics_path = trial_dir / "metrics.csv"
+    rows = pd.read_csv(metrics_path).to_dict("records") if resume and metrics_path.is_file() else []
+    rows = [r for r in rows if r["epoch"] <= (resume_state or {}).get("epoch", 0)]
+
+    def on_epoch(row: dict, trainer: Trainer) -> None:
+        rows.append(row)
+        atomic_write_text(metrics_path, pd.DataFrame(rows).to_csv(index=False))
+        if trainer.best_epoch == trainer.epoch:
+            save_state(trainer.model.state_dict(), trial_dir / "best_model.pt")
+        save_state(trainer.state_dict(), checkpoint_path)
+        echo(_format_row(row, config.epochs))
+
+    result = fit(config, data, on_epoch, resume_state=resume_state, progress=progress, trainer=trainer)
+    seconds = time.perf_counter() - started
+    summary = {
+        "status": result.status,
+        "reason": result.reason,
+        "epochs_run": result.epochs_run,
+        "best_val_miou": result.best_miou if result.best_epoch else None,
+        "best_epoch": result.best_epoch,
+        "seconds": round(seconds, 2),
+        "data_fingerprint": data.fingerprint,
+        "class_names": list(data.class_names),
+        "class_weights": list(trainer.class_weights),
+        "costs": costs.to_metrics(),
+        **run_metadata(),
+    }
+    atomic_write_text(trial_dir / "summary.json", json.dumps(summary, indent=2))
+    return LocalTrialResult(trial_dir, result, seconds)

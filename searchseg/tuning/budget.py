@@ -1,0 +1,201 @@
+"""A wall-clock budget turned into a plan: how many trials, how long each may train, where ASHA compares
+them, and how much time the final model gets.
+
+Everything here is arithmetic on measured costs (seconds per optimizer step of each model, measured before
+planning), so it is tested without training anything. Budgets are counted in optimizer steps, never in
+passes over the data, so a plan means the same on 20 images as on 20,000 (nnU-Net counts its epochs as 250
+iterations for the same reason).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from searchseg.errors import UserError
+from searchseg.spaces.space import asha_rungs
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+# Below this many optimizer steps a trial's validation score says little about where it will end up: the
+# first steps mostly move BatchNorm statistics and the output bias. A judgement, not yet a measurement.
+MIN_RUNG_STEPS = 30
+# An epoch is at least this many steps, and long enough that evaluating the validation split and writing a
+# checkpoint after it costs little next to the training.
+MIN_EPOCH_STEPS = 15
+# Asynchronous successive halving promotes early arrivals more than the synchronous theory does
+# (benchmarks/RESULTS.md row 2 measured 1.44x on 8 trials); plan for part of that.
+ASHA_SLACK = 1.3
+# Ray starts a process and ships the data for each trial: seconds lost per trial, measured 1.8 s (row 3).
+TRIAL_START_SECONDS = 2.5
+# The first trial in each slot also starts a fresh worker that imports torch: its first report came ~6 s later
+# than its steps alone explain (2-core CPU, CHASE, --budget 300).
+COLD_START_SECONDS = 6.0
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``300``, ``300s``, ``20m``, ``2h`` or ``1h30m``."""
+    cleaned = str(text).strip().lower().replace(" ", "")
+    match = _DURATION.match(cleaned)
+    if not cleaned or not match or not any(match.groups()):
+        raise UserError(f"--budget {text!r} is not a duration; write e.g. 300, 300s, 20m, 2h or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise UserError(f"--budget {text!r} must be longer than 0 seconds")
+    return total
+
+
+def process_started_at() -> float:
+    """Wall-clock time this process started (Linux: from /proc, so the imports count); elsewhere, now."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What the plan is built from, all measured on this machine before planning."""
+
+    step_seconds: dict[str, float]  # "arch/encoder" -> seconds per optimizer step with one trial's resources
+    final_speedup: float  # how much faster a step is with all the machine's resources than with one trial's
+    val_batches: int  # batches in one pass over the validation split
+    test_batches: int
+    concurrency: int  # trials that run at once
+    spent_seconds: float  # already gone: data check, decoding, Ray start, these measurements
+    start_step_seconds: float = 0.0  # mean over the start configurations' models, which always run first
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    budget_seconds: float
+    spent_seconds: float
+    search_seconds: float
+    final_seconds: float
+    reserve_seconds: float  # test evaluation, overlays, report
+    samples: int
+    concurrency: int
+    epoch_steps: int  # the unit ASHA counts in: one epoch is this many optimizer steps
+    grace_epochs: int  # ASHA's first rung
+    max_epochs: int  # ASHA's last rung: the most a trial trains during the search
+    reduction_factor: int
+    final_epochs: int  # planned length of the final training, continuing the best trial
+    horizon_epochs: int  # a trial's learning-rate schedule spans its search steps plus the final training
+    step_seconds: float  # mean over the measured models, one trial's resources
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def rung_steps(self) -> list[int]:
+        return [rung * self.epoch_steps for rung in asha_rungs(self.grace_epochs, self.max_epochs,
+                                                                self.reduction_factor)]
+
+    def describe(self, start_configs: int, clock: str) -> list[str]:
+        """The plan as printed before the search starts."""
+        if not self.samples:
+            first = "the first start configuration" if start_configs else "the space's central configuration"
+            return [
+                f"plan for a {format_duration(self.budget_seconds)} budget (ends by {clock}):",
+                f"  spent so far {self.spent_seconds:.0f} s (data check, decoding, timing the models)",
+                f"  no search: the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them",
+                f"  final model {self.final_seconds:.0f} s: {first} trained from scratch on all resources for "
+                f"~{self.final_epochs * self.epoch_steps} steps ({self.final_epochs} epochs of {self.epoch_steps})",
+                f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",
+            ]
+        rungs = self.rung_steps
+        stopping = (f"ASHA compares trials at {', '.join(map(str, rungs))} steps (reduction {self.reduction_factor})"
+                    if len(rungs) > 1 else f"each trial trains {rungs[0]} steps (too few trials to stop any early)")
+        searched = f"{min(start_configs, self.samples)} start configuration(s), then TPE" if start_configs else "TPE"
+        return [
+            f"plan for a {format_duration(self.budget_seconds)} budget (ends by {clock}):",
+            f"  spent so far {self.spent_seconds:.0f} s (data check, decoding, Ray start, timing the models)",
+            f"  search {self.search_seconds:.0f} s: {self.samples} trials ({searched}), {self.concurrency} at once, "
+            f"~{self.step_seconds:.2f} s per step",
+            f"    fidelity: 1 epoch = {self.epoch_steps} optimizer steps; {stopping}",
+            f"  final model {self.final_seconds:.0f} s: the best trial continued on all resources for "
+            f"~{self.final_epochs * self.epoch_steps} more steps; the trial itself is kept only if it scores higher "
+            "on validation beyond resampling noise",
+            f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",
+        ]
+
+
+def _rung_count(samples: int, reduction_factor: int) -> int:
+    """Successive halving with k rungs needs reduction_factor**(k-1) trials to promote even one to the last."""
+    return 1 + int(math.log(max(samples, 1), reduction_factor) + 1e-9) if samples > 1 else 1
+
+
+def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, final_share: float = 0.5,
+                reduction_factor: int = 3, max_samples: int = 256) -> BudgetPlan:
+    """Split what is left of the budget between the search and the final model, then size the search.
+
+    The trial count grows with the square root of the search's capacity in steps: a larger budget buys both
+    more configurations and longer trials. ASHA gets as many rungs as that count supports, the lowest at
+    least ``MIN_RUNG_STEPS`` steps; when even one rung of that length does not fit every trial, fewer trials
+    run (the start configurations first). When not even two trials can reach such a rung, there is nothing to
+    compare: the plan has no search (``samples == 0``) and all of it goes to training the first start
+    configuration with every resource, which is what a user would do with so little time.
+    """
+    if not 0.0 < final_share < 1.0:
+        raise UserError(f"final_share must be between 0 and 1, got {final_share}")
+    mean_step = max(sum(costs.step_seconds.values()) / len(costs.step_seconds), costs.start_step_seconds)
+    # writing the report and the study took 1-2 s here; the rest is the test pass and slack for a slow epoch
+    reserve = 3.0 + 0.01 * budget_seconds + costs.test_batches * mean_step / costs.final_speedup
+    left = budget_seconds - costs.spent_seconds - reserve
+    if left <= 0:
+        raise UserError(f"--budget {format_duration(budget_seconds)} is used up before the search can start "
+                        f"({costs.spent_seconds:.0f} s to load and measure, {reserve:.0f} s to evaluate); "
+                        "give a larger budget")
+    final_seconds = final_share * left
+    search_seconds = left - final_seconds
+    epoch_steps = max(MIN_EPOCH_STEPS, math.ceil(2.2 * costs.val_batches))
+    # One epoch of a trial: its steps, a validation pass (a forward is about a third of a training step).
+    epoch_seconds = epoch_steps * mean_step + costs.val_batches * mean_step / 3
+    step_seconds = epoch_seconds / epoch_steps
+
+    def capacity(samples: int) -> float:  # optimizer steps all trials together can take
+        slots = min(costs.concurrency, samples)
+        usable = search_seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
+        return max(usable, 0.0) / step_seconds / ASHA_SLACK
+
+    samples = min(max_samples, max(start_configs + 1, costs.concurrency,
+                                   round(math.sqrt(capacity(4) / MIN_RUNG_STEPS))))
+    while samples >= 2:
+        rungs = _rung_count(samples, reduction_factor)
+        cost_per_grace = samples * (1 + (rungs - 1) * (reduction_factor - 1) / reduction_factor)
+        grace_steps = capacity(samples) / cost_per_grace
+        if grace_steps >= MIN_RUNG_STEPS:
+            break
+        samples -= 1
+    if samples < 2:
+        samples, rungs, grace_epochs, search_seconds, final_seconds = 0, 1, 0, 0.0, left
+    else:
+        grace_epochs = max(1, int(grace_steps // epoch_steps))
+        if grace_steps < epoch_steps:  # too little for a whole epoch: shorter epochs, still one per trial
+            epoch_steps = int(grace_steps)
+    max_epochs = grace_epochs * reduction_factor ** (rungs - 1)
+    final_steps = final_seconds * costs.final_speedup / step_seconds
+    final_epochs = max(1, int(final_steps // epoch_steps))
+    return BudgetPlan(
+        budget_seconds=budget_seconds, spent_seconds=costs.spent_seconds, search_seconds=search_seconds,
+        final_seconds=final_seconds, reserve_seconds=reserve, samples=samples, concurrency=costs.concurrency,
+        epoch_steps=epoch_steps, grace_epochs=grace_epochs, max_epochs=max_epochs,
+        reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
+        step_seconds=step_seconds,
+    )

@@ -1,0 +1,580 @@
+"""The search: Ray Tune's Tuner with Optuna's TPE (define-by-run over a space) and ASHA.
+
+``run_search(search)`` (a ``searchseg.Search``) decodes the dataset once unless given decoded data, starts or
+joins Ray, runs (or resumes) the experiment in ``results/NAME/`` (or the storage), keeps
+``trials.csv``/``curves.csv`` current and writes ``best_config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search.optuna import OptunaSearch
+
+from searchseg.data import load_from_config
+from searchseg.data.loader import SegmentationData
+from searchseg.errors import Interrupted, UserError, unknown_name
+from searchseg.final.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
+from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
+from searchseg.report.optuna_study import STUDY_FILE, StudyWriter
+from searchseg.scoped import environment_defaults, optuna_warnings_only
+from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
+from searchseg.spaces.space import (
+    SearchSettings,
+    SearchSpace,
+    SpaceSampler,
+    as_space,
+    load_space,
+    trial_config_from_tune,
+)
+from searchseg.tracking.files import RUN_FILE, load_trials, read_run
+from searchseg.tracking.provenance import run_metadata
+from searchseg.tracking.trackers import tracker_callbacks
+from searchseg.tracking.writer import ResultsWriter
+from searchseg.training.engine import validate_config
+from searchseg.training.losses import check_loss_names
+from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
+from searchseg.training.models import check_image_size
+from searchseg.tuning.budget import BudgetPlan, Costs, parse_duration, plan_budget
+from searchseg.tuning.locking import LOCK_FILE, lock_experiment
+from searchseg.tuning.progress import SearchProgress
+from searchseg.tuning.timing import model_step_seconds, step_seconds
+from searchseg.tuning.trainable import STATE_FILE, train_segmentation
+
+if TYPE_CHECKING:
+    from searchseg.api import Search
+
+SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
+# Decoded once per search, so a trial cannot choose them.
+DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
+             "test_fraction", "split_seed")
+SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
+SEARCHERS = ("tpe", "random")
+SCHEDULERS = ("asha", "none")
+
+
+@dataclass
+class SearchOutcome:
+    experiment_dir: Path
+    best_config: TrialConfig
+    best_value: float
+    trials_csv: Path
+    data: SegmentationData
+    best_state: Path | None = None  # the best trial's latest checkpoint state
+    plan: BudgetPlan | None = None
+    selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
+
+
+def experiment_location(options: Search, name: str) -> tuple[Path, str]:
+    """(folder for searchseg's own files, Ray storage path). Both are the same folder unless the
+    storage is a remote URI (s3://, gs://), where Ray keeps its state and our tables stay local."""
+    folder_name(name)
+    output = options.output
+    if output.storage is None:
+        root = Path(output.results_dir).expanduser().resolve()
+        return root / name, str(root)
+    parsed = urlparse(output.storage)
+    if parsed.scheme in ("", "file"):
+        root = Path(parsed.path if parsed.scheme else output.storage).expanduser().resolve()
+        return root / name, str(root)
+    return Path(output.results_dir).expanduser().resolve() / name, output.storage
+
+
+def _budget_seconds(options: Search) -> float | None:
+    budget = options.search.budget
+    return parse_duration(budget) if isinstance(budget, str) else budget
+
+
+def _check_options(options: Search) -> None:
+    """What can be refused before anything is loaded or started."""
+    given = options.resources
+    if given.cpus_per_trial is not None and not given.cpus_per_trial > 0:
+        raise UserError(f"--cpus-per-trial {given.cpus_per_trial:g} must be more than 0")
+    if given.gpus_per_trial is not None and not given.gpus_per_trial >= 0:
+        raise UserError(f"--gpus-per-trial {given.gpus_per_trial:g} must be 0 or more")
+    if given.max_failures < 0:
+        raise UserError(f"--max-failures {given.max_failures} must be 0 or more")
+    if given.dashboard and not given.address:
+        check_dashboard_installed()
+
+
+def _settings_with_options(space: SearchSpace, options: Search) -> None:
+    s, given = space.settings, options.search
+    if given.budget is not None and (given.samples is not None or given.epochs is not None or given.smoke):
+        raise UserError("--budget plans the trials and their length from measured costs; "
+                        "drop --samples/--epochs/--smoke, or drop --budget")
+    if given.smoke:
+        s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
+    for key in ("samples", "epochs", "concurrency", "seed"):
+        if getattr(given, key) is not None:
+            setattr(s, key, getattr(given, key))
+    s.grace_period = min(s.grace_period, s.epochs)
+    s.validate(f"search space {space.source}")
+
+
+def fixed_config(space: SearchSpace, options: Search) -> dict:
+    searched_data_keys = [k for k in space.params if k in DATA_KEYS]
+    if searched_data_keys:
+        raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
+                        "once per search); move them under 'fixed'")
+    searched = sorted(key for key in options.fixed if key in space.params)
+    if searched:
+        raise UserError(f"--set {', '.join(searched)}: searched by space {space.name}, so a value given here "
+                        "would be ignored; remove it from the space's params (or put it under 'fixed') in a copy "
+                        "of the space file, or drop it from --set")
+    if "epochs" in space.fixed:
+        raise UserError(f"search space {space.source}: fixed.epochs: a trial's length is a search setting; move it "
+                        "to search.epochs")
+    if "epochs" in options.fixed:
+        raise UserError("--set epochs: a trial's length is a search setting; use --epochs N (or search.epochs in "
+                        "the space file)")
+    if options.search.budget is not None and "epoch_steps" in options.fixed:
+        raise UserError("--set epoch_steps: --budget sets the epoch length from measured step costs; drop one of them")
+    fixed = {**space.fixed, **options.fixed, "epochs": space.settings.epochs}
+    if options.search.smoke:
+        fixed["image_size"] = SMOKE["image_size"]
+    if isinstance(options.data, SegmentationData):
+        fixed.update(_decoded_data_keys(options.data, fixed, options.class_map))
+    else:
+        for key, value in (("data", options.data), ("class_map", options.class_map)):
+            if value is not None:
+                fixed[key] = str(Path(value).expanduser().resolve())
+    base = data_config(fixed)
+    # names given with --set or under 'fixed' are checked here, not in every trial after Ray has started
+    validate_config(data_config({**fixed, **first_configuration(space)}))
+    fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if is_loss_weight(key)}
+    check_loss_names(fixed_losses)
+    for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
+        loss_weight(loss, weight)
+    arch_param = space.params.get("arch")
+    for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
+        check_image_size(arch, base.image_size)
+    return fixed
+
+
+def _decoded_data_keys(data: SegmentationData, fixed: dict, class_map) -> dict:
+    """The config keys decoded data stands for: its source, the working size and channels it has, and how
+    ``load_data`` decoded and split it, so a trial's saved config decodes the same data again."""
+    if class_map is not None:
+        raise UserError("class_map applies to data given as a path; decoded data already holds its classes")
+    _, height, width, channels = data.images.shape
+    if height != width:
+        raise UserError(f"decoded data {data.source} is {height}x{width}; trials train on square images "
+                        "(decode it with load_data at one image_size)")
+    keys = {"data": data.source, "image_size": height, "in_channels": channels, **data.decoded_with}
+    clashes = [f"{key}={fixed[key]}" for key, value in keys.items() if key in fixed and fixed[key] != value
+               and key != "data"]
+    if clashes:
+        raise UserError(f"fixed {', '.join(clashes)} differs from how the data was decoded "
+                        f"({', '.join(f'{k}={v}' for k, v in keys.items() if k != 'data')}); drop it or decode "
+                        "the data again")
+    return keys
+
+
+def data_config(fixed: dict) -> TrialConfig:
+    """The fixed keys as a config for decoding the data; loss weights are left to each trial's sample."""
+    return TrialConfig.from_flat({k: v for k, v in fixed.items() if not is_loss_weight(k)})
+
+
+TUNE_ENVIRONMENT = {
+    "RAY_AIR_NEW_OUTPUT": "1",
+    # One checkpoint kept per trial forces a snapshot per epoch; that is intended, not a bottleneck here.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Ray Tune saves the experiment's state (trials, searcher) every 10 s by default: a driver killed in between
+    # loses the trials started since, which a resume then runs again from scratch. A second bounds that loss.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+}
+
+
+def _start_ray(options: Search, echo=print) -> None:
+    """Join the cluster at ``resources.address``, or start a local one (left running, as Ray Tune leaves it), with
+    Ray's dashboard when asked; say where the dashboard is and how ``ray status`` reaches a local cluster."""
+    if ray.is_initialized():
+        return
+    if options.resources.address:
+        try:
+            ray.init(address=options.resources.address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise UserError(f"cannot join the Ray cluster at {options.resources.address}: {str(err).splitlines()[0]}; "
+                            "start it with 'ray start --head' or check the address") from None
+    else:
+        dashboard = options.resources.dashboard
+        context = ray.init(log_to_driver=False, include_dashboard=dashboard, dashboard_host="127.0.0.1",
+                           configure_logging=True, logging_level=logging.WARNING)
+        if dashboard:
+            echo(f"Ray dashboard: http://{context.dashboard_url}")
+        echo(f"local Ray cluster: ray status --address {ray.get_runtime_context().gcs_address}")
+
+
+def check_dashboard_installed() -> None:
+    """Ray starts without its dashboard, silently, when ``ray[default]``'s packages are missing."""
+    try:
+        import aiohttp  # noqa: F401
+        import opencensus  # noqa: F401
+    except ImportError as error:
+        raise UserError(f"--dashboard needs Ray's dashboard packages ({error.name} is missing): "
+                        "pip install 'searchseg[dashboard]'") from None
+
+
+def _cluster_totals(options: Search, echo=print) -> tuple[float, float]:
+    """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
+    run can time its models before Ray's start-up competes with them for the processor."""
+    if options.resources.address or ray.is_initialized():
+        _start_ray(options, echo)
+        available = ray.cluster_resources()
+        return available.get("CPU", 1.0), available.get("GPU", 0.0)
+    import torch
+
+    return float(os.cpu_count() or 1), float(torch.cuda.device_count())
+
+
+def _resources(options: Search, cpus: float, gpus: float) -> dict:
+    given = options.resources
+    gpus_per_trial = given.gpus_per_trial if given.gpus_per_trial is not None else (1.0 if gpus else 0.0)
+    if gpus_per_trial > gpus:
+        raise UserError(f"--gpus-per-trial {gpus_per_trial} but the cluster has {gpus:g} GPUs")
+    if given.cpus_per_trial is not None:
+        cpus_per_trial = given.cpus_per_trial
+    elif gpus_per_trial:
+        cpus_per_trial = max(1.0, float(int(cpus // max(1, int(gpus // gpus_per_trial)))))
+    else:
+        cpus_per_trial = 1.0 if cpus <= 4 else 2.0
+    if cpus_per_trial > cpus:
+        raise UserError(f"--cpus-per-trial {cpus_per_trial:g} but the cluster has {cpus:g} CPUs")
+    return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+
+
+def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> OptunaSearch:
+    s = space.settings
+    start = [space.optuna_point(config) for config in space.start[:s.samples]]
+    if isinstance(searcher, optuna.samplers.BaseSampler):
+        sampler = searcher
+    elif searcher == "random":
+        sampler = optuna.samplers.RandomSampler(seed=s.seed)
+    elif searcher == "tpe":
+        # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
+        sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
+                                             n_startup_trials=s.startup_trials)
+    else:
+        raise unknown_name("searcher", searcher, SEARCHERS)
+    return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler,
+                        points_to_evaluate=start or None)
+
+
+def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> TrialScheduler:
+    if isinstance(scheduler, TrialScheduler):
+        return scheduler
+    if scheduler == "asha":
+        return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                             grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
+    if scheduler == "none":
+        return FIFOScheduler()
+    raise unknown_name("scheduler", scheduler, SCHEDULERS)
+
+
+def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler) -> str:
+    if scheduler == "asha":
+        return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
+    return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
+
+
+def first_configuration(space: SearchSpace) -> dict:
+    """What a budgeted run trains when there is no search to choose: the first start configuration."""
+    return space.start[0] if space.start else space.central_values()
+
+
+def _start_models(space: SearchSpace, base: TrialConfig) -> list[tuple[str, str]]:
+    configs = space.start or [first_configuration(space)]
+    return list(dict.fromkeys((c.get("arch", base.arch), c.get("encoder", base.encoder)) for c in configs))
+
+
+def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+                  totals: tuple[float, float], models: list[tuple[str, str]], known: Costs | None = None,
+                  echo=print) -> Costs:
+    """Time a step of each of ``models`` with one trial's resources, and the first start configuration's with all
+    of them; what ``known`` already holds is not timed again."""
+    base = data_config({**fixed, "loss.ce": 1.0})
+    cpus, gpus = totals
+    if resources["gpu"]:
+        concurrency = max(1, int(gpus // resources["gpu"]))
+        trial_threads = full_threads = max(1, int(resources["cpu"]))
+        share = min(1.0, resources["gpu"])  # trials sharing a GPU share its throughput
+    else:
+        concurrency = max(1, int(cpus // resources["cpu"]))
+        trial_threads, full_threads, share = max(1, int(resources["cpu"])), os.cpu_count() or 1, 1.0
+    if space.settings.concurrency:
+        concurrency = min(concurrency, space.settings.concurrency)
+    started = time.perf_counter()
+    earlier = {(key.partition("/")[0], key.partition("/")[2]): seconds * share
+               for key, seconds in known.step_seconds.items()} if known else {}
+    measured = {key: seconds / share
+                for key, seconds in model_step_seconds(base, models, data, trial_threads, earlier).items()}
+    start_models = _start_models(space, base)
+    if known:
+        speedup = known.final_speedup
+    else:
+        arch, encoder = start_models[0]
+        full = step_seconds(base.replace(arch=arch, encoder=encoder), data, full_threads)
+        speedup = max(1.0, measured[f"{arch}/{encoder}"] / full)
+    batches = {split: -(-len(data.splits[split]) // base.batch_size) for split in ("val", "test")}
+    starts = [measured[f"{arch}/{encoder}"] for arch, encoder in start_models] if space.start else []
+    echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
+         f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
+    return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
+                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
+
+
+def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Search, resources: dict,
+          totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
+    """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
+    the other models are not timed and Ray is not started."""
+    budget = _budget_seconds(options)
+    assert budget is not None, "planned only with a budget"
+
+    def planned(costs: Costs) -> BudgetPlan:
+        return plan_budget(budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
+                           len(space.start), space.settings.final_share, space.settings.reduction_factor)
+
+    base = data_config({**fixed, "loss.ce": 1.0})
+    costs = measure_costs(space, fixed, data, resources, totals, _start_models(space, base), echo=echo)
+    plan = planned(costs)
+    if not plan.samples:
+        return plan
+    costs = measure_costs(space, fixed, data, resources, totals, space.models(), known=costs, echo=echo)
+    _start_ray(options, echo)
+    return planned(costs)
+
+
+def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
+    s = space.settings
+    if plan.samples:  # with no search the settings stay the space's; run.json's plan says none ran
+        s.samples, s.epochs, s.grace_period = plan.samples, plan.max_epochs, plan.grace_epochs
+        s.reduction_factor, s.concurrency = plan.reduction_factor, plan.concurrency
+    fixed["epochs"], fixed["epoch_steps"] = plan.horizon_epochs, plan.epoch_steps
+
+
+def run_search(options: Search, echo=print, started_at: float | None = None) -> SearchOutcome:
+    """Run (or resume) a search; returns where it is and its best configuration.
+
+    With ``options.search.budget``, the job that began at ``started_at`` (wall-clock seconds; default now) is
+    planned to end within the budget: the search gets the plan's share and stops when it is used up.
+    """
+    started_at = time.time() if started_at is None else started_at
+    _check_options(options)
+    with environment_defaults(TUNE_ENVIRONMENT, restore=("WANDB_MODE",)), optuna_warnings_only():
+        return _run_search(options, echo, started_at)
+
+
+def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
+    plan = None
+    if options.resume:
+        if not options.output.name:
+            raise UserError("--resume needs --name of the experiment to continue")
+        experiment_dir, storage_path = experiment_location(options, options.output.name)
+        run_file = experiment_dir / RUN_FILE
+        if not run_file.is_file():
+            raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
+        lock_experiment(experiment_dir)
+        saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
+        space = load_space(str(experiment_dir / SPACE_FILE))
+        space.settings.__dict__.update(saved["settings"])
+        fixed = saved["fixed"]
+        try:
+            plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
+        except TypeError:
+            raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
+    else:
+        space = as_space(options.space)
+        _settings_with_options(space, options)
+        fixed = fixed_config(space, options)
+        name = options.output.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        experiment_dir, storage_path = experiment_location(options, name)
+        writable_folder(experiment_dir, "--results or --storage")
+        lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
+        if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
+            raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
+                            "or choose another --name")
+    settings = space.settings
+    name = experiment_dir.name
+
+    data = options.data if isinstance(options.data, SegmentationData) else \
+        load_from_config(data_config(fixed), progress=options.output.verbose > 0)
+    if options.resume and data.fingerprint != saved["data_fingerprint"]:
+        raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
+                        f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
+    totals = _cluster_totals(options, echo)
+    resources = _resources(options, *totals)
+    if not options.resume:  # Ray gives a trial as many threads as CPUs; saying so makes best_config.yaml rerunnable
+        fixed.setdefault("threads", max(1, int(resources["cpu"])))
+    budget = _budget_seconds(options)
+    if budget is not None and not options.resume:
+        plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
+        _apply_plan(space, fixed, plan)
+        clock = time.strftime("%H:%M:%S", time.localtime(started_at + budget))
+        for line in plan.describe(len(space.start), clock):
+            echo(line)
+    searching = plan is None or plan.samples > 0
+    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    if searching:
+        searcher = options.search.searcher
+        echo(f"search {name}: space {space.name}, "
+             f"{searcher if isinstance(searcher, str) else type(searcher).__name__} searcher, {settings.samples} "
+             f"samples x up to {settings.epochs} epochs, {_describe_stopping(settings, options.search.scheduler)}, "
+             f"metric {settings.metric}")
+    echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
+         f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
+         f"{resources['gpu']:g} GPU")
+
+    if not options.resume:
+        atomic_write_text(experiment_dir / SPACE_FILE, space.text)
+        atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
+            "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
+            "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
+            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "plan": plan.to_dict() if plan else None, "storage": options.output.storage, **run_metadata(),
+        }, indent=2, default=str))
+
+    study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
+    writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
+                           time_budget=plan is not None, study=study)
+    if searching:
+        _start_ray(options, echo)
+        grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at)
+        if _stopped_early(grid, settings.samples, plan, started_at):
+            resume = f"python -m searchseg.run --resume --name {name}" + (
+                f" --storage {options.output.storage}" if options.output.storage else
+                f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
+            raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
+                              f"in {experiment_dir}; continue it with: {resume} (from Python: "
+                              f"searchseg.Search.restore('{experiment_dir}').fit())")
+        results = [grid[i] for i in range(len(grid))]
+    else:
+        grid, results = None, []
+        writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
+    finished = [r for r in results if r.metrics and settings.metric in r.metrics]
+    if not finished and plan is None:
+        raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
+    best_state, selection = None, None
+    if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
+        best_config, best_value, best = TrialConfig.from_flat({**fixed, **first_configuration(space)}), \
+            float("nan"), None
+        if searching:
+            echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
+                 f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
+    elif plan is None:
+        assert grid is not None, "without a plan there is always a search"
+        best = grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
+        best_value = _best_score(best, settings.metric, settings.mode)
+        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
+    else:
+        best, best_value, selection = _trial_to_continue(finished, space, echo)
+        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
+    best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    if best is not None and best.checkpoint is not None:
+        with best.checkpoint.as_directory() as folder:
+            best_state = Path(folder) / STATE_FILE
+            if best_state.parent != Path(best.checkpoint.path):  # a temporary copy of remote storage: keep it
+                kept, source = experiment_dir / "best_trial_state.pt", best_state
+                atomic_write(kept, lambda tmp: shutil.copyfile(source, tmp))  # called at once
+                best_state = kept
+    if searching:
+        counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
+        echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+             f"best {settings.metric} {best_value:.4f}")
+    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
+                         plan, selection)
+
+
+def _best_score(result: tune.Result, metric: str, mode: str) -> float:
+    """A trial's best reported value of ``metric`` (NaN if it never reported)."""
+    frame = result.metrics_dataframe
+    return float("nan") if frame is None else float(frame[metric].agg(mode))
+
+
+def searched_config(result: tune.Result) -> dict:
+    """The config keys a trial's sample set (Ray's result holds them, with Optuna's case-dependent names)."""
+    return trial_config_from_tune(result.config or {})
+
+
+def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
+                       echo=print) -> tuple[tune.Result, float, TrialChoice]:
+    """The budgeted search's trial for the final model (``selection.choose_trial``), its best score and the
+    record of the choice."""
+    metric, mode = space.settings.metric, space.settings.mode
+    by_id = {(result.metrics or {})["trial_id"]: result for result in finished}
+    candidates = [Candidate(trial_id, searched_config(result),
+                            _best_score(result, metric, mode), result.checkpoint)
+                  for trial_id, result in by_id.items()]
+
+    def read_confusions(candidate: Candidate):
+        if candidate.checkpoint is None:
+            return None
+        with candidate.checkpoint.as_directory() as folder:
+            return recent_confusions(Path(folder))
+
+    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
+    if selection.sampled_trial and selection.start_trial:
+        sampled, start = (searched_config(by_id[key]) for key in (selection.sampled_trial, selection.start_trial))
+        verdict = "continuing it" if selection.trial == selection.sampled_trial else \
+            f"continuing the start configuration {start['arch']}/{start['encoder']}"
+        echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
+             f"configuration on {selection.sampled_win_rate:.0%} of validation resamples (its last "
+             f"{RECENT_EPOCHS} epochs pooled; {CLEARLY_BETTER_WIN_RATE:.0%} needed): {verdict}")
+    return by_id[chosen.trial_id], chosen.score, selection
+
+
+def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+         experiment_dir: Path, storage_path: str, writer: ResultsWriter, plan: BudgetPlan | None,
+         started_at: float) -> tune.ResultGrid:
+    """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
+    settings, name = space.settings, experiment_dir.name
+    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
+    ray_folder = str(Path(storage_path) / name) if "://" not in storage_path else f"{storage_path.rstrip('/')}/{name}"
+    if options.resume and tune.Tuner.can_restore(ray_folder):
+        return tune.Tuner.restore(ray_folder, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
+    # a new search, or one whose driver died before Ray Tune saved its state: it starts from the beginning
+    scheduler = _scheduler(settings, options.search.scheduler)
+    callbacks = [writer, *tracker_callbacks(options.output.trackers, experiment_dir, name)]
+    if options.output.verbose == 1:
+        callbacks.append(SearchProgress(experiment_dir, settings.samples, settings.epochs, settings.metric,
+                                        settings.mode))
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.search.searcher), scheduler=scheduler,
+                                    metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
+                                    max_concurrent_trials=settings.concurrency,
+                                    time_budget_s=_search_seconds_left(plan, started_at)),
+        run_config=tune.RunConfig(
+            name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.output.verbose - 1, 0),
+            failure_config=tune.FailureConfig(max_failures=options.resources.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    ).fit()
+
+
+def _stopped_early(results: tune.ResultGrid, samples: int, plan: BudgetPlan | None, started_at: float) -> bool:
+    """Tune answers Ctrl-C by saving its state and returning from ``fit`` as if the search were over; it was not
+    if some sample never ran or some trial neither ended nor failed, unless the budget's share ran out."""
+    unfinished = len(results) < samples or results.num_terminated + results.num_errors < len(results)
+    out_of_time = plan is not None and time.time() >= started_at + plan.spent_seconds + plan.search_seconds - 1
+    return unfinished and not out_of_time
+
+
+def _search_seconds_left(plan: BudgetPlan | None, started_at: float) -> float | None:
+    """The search's share of the budget, counted from the job's start so loading and timing are included."""
+    if plan is None:
+        return None
+    return max(1.0, plan.spent_seconds + plan.search_seconds - (time.time() - started_at))

@@ -1,0 +1,69 @@
+"""Measure what a training step costs, per model, before a budgeted search plans around it.
+
+Steps are timed in this process with the thread count a trial will get (and once with all of them, for
+the final training), on real batches of the decoded data. On CUDA each step is synchronised, so bf16 and
+architecture differences show in the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from searchseg.data.loader import SegmentationData
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.engine import Trainer, torch_threads
+
+
+def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:
+    """Seconds of one optimizer step (forward, loss, backward, update) of ``config`` on ``data``: the fastest of
+    ``timed_steps``, since other work on the machine only ever makes a step slower."""
+    with torch_threads(threads):
+        trainer = Trainer(config.replace(augment="none", epoch_steps=timed_steps), data)
+        trainer.model.train()
+        seconds = []
+        for images, masks in trainer.train_loader:
+            started = time.perf_counter()
+            images, masks = trainer.prepare_batch(images, masks)
+            with trainer.autocast():
+                logits = trainer.model(images)
+            loss = trainer.loss_fn(logits, masks)
+            trainer.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            trainer.optimizer.step()
+            if trainer.cuda:
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - started)
+        del trainer
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return min(seconds)
+
+
+def model_step_seconds(base: TrialConfig, models: list[tuple[str, str]], data: SegmentationData,
+                       threads: int, known: dict[tuple[str, str], float] | None = None) -> dict[str, float]:
+    """Seconds per step of each ``(arch, encoder)`` with ``threads`` threads, keyed ``"arch/encoder"``.
+
+    Every architecture is timed with its first encoder, and every encoder with the first architecture that
+    takes it; a pair not timed is predicted as ``t(arch, its first encoder) * t(a, encoder) / t(a, first)``.
+    That is one timing per architecture and per encoder instead of one per pair. Pairs in ``known`` (seconds
+    measured earlier with the same threads) are not timed again.
+    """
+    first_encoder: dict[str, str] = {}
+    first_arch: dict[str, str] = {}
+    for arch, encoder in models:
+        first_encoder.setdefault(arch, encoder)
+        first_arch.setdefault(encoder, arch)
+    timed = {(arch, encoder) for arch, encoder in models
+             if first_encoder[arch] == encoder or first_arch[encoder] == arch}
+    seconds = dict(known or {})
+    for pair in models:
+        if pair in timed and pair not in seconds:
+            seconds[pair] = step_seconds(base.replace(arch=pair[0], encoder=pair[1]), data, threads)
+    for arch, encoder in models:
+        if (arch, encoder) not in seconds:
+            via = first_arch[encoder]
+            seconds[arch, encoder] = (seconds[arch, first_encoder[arch]] * seconds[via, encoder]
+                                      / seconds[via, first_encoder[via]])
+    return {f"{arch}/{encoder}": seconds[arch, encoder] for arch, encoder in models}

@@ -1,0 +1,97 @@
+"""The Ray Tune function trainable: a flat config in, the engine's epochs out as Tune reports.
+
+The decoded dataset arrives through ``tune.with_parameters`` (one copy in the object store per
+cluster, read zero-copy by every trial on a node). Each epoch reports validation metrics and a
+checkpoint (with the validation confusions per image of the last few epochs, which ``selection`` compares); a
+retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
+out-of-memory error ends the trial with that status and its reason in ``stop_reason`` instead of crashing it, so
+Tune does not waste retries on a deterministic failure and the search goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+from ray import tune
+
+from searchseg.data.loader import SegmentationData
+from searchseg.errors import UserError
+from searchseg.final.selection import CONFUSIONS_FILE, RECENT_EPOCHS
+from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import trial_config_from_tune
+from searchseg.tracking.status import FAILURE_KEY, TrialStatus
+from searchseg.training.augment import save_augmentation
+from searchseg.training.checkpoints import load_state
+from searchseg.training.costs import measure_costs
+from searchseg.training.engine import Trainer, fit
+
+STATE_FILE = "state.pt"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower() or (
+        "can't allocate memory" in str(error).lower())
+
+
+def _report_failure(metric_defaults: dict, failure: TrialStatus, reason: str, epochs_run: int) -> None:
+    """A final report for a trial that cannot go on: the searcher sees a poor score, not a crash."""
+    tune.report({**metric_defaults, "epoch": epochs_run, FAILURE_KEY: failure.value, "stop_reason": reason})
+
+
+def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> None:
+    """Train one sampled ``config`` (searched keys only) on top of the search's ``fixed`` keys."""
+    worst = {"val_miou": 0.0, "val_dice": 0.0, "val_pixel_accuracy": 0.0, "val_loss": float("inf")}
+    try:
+        trial_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(config)})
+    except UserError as error:  # a sample the engine refuses is a bad point, not a crash worth retrying
+        _report_failure(worst, TrialStatus.INVALID_CONFIG, str(error), 0)
+        return
+    resume_state = None
+    recent_confusions: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume_state = load_state(Path(folder) / STATE_FILE)
+            if (Path(folder) / CONFUSIONS_FILE).is_file():
+                recent_confusions.extend(np.load(Path(folder) / CONFUSIONS_FILE))
+    node_id = ray.get_runtime_context().get_node_id()
+    resumed_from = resume_state["epoch"] if resume_state else 0
+
+    costs: dict[str, float] = {}
+
+    def report_epoch(row: dict, trainer: Trainer) -> None:
+        metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
+                   FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time(), **costs}
+        recent_confusions.append(trainer.eval_confusions)
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
+            np.save(Path(folder) / CONFUSIONS_FILE, np.stack(recent_confusions))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    trainer = None
+    try:
+        trainer = Trainer(trial_config, data)
+        costs.update(measure_costs(trainer, trial_config.cost_runs).to_metrics())  # known before it trains
+        trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
+        trainer.config.save(trial_dir / "config.yaml")
+        save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+        result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
+        if result.status == "nan_loss":
+            _report_failure(worst, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
+    except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        _report_failure(worst, TrialStatus.OUT_OF_MEMORY, str(error).splitlines()[0][:200],
+                        trainer.epoch if trainer else resumed_from)
+    finally:
+        del trainer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,104 @@
+"""The final model of a budgeted run: the best trial continued, never worse on validation than the trial."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from searchseg.final.finalize import continue_best
+from searchseg.palette import class_palette
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.engine import StopTraining, Trainer, fit
+from tests.conftest import tiny_data
+
+BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="resnet18", lr=3e-3,
+            loss={"ce": 0.5, "dice": 0.5})
+
+
+def stopped_trial(folder, data, epochs_run: int = 3):
+    """A trial as ASHA leaves it: ``epochs_run`` epochs into a 10-epoch schedule, its state and config saved."""
+    config = TrialConfig(**BASE, epochs=10, epoch_steps=4)
+
+    def stop(row, trainer):
+        if trainer.epoch == epochs_run:
+            raise StopTraining("rung")
+
+    trainer = Trainer(config, data)
+    fit(config, data, stop, progress=False, trainer=trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save(folder / "best_config.yaml")
+    torch.save(trainer.state_dict(), folder / "state.pt")
+    return trainer
+
+
+def val_miou_of(state_dict, config_path, data) -> float:
+    trainer = Trainer(TrialConfig.load(config_path), data)
+    trainer.model.load_state_dict(state_dict)
+    return trainer.evaluate("val")[1]["miou"]
+
+
+def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless_the_trial_scores_higher(
+        tmp_path):
+    data = tiny_data(count=16)
+    stopped_trial(tmp_path, data)
+    started = time.time()
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=started + 8, planned_epochs=3,
+                            overlays=2, progress=False, echo=lambda *_: None)
+    elapsed = time.time() - started
+    rule = summary.final_training
+    assert rule["rule"] == "continue_best" and rule["start_epoch"] == 3
+    assert rule["epochs_run"] > 4  # re-planned from its pace: more epochs than the 3 first planned fit in 8 s
+    assert elapsed < 8 + 3  # stops when the next epoch would not fit (evaluation and files after it)
+    assert rule["kept_epoch"] in (rule["start_epoch"], rule["epochs_run"])  # never a noisy mid-schedule peak
+    # the last epoch unless the trial beat it on nearly every resample of the validation images
+    assert (rule["kept_epoch"] == rule["start_epoch"]) == (rule["trial_win_rate"] >= 0.95)
+    assert summary.test_miou == pytest.approx(
+        rule["trial_test_miou" if rule["kept_epoch"] == rule["start_epoch"] else "last_test_miou"])
+    if "best_val_epoch" in rule:  # recorded for comparison when a middle epoch scored best on validation
+        assert rule["start_epoch"] < rule["best_val_epoch"] < rule["epochs_run"]
+        assert rule["best_val_epoch_val_miou"] > rule["kept_val_miou"]
+    saved = torch.load(tmp_path / "final" / "model.pt", weights_only=True)
+    assert val_miou_of(saved, tmp_path / "best_config.yaml", data) == pytest.approx(rule["kept_val_miou"], abs=1e-6)
+    written = json.loads((tmp_path / "final" / "metrics.json").read_text())
+    assert written["test_miou"] == pytest.approx(summary.test_miou)
+    assert written["class_colors"] == class_palette(None, data.num_classes).tolist()  # the overlays' colours
+    assert (tmp_path / "final" / "curves.csv").is_file() and len(list((tmp_path / "final" / "overlays").iterdir()))
+
+
+def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
+    data = tiny_data(count=16)
+    trial = stopped_trial(tmp_path, data, epochs_run=8)  # a trained trial: val mIoU about 0.95
+    _, trial_test = trial.evaluate("test")
+    train = data.splits["train"]
+    data.masks[train] = (data.masks[train] + 1) % 3  # from here on every training label names the wrong class
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, planned_epochs=3,
+                            overlays=0, progress=False, echo=lambda *_: None)
+    rule = summary.final_training
+    assert rule["epochs_run"] > rule["start_epoch"]  # it did train, and it got worse on validation
+    assert rule["kept_epoch"] == rule["start_epoch"] and rule["kept_val_miou"] == rule["start_val_miou"]
+    assert rule["trial_win_rate"] >= 0.95 and rule["last_test_miou"] < rule["trial_test_miou"]
+    assert summary.test_miou == pytest.approx(trial_test["miou"], abs=1e-6)
+
+
+def test_with_no_trial_state_the_final_model_trains_from_scratch(tmp_path):
+    data = tiny_data(count=16)
+    TrialConfig(**BASE, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    summary = continue_best(tmp_path, None, data, deadline=time.time() + 6, planned_epochs=2, overlays=0,
+                            progress=False, echo=lambda *_: None)
+    rule = summary.final_training
+    assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
+    assert rule["kept_epoch"] == rule["epochs_run"]  # an untrained network never beats a trained one
+
+
+def test_a_deadline_already_past_still_evaluates_the_trial(tmp_path):
+    data = tiny_data(count=16)
+    trial = stopped_trial(tmp_path, data)
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() - 1, overlays=0,
+                            progress=False, echo=lambda *_: None)
+    assert summary.final_training["kept_epoch"] == 3
+    assert summary.test_miou == pytest.approx(trial.evaluate("test")[1]["miou"], abs=1e-6)
+    assert np.isfinite(summary.final_training["start_val_miou"])

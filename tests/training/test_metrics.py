@@ -1,0 +1,76 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from searchseg.training.metrics import (
+    SegmentationMetrics,
+    bootstrap_win_rate,
+    confusion_per_image,
+    miou_of_confusion,
+    predict_labels,
+)
+
+
+def test_metrics_by_hand():
+    target = torch.tensor([[0, 0, 1, 1, 255, 1]])
+    preds = torch.tensor([[0, 1, 1, 1, 0, 0]])
+    metrics = SegmentationMetrics(("a", "b", "never"), ignore_index=255)
+    metrics.update(preds, target)
+    result = metrics.compute()
+    # class a: TP 1, FP 1, FN 1 -> IoU 1/3; class b: TP 2, FP 1, FN 1 -> IoU 2/4
+    assert result["iou_per_class"]["a"] == pytest.approx(1 / 3)
+    assert result["iou_per_class"]["b"] == pytest.approx(0.5)
+    assert math.isnan(result["iou_per_class"]["never"])
+    assert result["miou"] == pytest.approx((1 / 3 + 0.5) / 2)  # the absent class does not count
+    assert result["dice_per_class"]["b"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert result["pixel_accuracy"] == pytest.approx(3 / 5)  # the ignored pixel is left out
+    assert result["confusion_matrix"] == [[1, 1, 0], [1, 2, 0], [0, 0, 0]]
+
+
+def test_accumulates_over_batches():
+    metrics = SegmentationMetrics(("a", "b"), ignore_index=255)
+    metrics.update(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
+    metrics.update(torch.tensor([[0, 0]]), torch.tensor([[1, 1]]))
+    assert metrics.compute()["pixel_accuracy"] == pytest.approx(0.5)
+
+
+def test_predict_labels_binary_and_multiclass():
+    assert predict_labels(torch.tensor([[[[0.3, -0.1]]]])).tolist() == [[[1, 0]]]
+    assert predict_labels(torch.tensor([[[[0.1]], [[0.9]]]])).tolist() == [[[1]]]
+
+
+def test_per_image_confusions_sum_to_the_same_miou_as_the_metrics():
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, size=(5, 8, 8)).astype(np.uint8)
+    targets[0, :2] = 255
+    predictions = np.where(rng.random((5, 8, 8)) < 0.7, targets % 255, rng.integers(0, 3, size=(5, 8, 8)))
+    predictions = np.where(targets == 255, 0, predictions).astype(np.uint8)
+    metrics = SegmentationMetrics(("a", "b", "c", "never"), ignore_index=255)
+    metrics.update(torch.from_numpy(predictions).long(), torch.from_numpy(targets).long())
+    per_image = confusion_per_image(predictions, targets, num_classes=4, ignore_index=255)
+    assert per_image.shape == (5, 4, 4) and per_image[0].sum() == 64 - 16  # the ignored rows left out
+    assert per_image.sum(0).tolist() == metrics.compute()["confusion_matrix"]
+    assert miou_of_confusion(per_image.sum(0)) == pytest.approx(metrics.compute()["miou"])
+
+
+def image_confusions(hits: list[int], pixels: int = 100) -> np.ndarray:
+    """Binary images whose foreground (half the pixels) is found ``hits[i]`` times out of ``pixels // 2``."""
+    half = pixels // 2
+    return np.array([[[half, 0], [half - hit, hit]] for hit in hits])
+
+
+def test_a_clearly_better_model_wins_nearly_every_resample_and_a_lead_of_one_image_does_not():
+    worse = image_confusions([20, 22, 25, 21, 24, 23, 20, 22, 21])
+    assert bootstrap_win_rate(image_confusions([40, 41, 45, 44, 40, 42, 43, 41, 44]), worse) == 1.0
+    assert bootstrap_win_rate(worse, worse) == 0.0  # a tie is not a win
+    one_lucky_image = image_confusions([20, 22, 25, 21, 24, 23, 20, 22, 45])
+    slightly_worse_elsewhere = image_confusions([21, 23, 26, 22, 25, 24, 21, 23, 21])
+    assert miou_of_confusion(one_lucky_image.sum(0)) > miou_of_confusion(slightly_worse_elsewhere.sum(0))
+    assert 0.3 < bootstrap_win_rate(one_lucky_image, slightly_worse_elsewhere) < 0.95
+
+
+def test_the_win_rate_needs_the_same_images():
+    with pytest.raises(ValueError, match="same images"):
+        bootstrap_win_rate(image_confusions([1, 2]), image_confusions([1, 2, 3]))

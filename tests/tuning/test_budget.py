@@ -1,0 +1,104 @@
+"""The budget arithmetic: durations, and plans built from measured costs."""
+
+from __future__ import annotations
+
+import pytest
+
+from searchseg.errors import UserError
+from searchseg.tuning.budget import MIN_RUNG_STEPS, Costs, format_duration, parse_duration, plan_budget
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("300", 300), ("300s", 300), ("20m", 1200), ("2h", 7200),
+                                               ("1h30m", 5400), ("1.5m", 90), (" 45 s ", 45)])
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "five minutes", "-5", "5d", "0", "m", "1m1h"])
+def test_bad_durations_fail_with_the_accepted_forms(text):
+    with pytest.raises(UserError, match="300, 300s, 20m, 2h|longer than 0"):
+        parse_duration(text)
+
+
+def test_durations_format_back():
+    assert [format_duration(s) for s in (45, 300, 5400)] == ["45s", "5m00s", "1h30m00s"]
+
+
+def costs(step: float = 0.6, concurrency: int = 2, spent: float = 20.0, val_batches: int = 2) -> Costs:
+    return Costs({"unet/resnet18": step, "fpn/resnet18": step / 2, "unet/resnet34": step * 1.5}, 1.6,
+                 val_batches, 2, concurrency, spent)
+
+
+def test_a_plan_accounts_for_every_second_of_the_budget():
+    plan = plan_budget(300, costs(), start_configs=2)
+    total = plan.spent_seconds + plan.search_seconds + plan.final_seconds + plan.reserve_seconds
+    assert total == pytest.approx(300)
+    assert plan.search_seconds == pytest.approx(plan.final_seconds)  # final_share 0.5 by default
+    assert plan.horizon_epochs == plan.max_epochs + plan.final_epochs
+
+
+def test_the_search_fits_its_share_at_the_measured_step_cost():
+    c = costs()
+    plan = plan_budget(300, c, start_configs=2)
+    rungs = plan.rung_steps
+    # successive halving: every trial to the first rung, 1/r of them on to each next one
+    planned_steps = sum(plan.samples / plan.reduction_factor ** i * (rung - (rungs[i - 1] if i else 0))
+                        for i, rung in enumerate(rungs))
+    capacity = plan.search_seconds * c.concurrency / plan.step_seconds
+    assert planned_steps <= capacity
+    assert rungs[0] >= MIN_RUNG_STEPS and rungs[0] % plan.epoch_steps == 0
+    assert plan.samples >= 3  # both start configurations and at least one TPE sample
+
+
+def test_larger_budgets_buy_more_trials_and_longer_ones():
+    small, large, huge = (plan_budget(t, costs(), start_configs=2) for t in (300, 1800, 7200))
+    assert small.samples <= large.samples < huge.samples
+    assert small.max_epochs * small.epoch_steps < huge.max_epochs * huge.epoch_steps
+    assert small.final_epochs < large.final_epochs < huge.final_epochs
+
+
+def test_the_same_seconds_mean_the_same_steps_on_any_dataset_size():
+    few_images, many_images = plan_budget(600, costs(val_batches=1)), plan_budget(600, costs(val_batches=2))
+    assert few_images.epoch_steps == many_images.epoch_steps  # an epoch is counted in steps, not passes
+    assert few_images.rung_steps == many_images.rung_steps
+
+
+def test_slower_models_get_fewer_steps_in_the_same_time():
+    fast, slow = plan_budget(600, costs(step=0.3)), plan_budget(600, costs(step=1.2))
+    assert slow.samples * slow.rung_steps[0] < fast.samples * fast.rung_steps[0]
+    assert slow.final_epochs < fast.final_epochs
+
+
+def test_a_budget_too_small_to_search_says_so():
+    with pytest.raises(UserError, match="used up before the search can start"):
+        plan_budget(30, costs(spent=28))
+
+
+def test_a_tight_budget_runs_fewer_shorter_trials_that_still_reach_the_first_rung():
+    roomy, tight = plan_budget(600, costs(step=1.0), start_configs=2), plan_budget(150, costs(step=1.0),
+                                                                                start_configs=2)
+    assert 2 <= tight.samples < roomy.samples
+    assert tight.rung_steps[0] >= MIN_RUNG_STEPS
+    assert tight.max_epochs * tight.epoch_steps < roomy.max_epochs * roomy.epoch_steps
+
+
+def test_a_budget_too_short_to_compare_two_trials_trains_the_first_start_configuration_with_all_of_it():
+    c = costs(step=1.0)
+    plan = plan_budget(90, c, start_configs=2)
+    assert plan.samples == 0 and plan.search_seconds == 0 and plan.max_epochs == 0
+    assert plan.final_seconds == pytest.approx(90 - c.spent_seconds - plan.reserve_seconds)
+    assert plan.horizon_epochs == plan.final_epochs >= 1
+    # all resources for the whole final share: steps at the faster, all-threads pace
+    assert plan.final_epochs * plan.epoch_steps == int(plan.final_seconds * c.final_speedup / plan.step_seconds
+                                                       // plan.epoch_steps) * plan.epoch_steps
+    assert "no search" in "\n".join(plan.describe(2, "12:00:00"))
+
+
+@pytest.mark.parametrize("budget", [60, 75, 90, 120, 150, 200, 300])
+def test_no_plan_has_a_lone_trial_or_a_first_rung_below_the_minimum(budget):
+    plan = plan_budget(budget, costs(step=0.8, spent=15), start_configs=2)
+    assert plan.samples != 1
+    if plan.samples:
+        assert plan.rung_steps[0] >= MIN_RUNG_STEPS
+        assert sum(plan.samples / plan.reduction_factor ** i for i in range(len(plan.rung_steps))) * \
+            plan.rung_steps[0] * plan.step_seconds <= plan.search_seconds * min(plan.samples, plan.concurrency)

@@ -1,0 +1,149 @@
+"""``run --budget`` end to end, as a user runs it: a fresh process, real Ray, real Optuna, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from searchseg.data import load_from_config
+from searchseg.final.selection import CONFUSIONS_FILE, RECENT_EPOCHS
+from searchseg.io_utils import read_table
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.checkpoints import load_state
+from searchseg.training.engine import Trainer
+from searchseg.training.metrics import miou_of_confusion
+from searchseg.tuning.trainable import STATE_FILE
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 60
+START = [{"arch": "unet", "lr": 1.0e-3, "loss.dice": 0.5}, {"arch": "fpn", "lr": 3.0e-3, "loss.dice": 0.0}]
+SPACE = {
+    "search": {"reduction_factor": 3},
+    "fixed": {"image_size": 64, "batch_size": 4, "augment": "light", "encoder": "resnet18", "group_by": "folder",
+              "val_fraction": 0.25, "test_fraction": 0.25, "loss.ce": 1.0},
+    "params": {"arch": {"choice": ["unet", "fpn"]}, "lr": {"loguniform": [1.0e-4, 1.0e-2]},
+               "loss.dice": {"choice": [0.0, 0.5]}},
+    "start": START,
+}
+
+
+def run_with_budget(dataset, results, budget: int, name: str) -> tuple:
+    space = dataset.parent / "budget_space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    command = [sys.executable, "-m", "searchseg.run", "--budget", f"{budget}s", "--space", str(space),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"),
+               "--results", str(results), "--name", name]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=budget * 3)
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    return results / name, done.stdout, seconds
+
+
+@pytest.fixture(scope="module")
+def budgeted(search_dataset, tmp_path_factory):
+    return run_with_budget(search_dataset, tmp_path_factory.mktemp("budget-results"), BUDGET, "budgeted")
+
+
+def test_the_whole_job_ends_within_its_budget(budgeted):
+    folder, _, seconds = budgeted
+    assert seconds <= BUDGET * 1.05
+    for name in ("trials.csv", "curves.csv", "best_config.yaml", "report.html", "study.db", "final/metrics.json"):
+        assert (folder / name).is_file(), name
+
+
+def test_the_plan_is_printed_first_and_kept(budgeted):
+    folder, stdout, _ = budgeted
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    assert plan["budget_seconds"] == BUDGET
+    total = plan["spent_seconds"] + plan["search_seconds"] + plan["final_seconds"] + plan["reserve_seconds"]
+    assert total == pytest.approx(BUDGET)
+    printed = stdout.index("plan for a 1m00s budget")
+    assert printed < stdout.index("final model:")
+    assert f"1 epoch = {plan['epoch_steps']} optimizer steps" in stdout
+
+
+def test_trials_count_their_budget_in_optimizer_steps(budgeted):
+    folder, _, _ = budgeted
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) <= plan["samples"]
+    assert set(trials["status"]) <= {"completed", "early_stopped", "time_budget"}
+    assert (trials["epochs_run"] <= plan["max_epochs"]).all()
+    reported = set(trials.loc[trials["epochs_run"] > 0, "trial_id"])
+    assert reported
+    for trial_dir in folder.glob("train_segmentation_*"):
+        if trial_dir.name.split("_")[2] not in reported:
+            continue  # started as the search's time ran out, before it wrote anything
+        config = TrialConfig.load(trial_dir / "config.yaml")
+        assert config.epoch_steps == plan["epoch_steps"] and config.epochs == plan["horizon_epochs"]
+
+
+def test_start_configurations_run_first(budgeted):
+    folder, _, _ = budgeted
+    first_two = sorted(folder.glob("train_segmentation_*_[12]_*"), key=lambda p: p.name.split("_")[3])
+    configs = [TrialConfig.load(path / "config.yaml") for path in first_two]
+    assert [(c.arch, c.lr, c.loss.get("dice", 0.0)) for c in configs] == \
+        [(s["arch"], s["lr"], s["loss.dice"]) for s in START]
+
+
+def test_the_final_model_continues_the_best_trial_and_keeps_the_last_epoch_unless_the_trial_is_clearly_better(budgeted):
+    folder, _, _ = budgeted
+    metrics = json.loads((folder / "final" / "metrics.json").read_text())
+    rule = metrics["final_training"]
+    trials = pd.read_csv(folder / "trials.csv")
+    assert rule["rule"] == "continue_best"
+    assert rule["start_epoch"] in set(trials["epochs_run"])
+    assert (rule["kept_epoch"] == rule["start_epoch"]) == (rule["trial_win_rate"] >= 0.95)
+    # it starts from a trial's own last checkpoint: the same score that trial last reported
+    assert (trials["last_val_miou"] - rule["start_val_miou"]).abs().min() < 1e-3
+
+
+def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continued_trial_is_recorded(budgeted):
+    folder, _, _ = budgeted
+    choice = json.loads((folder / "final" / "metrics.json").read_text())["final_training"]["trial_choice"]
+    trials = read_table(folder / "trials.csv").set_index("trial_id")
+    assert choice["rule"] in ("best_score", "start_unless_clearly_beaten")
+    if choice["rule"] == "start_unless_clearly_beaten":
+        assert (choice["trial"] == choice["sampled_trial"]) == (choice["sampled_win_rate"] >= 0.95)
+    chosen_dir = next(folder.glob(f"train_segmentation_{choice['trial']}_*"))
+    best_config = TrialConfig.load(folder / "best_config.yaml")
+    assert TrialConfig.load(chosen_dir / "config.yaml").to_flat() == best_config.to_flat()
+    data = load_from_config(best_config, progress=False)
+    for trial_id in trials[trials["epochs_run"] > 0].index:
+        # the checkpoint's own model scored again: the driver's last result may be an epoch off it when the
+        # search's time ran out
+        trial_dir = next(folder.glob(f"train_segmentation_{trial_id}_*"))
+        latest = max(trial_dir.glob("checkpoint_*"))
+        state = load_state(latest / STATE_FILE)
+        confusions = np.load(latest / CONFUSIONS_FILE)
+        assert confusions.shape[0] == min(state["epoch"], RECENT_EPOCHS)
+        trainer = Trainer(TrialConfig.load(trial_dir / "config.yaml"), data)
+        trainer.load_state_dict(state)
+        assert miou_of_confusion(confusions[-1].sum(0)) == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
+
+
+def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray(
+        search_dataset, tmp_path):
+    budget = 35
+    folder, stdout, seconds = run_with_budget(search_dataset, tmp_path, budget, "no-search")
+    assert seconds <= budget * 1.05
+    plan = json.loads((folder / "run.json").read_text())["plan"]
+    assert plan["samples"] == 0 and plan["search_seconds"] == 0
+    assert "no search: the budget cannot train two trials" in stdout
+    assert not list(folder.glob("tuner.pkl")) and not list(folder.glob("train_segmentation_*"))  # Ray never ran
+    assert pd.read_csv(folder / "trials.csv").empty
+    config = TrialConfig.load(folder / "best_config.yaml")
+    assert (config.arch, config.lr) == (START[0]["arch"], START[0]["lr"])
+    rule = json.loads((folder / "final" / "metrics.json").read_text())["final_training"]
+    assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
+    for name in ("report.html", "study.db", "final/model.pt"):
+        assert (folder / name).is_file(), name

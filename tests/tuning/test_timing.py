@@ -1,0 +1,29 @@
+"""Timing a training step per model, before a budgeted search plans around it."""
+
+from __future__ import annotations
+
+from searchseg.spaces.config import TrialConfig
+from searchseg.tuning.timing import model_step_seconds, step_seconds
+from tests.conftest import tiny_data
+
+BASE = TrialConfig(image_size=64, batch_size=2, augment="none", device="cpu", encoder_weights="none")
+
+
+def test_a_step_is_timed_on_real_batches():
+    seconds = step_seconds(BASE.replace(arch="unet", encoder="resnet18"), tiny_data(), threads=1)
+    assert 0 < seconds < 10
+
+
+def test_untimed_pairs_are_predicted_from_their_architecture_and_encoder():
+    models = [("unet", "resnet18"), ("unet", "resnet34"), ("fpn", "resnet18"), ("fpn", "resnet34")]
+    known = {("unet", "resnet18"): 1.0, ("unet", "resnet34"): 2.0, ("fpn", "resnet18"): 0.5}
+    seconds = model_step_seconds(BASE, models, tiny_data(), threads=1, known=known)
+    # nothing left to time: fpn/resnet34 = t(fpn, resnet18) * t(unet, resnet34) / t(unet, resnet18)
+    assert seconds == {"unet/resnet18": 1.0, "unet/resnet34": 2.0, "fpn/resnet18": 0.5, "fpn/resnet34": 1.0}
+
+
+def test_known_timings_are_kept_and_only_the_missing_ones_are_measured():
+    models = [("unet", "resnet18"), ("fpn", "resnet18")]
+    seconds = model_step_seconds(BASE, models, tiny_data(), threads=1, known={("unet", "resnet18"): 123.0})
+    assert seconds["unet/resnet18"] == 123.0
+    assert 0 < seconds["fpn/resnet18"] < 10  # measured, not predicted from the made-up 123 s
