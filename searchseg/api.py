@@ -41,6 +41,8 @@ class SearchConfig:
     scheduler: str | TrialScheduler = "asha"  # "asha", "none" (every trial runs to the end), or a Tune scheduler
     budget: float | str | None = None  # wall-clock time of the whole job: seconds or "300s", "20m", "2h"
     smoke: bool = False  # 2 trials x 2 epochs at 64 px, to check a set-up
+    objectives: str | None = None  # "val_miou:max,latency_ms:min": the metric, then costs to minimise (a Pareto search)
+    max_latency_ms: float | None = None  # configurations slower than this per image are not trained
 
 
 @dataclass

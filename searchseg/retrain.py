@@ -21,6 +21,9 @@ def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.Argument
     parser.add_argument("--epochs", type=int, help="override the epoch budget")
     parser.add_argument("--export", choices=EXPORT_FORMATS, help="write a deployable model checked against PyTorch")
     parser.add_argument("--overlays", type=int, default=6, help="number of test images drawn as overlays")
+    parser.add_argument("--trial", metavar="TRIAL_ID",
+                        help="retrain this trial instead of the best (e.g. a point of pareto.csv) into "
+                             "EXPERIMENT/final-TRIAL_ID/, which searchseg predict takes as its model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -29,9 +32,10 @@ def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.Argument
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
-                           overlays=args.overlays, progress=not args.quiet)
+                           overlays=args.overlays, progress=not args.quiet, trial=args.trial)
     spread = f" ± {summary.test_miou_std:.4f}" if args.seeds > 1 else ""
-    print(f"test mIoU {summary.test_miou:.4f}{spread}; results in {args.experiment / 'final'}")
+    final = args.experiment / ("final" if args.trial is None else f"final-{args.trial}")
+    print(f"test mIoU {summary.test_miou:.4f}{spread}; results in {final}")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,13 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
                         help="Optuna TPE (default), or random sampling as a baseline")
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="run every trial to the full epoch budget (no ASHA)")
+    parser.add_argument("--objectives", metavar="METRIC:DIR,COST[:min]...",
+                        help="a Pareto search: the metric, then costs to minimise (latency_ms, batch_latency_ms, "
+                             "params_m, gmacs), e.g. val_miou:max,latency_ms:min; early stopping then promotes by "
+                             "non-dominated sorting (default: the space's metric alone)")
+    parser.add_argument("--max-latency-ms", type=float, metavar="MS",
+                        help="train no configuration slower than MS milliseconds per image (batch 1, measured in "
+                             "the trial on its resources before its first epoch); the searcher learns to avoid them")
     parser.add_argument("--results", type=Path, default=Path("results"), help="parent folder of experiments")
     parser.add_argument("--no-retrain", action="store_true", help="stop after the search")
     parser.add_argument("--retrain-seeds", type=int, default=1, help="retrain the best K times: mean and spread")
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         search=SearchConfig(samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, seed=args.seed,
                             searcher=args.searcher, scheduler="none" if args.no_early_stopping else "asha",
                             budget=parse_duration(args.budget) if args.budget is not None else None,
-                            smoke=args.smoke),
+                            smoke=args.smoke, objectives=args.objectives, max_latency_ms=args.max_latency_ms),
         resources=ResourceConfig(cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                                  address=args.address, max_failures=args.max_failures,
                                  dashboard=args.dashboard),

@@ -15,6 +15,7 @@ checked against PyTorch.
 from __future__ import annotations
 
 import copy
+import glob
 import os
 import time
 from pathlib import Path
@@ -42,9 +43,13 @@ FINAL_DIR = "final"
 
 def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
                  epochs: int | None = None, export: str | None = None, overlays: int = 6,
-                 progress: bool = True, echo=print) -> FinalMetrics:
-    """Retrain ``best_config.yaml`` of an experiment ``seeds`` times and evaluate on the test split."""
+                 progress: bool = True, echo=print, trial: str | None = None) -> FinalMetrics:
+    """Retrain ``best_config.yaml`` of an experiment ``seeds`` times and evaluate on the test split, into
+    ``final/``; with ``trial`` (an id of ``trials.csv``, e.g. a point of ``pareto.csv``), that trial's configuration
+    into ``final-TRIAL/``."""
     config_path = Path(experiment_dir) / "best_config.yaml"
+    if trial is not None:
+        config_path = _trial_config(Path(experiment_dir), trial)
     if not config_path.is_file():
         raise UserError(f"{experiment_dir} is not a finished searchseg experiment (no best_config.yaml)")
     if seeds < 1:
@@ -70,8 +75,17 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
              f"pixel accuracy {metrics['pixel_accuracy']:.4f}")
         first_trainer = first_trainer or trainer
     assert first_trainer is not None, "seeds >= 1 trains at least one model"
-    return _write_final(Path(experiment_dir) / FINAL_DIR, config, first_trainer, runs, curves, export, overlays,
-                        echo)
+    final = Path(experiment_dir) / (FINAL_DIR if trial is None else f"{FINAL_DIR}-{trial}")
+    return _write_final(final, config, first_trainer, runs, curves, export, overlays, echo)
+
+
+def _trial_config(experiment_dir: Path, trial: str) -> Path:
+    """The full config a trial saved beside its results (``train_segmentation_TRIAL_*/config.yaml``)."""
+    found = sorted(experiment_dir.glob(f"train_segmentation_{glob.escape(trial)}_*/config.yaml"))
+    if not found:
+        raise UserError(f"{experiment_dir} has no trial {trial!r} with a saved config; pick a trial_id from its "
+                        "pareto.csv or trials.csv")
+    return found[0]
 
 
 def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],

@@ -45,6 +45,8 @@ from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_entry_option, i
 BUNDLED_SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "int")
 METRICS = ("val_miou", "val_dice", "val_pixel_accuracy", "val_loss")
+# What every trial measures of its model before training (training/costs.ModelCosts): objectives to minimise.
+COST_OBJECTIVES = ("params_m", "gmacs", "latency_ms", "batch_latency_ms")  # also trials.csv's cost columns
 # Optuna name of a case-dependent parameter: "encoder:arch:unet". Colons are valid in the parameter names of
 # MLflow, W&B and TensorBoard, and not Tune's nesting separator "/".
 CASE_SEPARATOR = ":"
@@ -62,6 +64,8 @@ class SearchSettings:
     seed: int = 0
     n_startup_trials: int | None = None  # TPE's random start; default max(2, samples // 4)
     final_share: float = 0.5  # with --budget: the part of the time left after loading that trains the final model
+    objectives: list[str] = field(default_factory=list)  # costs minimised beside the metric (a Pareto search)
+    max_latency_ms: float | None = None  # a trial whose latency_ms is above it is not trained
 
     def validate(self, where: str) -> None:
         for name in ("samples", "epochs", "grace_period", "reduction_factor", "seed", "concurrency",
@@ -82,10 +86,21 @@ class SearchSettings:
             (self.concurrency is None or self.concurrency >= 1, "concurrency must be >= 1"),
             (self.n_startup_trials is None or self.n_startup_trials >= 0, "n_startup_trials must be >= 0"),
             (0.0 < self.final_share < 1.0, "final_share must be between 0 and 1"),
+            (isinstance(self.objectives, list) and all(o in COST_OBJECTIVES for o in self.objectives)
+             and len(set(self.objectives)) == len(self.objectives),
+             f"objectives must list costs to minimise beside the metric, each once: {', '.join(COST_OBJECTIVES)}"),
+            (self.max_latency_ms is None or (isinstance(self.max_latency_ms, (int, float))
+                                             and not isinstance(self.max_latency_ms, bool) and self.max_latency_ms > 0),
+             "max_latency_ms must be a number of milliseconds above 0"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UserError(f"{where}: search.{message}")
+
+    @property
+    def directions(self) -> dict[str, str]:
+        """Every objective with its direction: the metric first, then the costs (minimised)."""
+        return {self.metric: self.mode, **{cost: "min" for cost in self.objectives}}
 
     @property
     def startup_trials(self) -> int:
@@ -102,6 +117,22 @@ class SearchSettings:
             total += survivors * (rung - reached)
             reached, survivors = rung, survivors / self.reduction_factor
         return total
+
+
+def parse_objectives(text: str) -> tuple[str, str, list[str]]:
+    """``"val_miou:max,latency_ms:min"`` -> (metric, mode, costs): the first names the metric, the rest costs."""
+    pairs = [item.strip().partition(":") for item in text.split(",") if item.strip()]
+    if not pairs:
+        raise UserError("--objectives is empty; e.g. --objectives val_miou:max,latency_ms:min")
+    (metric, _, mode), costs = pairs[0], pairs[1:]
+    if metric not in METRICS or mode not in ("max", "min"):
+        raise UserError(f"--objectives {text}: the first must be a metric with its direction ({', '.join(METRICS)}, "
+                        "then :max or :min), e.g. val_miou:max")
+    for cost, _, direction in costs:
+        if cost not in COST_OBJECTIVES or direction not in ("", "min"):
+            raise UserError(f"--objectives {text}: {cost}:{direction or 'min'} is not a cost to minimise; use "
+                            f"{', '.join(f'{c}:min' for c in COST_OBJECTIVES)}")
+    return metric, mode, [cost for cost, _, _ in costs]
 
 
 def asha_rungs(grace_period: int, max_epochs: int, reduction_factor: int) -> list[int]:

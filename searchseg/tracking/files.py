@@ -17,7 +17,6 @@ from searchseg.io_utils import read_json, read_table
 from searchseg.spaces.space import SearchSettings
 
 TRIALS_FILE, CURVES_FILE, RUN_FILE = "trials.csv", "curves.csv", "run.json"
-COST_COLUMNS = ("params_m", "gmacs", "latency_ms", "batch_latency_ms")  # costs.ModelCosts, one per trial
 CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val_dice", "val_pixel_accuracy",
                  "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 

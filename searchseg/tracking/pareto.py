@@ -20,35 +20,84 @@ if TYPE_CHECKING:
 
 PARETO_FILE = "pareto.csv"
 COST = "latency_ms"  # the cost the front is drawn against: what a deployment feels
+# Costs within 10 % of each other are a tie: two trials of one model measure its latency a few percent apart
+# (other trials share the machine), and a front should not keep the worse of them for being 2 % faster.
+COST_TOLERANCE = 0.1
 
 
-def non_dominated(values: np.ndarray, maximise: np.ndarray) -> np.ndarray:
+def non_dominated(values: np.ndarray, maximise: np.ndarray, tolerance: np.ndarray | None = None) -> np.ndarray:
     """Which rows of ``values`` (rows: points, columns: objectives) no other row dominates: at least as good on
-    every objective and better on one. ``maximise`` says per column whether larger is better."""
+    every objective and better on one. ``maximise`` says per column whether larger is better; ``tolerance`` (per
+    column, relative) makes differences within it a tie, as between two measurements of one model's latency."""
     signed = np.where(maximise, values, -values)  # larger is better everywhere
+    slack = np.zeros_like(signed) if tolerance is None else np.abs(values) * tolerance
     keep = np.ones(len(signed), dtype=bool)
     for i, point in enumerate(signed):
-        at_least = (signed >= point).all(axis=1)
-        better = (signed > point).any(axis=1)
+        at_least = (signed >= point - slack[i]).all(axis=1)
+        better = (signed > point + slack[i]).any(axis=1)
         keep[i] = not (at_least & better).any()
     return keep
 
 
-def pareto_table(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """Finished trials with their best ``metric`` and latency, a ``front`` column marking the non-dominated ones,
-    sorted by latency. Empty when the trials recorded no latency (experiments from before costs were measured)."""
-    best = f"best_{metric}"
-    if COST not in trials or best not in trials:
-        trials = pd.DataFrame({"trial_id": [], "status": [], best: [], COST: []})
-    table = trials[trials["status"].isin(FINISHED)].dropna(subset=[best, COST]).copy()
-    maximise = np.array([Direction(mode) is Direction.MAX, False])
-    table["front"] = non_dominated(table[[best, COST]].to_numpy(float), maximise)  # boolean, even when empty
-    return table.sort_values([COST, best], ascending=[True, mode == "min"]).reset_index(drop=True)
+def cost_tolerance(objectives: int) -> np.ndarray:
+    """Per column: exact for the metric (the first), ``COST_TOLERANCE`` for each cost after it."""
+    return np.array([0.0, *[COST_TOLERANCE] * (objectives - 1)])
+
+
+def front_ranks(values: np.ndarray, maximise: np.ndarray, tolerance: np.ndarray | None = None) -> np.ndarray:
+    """Non-dominated sorting: 0 for the points no other point dominates, 1 for those only front 0 dominates, ..."""
+    ranks = np.full(len(values), -1)
+    rank = 0
+    while (ranks < 0).any():
+        left = np.flatnonzero(ranks < 0)
+        ranks[left[non_dominated(values[left], maximise, tolerance)]] = rank
+        rank += 1
+    return ranks
+
+
+def crowding_distances(values: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of points of one front: the sum over objectives of the gap between a point's
+    neighbours, scaled by the objective's range; the extremes are infinitely far, so they are kept first."""
+    distances = np.zeros(len(values))
+    for column in values.T:
+        order = np.argsort(column, kind="stable")
+        distances[order[[0, -1]]] = np.inf
+        spread = column[order[-1]] - column[order[0]]
+        if len(values) > 2 and spread > 0:
+            distances[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / spread
+    return distances
+
+
+def among_best(values: np.ndarray, maximise: np.ndarray, index: int, keep: int,
+               tolerance: np.ndarray | None = None) -> bool:
+    """Whether point ``index`` is among the ``keep`` best by front, then by crowding distance within its front;
+    ties go its way (fewer than ``keep`` points are strictly better)."""
+    ranks = front_ranks(values, maximise, tolerance)
+    same_front = np.flatnonzero(ranks == ranks[index])
+    crowding = np.zeros(len(values))
+    crowding[same_front] = crowding_distances(values[same_front])
+    better = (ranks < ranks[index]) | ((ranks == ranks[index]) & (crowding > crowding[index]))
+    return int(better.sum()) < keep
+
+
+def pareto_table(trials: pd.DataFrame, metric: str, mode: str, costs: list[str] | None = None) -> pd.DataFrame:
+    """Finished trials with their best ``metric`` and ``costs`` (default: latency), a ``front`` column marking the
+    non-dominated ones (costs within ``COST_TOLERANCE`` tie), sorted by the first cost. Empty when the trials
+    recorded no such cost (experiments from before costs were measured)."""
+    best, costs = f"best_{metric}", costs or [COST]
+    if best not in trials or any(cost not in trials for cost in costs):
+        trials = pd.DataFrame({"trial_id": [], "status": [], best: [], **{cost: [] for cost in costs}})
+    table = trials[trials["status"].isin(FINISHED)].dropna(subset=[best, *costs]).copy()
+    maximise = np.array([Direction(mode) is Direction.MAX, *[False] * len(costs)])
+    table["front"] = non_dominated(table[[best, *costs]].to_numpy(float), maximise,  # boolean, even when empty
+                                   cost_tolerance(1 + len(costs)))
+    return table.sort_values([costs[0], best], ascending=[True, mode == "min"]).reset_index(drop=True)
 
 
 def write_pareto(exp: Experiment) -> Path:
-    """``EXPERIMENT/pareto.csv``: the front's trials, fastest first, with every column ``trials.csv`` has."""
-    table = pareto_table(exp.trials, exp.metric, exp.settings.mode)
+    """``EXPERIMENT/pareto.csv``: the front's trials over the search's objectives (the metric and latency when it
+    had one objective), cheapest first, with every column ``trials.csv`` has."""
+    table = pareto_table(exp.trials, exp.metric, exp.settings.mode, exp.settings.objectives)
     path = exp.path / PARETO_FILE
     atomic_write_text(path, table[table["front"]].drop(columns="front").to_csv(index=False))
     return path

@@ -22,6 +22,7 @@ class TrialStatus(str, Enum):
     NAN_LOSS = "nan_loss"
     OUT_OF_MEMORY = "out_of_memory"
     INVALID_CONFIG = "invalid_config"  # a sample the engine refuses
+    INFEASIBLE = "infeasible"  # slower than --max-latency-ms: measured, never trained
     ERROR = "error"  # raised until Ray's retries were used up
 
     def __str__(self) -> str:
@@ -33,7 +34,7 @@ class TrialStatus(str, Enum):
 FAILURE_KEY = "failure"
 FINISHED = frozenset(s.value for s in (TrialStatus.COMPLETED, TrialStatus.EARLY_STOPPED, TrialStatus.TIME_BUDGET))
 FAILED = frozenset(s.value for s in (TrialStatus.NAN_LOSS, TrialStatus.OUT_OF_MEMORY, TrialStatus.INVALID_CONFIG,
-                                     TrialStatus.ERROR))
+                                     TrialStatus.INFEASIBLE, TrialStatus.ERROR))
 
 
 def finished_status(epochs_run: int, max_epochs: int) -> TrialStatus:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from searchseg.io_utils import atomic_write_text, read_table
 from searchseg.report.optuna_study import StudyWriter
-from searchseg.spaces.space import trial_config_from_tune
-from searchseg.tracking.files import COST_COLUMNS, CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
+from searchseg.spaces.space import COST_OBJECTIVES, trial_config_from_tune
+from searchseg.tracking.files import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
 from searchseg.tracking.status import FAILED, FAILURE_KEY, Direction, TrialStatus, finished_status
 
 
@@ -74,7 +74,7 @@ class ResultsWriter(Callback):
                 best = row.get(best_key)
                 row[best_key] = value if best is None or pd.isna(best) else self.direction.best((best, value))
                 row[f"last_{self.metric}"] = value
-        row.update({key: result[key] for key in COST_COLUMNS if key in result})
+        row.update({key: result[key] for key in COST_OBJECTIVES if key in result})
         row.update({
             "epochs_run": epoch,
             "node_id": result.get("node_id"),
@@ -117,7 +117,7 @@ class ResultsWriter(Callback):
 
     def _write(self, final: bool = False) -> None:
         columns = ["trial_id", "status", *self.searched_keys, f"best_{self.metric}", f"last_{self.metric}",
-                   "epochs_run", "stop_reason", *COST_COLUMNS, "node_id", "node_ip", "wall_seconds",
+                   "epochs_run", "stop_reason", *COST_OBJECTIVES, "node_id", "node_ip", "wall_seconds",
                    "resumed_from_epoch", "started_at", "finished_at"]
         trials = pd.DataFrame(list(self.trials.values()))
         trials = trials.reindex(columns=columns + [c for c in trials.columns if c not in columns])

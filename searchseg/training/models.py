@@ -40,8 +40,9 @@ SMP_ARCHS = {
 # Models that take no smp encoder (the config's encoder is ignored for them).
 CLASSIC_ARCHS: Registry[Callable[[int, int], nn.Module]] = Registry("architecture")
 register_arch = CLASSIC_ARCHS.register
-register_arch("attention_unet")(AttentionUNet)
-register_arch("segnet")(SegNet)
+# base: channels of the first stage, doubling per stage (arch.segnet.base): the width a latency search varies
+register_arch("attention_unet", base=32)(AttentionUNet)
+register_arch("segnet", base=32)(SegNet)
 WEIGHT_HOST = ("huggingface.co", 443)
 # Smallest working size at which an architecture's deepest features are still larger than 1x1 pixel.
 MIN_IMAGE_SIZE = {"pan": 128}

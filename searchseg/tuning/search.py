@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -22,7 +23,6 @@ import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search.optuna import OptunaSearch
 
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
@@ -38,10 +38,12 @@ from searchseg.spaces.space import (
     SpaceSampler,
     as_space,
     load_space,
+    parse_objectives,
     trial_config_from_tune,
 )
 from searchseg.tracking.files import RUN_FILE, load_trials, read_run
 from searchseg.tracking.provenance import run_metadata
+from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
 from searchseg.training.engine import validate_config
@@ -50,6 +52,7 @@ from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
 from searchseg.tuning.budget import BudgetPlan, Costs, parse_duration, plan_budget
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
+from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
 from searchseg.tuning.timing import model_step_seconds, step_seconds
 from searchseg.tuning.trainable import STATE_FILE, train_segmentation
@@ -118,9 +121,14 @@ def _settings_with_options(space: SearchSpace, options: Search) -> None:
                         "drop --samples/--epochs/--smoke, or drop --budget")
     if given.smoke:
         s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
-    for key in ("samples", "epochs", "concurrency", "seed"):
+    for key in ("samples", "epochs", "concurrency", "seed", "max_latency_ms"):
         if getattr(given, key) is not None:
             setattr(s, key, getattr(given, key))
+    if given.objectives is not None:
+        s.metric, s.mode, s.objectives = parse_objectives(given.objectives)
+    if given.budget is not None and (s.objectives or s.max_latency_ms is not None):
+        raise UserError("--budget chooses the final model by the metric alone; with objectives or --max-latency-ms "
+                        "give --samples/--epochs instead")
     s.grace_period = min(s.grace_period, s.epochs)
     s.validate(f"search space {space.source}")
 
@@ -144,6 +152,11 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
     if options.search.budget is not None and "epoch_steps" in options.fixed:
         raise UserError("--set epoch_steps: --budget sets the epoch length from measured step costs; drop one of them")
     fixed = {**space.fixed, **options.fixed, "epochs": space.settings.epochs}
+    settings = space.settings
+    if fixed.get("cost_runs") == 0 and ({"latency_ms", "batch_latency_ms"} & set(settings.objectives)
+                                        or settings.max_latency_ms is not None):
+        raise UserError("cost_runs 0 skips the latency timing that the objectives or --max-latency-ms need; "
+                        "drop cost_runs from --set or the space")
     if options.search.smoke:
         fixed["image_size"] = SMOKE["image_size"]
     if isinstance(options.data, SegmentationData):
@@ -257,7 +270,7 @@ def _resources(options: Search, cpus: float, gpus: float) -> dict:
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
-def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> OptunaSearch:
+def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> ObjectiveSearch:
     s = space.settings
     start = [space.optuna_point(config) for config in space.start[:s.samples]]
     if isinstance(searcher, optuna.samplers.BaseSampler):
@@ -270,13 +283,19 @@ def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -
                                              n_startup_trials=s.startup_trials)
     else:
         raise unknown_name("searcher", searcher, SEARCHERS)
-    return OptunaSearch(space=SpaceSampler(space), metric=s.metric, mode=s.mode, sampler=sampler,
-                        points_to_evaluate=start or None)
+    directions = s.directions
+    several = len(directions) > 1
+    return ObjectiveSearch(space=SpaceSampler(space), metric=list(directions) if several else s.metric,
+                           mode=list(directions.values()) if several else s.mode, sampler=sampler,
+                           points_to_evaluate=start or None, max_latency_ms=s.max_latency_ms)
 
 
 def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> TrialScheduler:
     if isinstance(scheduler, TrialScheduler):
         return scheduler
+    if scheduler == "asha" and settings.objectives:
+        return ParetoASHA(settings.directions, max_t=settings.epochs, grace_period=settings.grace_period,
+                          reduction_factor=settings.reduction_factor)
     if scheduler == "asha":
         return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
                              grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
@@ -287,7 +306,9 @@ def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> Tri
 
 def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler) -> str:
     if scheduler == "asha":
-        return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}"
+        ranking = f", ranked by non-dominated sorting of {', '.join(settings.directions)}" \
+            if settings.objectives else ""
+        return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}{ranking}"
     return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
 
 
@@ -465,6 +486,13 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
         grid, results = None, []
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
+    if settings.max_latency_ms is not None:
+        finished = [r for r in finished if (r.metrics or {}).get(FAILURE_KEY) != TrialStatus.INFEASIBLE]
+        if not finished:
+            fastest = load_trials(experiment_dir)["latency_ms"].min()
+            raise UserError(f"no configuration of {name} ran within --max-latency-ms {settings.max_latency_ms:g} "
+                            f"(the fastest measured {fastest:g} ms per image; trials.csv lists them); raise the "
+                            "limit or search smaller models")
     if not finished and plan is None:
         raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
     best_state, selection = None, None
@@ -476,7 +504,8 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                  f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
     elif plan is None:
         assert grid is not None, "without a plan there is always a search"
-        best = grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
+        best = _best_result(finished, settings.metric, settings.mode) if settings.max_latency_ms is not None else \
+            grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
         best_value = _best_score(best, settings.metric, settings.mode)
         best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
     else:
@@ -496,6 +525,15 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
              f"best {settings.metric} {best_value:.4f}")
     return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
                          plan, selection)
+
+
+def _best_result(results: list[tune.Result], metric: str, mode: str) -> tune.Result:
+    """Of ``results`` (the feasible trials), the one with the best value of ``metric`` at any epoch, as Ray Tune's
+    ``get_best_result(scope="all")`` chooses among all trials."""
+    scores = [_best_score(result, metric, mode) for result in results]
+    direction = Direction(mode)
+    return results[scores.index(direction.best(score for score in scores if not math.isnan(score)))] \
+        if any(not math.isnan(score) for score in scores) else results[0]
 
 
 def _best_score(result: tune.Result, metric: str, mode: str) -> float:
@@ -541,7 +579,8 @@ def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationDat
          started_at: float) -> tune.ResultGrid:
     """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
     settings, name = space.settings, experiment_dir.name
-    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed), resources)
+    trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed,
+                                                         max_latency_ms=settings.max_latency_ms), resources)
     ray_folder = str(Path(storage_path) / name) if "://" not in storage_path else f"{storage_path.rstrip('/')}/{name}"
     if options.resume and tune.Tuner.can_restore(ray_folder):
         return tune.Tuner.restore(ray_folder, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()

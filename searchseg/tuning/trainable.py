@@ -45,8 +45,9 @@ def _report_failure(metric_defaults: dict, failure: TrialStatus, reason: str, ep
     tune.report({**metric_defaults, "epoch": epochs_run, FAILURE_KEY: failure.value, "stop_reason": reason})
 
 
-def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> None:
-    """Train one sampled ``config`` (searched keys only) on top of the search's ``fixed`` keys."""
+def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_latency_ms: float | None = None) -> None:
+    """Train one sampled ``config`` (searched keys only) on top of the search's ``fixed`` keys; a model slower than
+    ``max_latency_ms`` per image is measured and reported, not trained."""
     worst = {"val_miou": 0.0, "val_dice": 0.0, "val_pixel_accuracy": 0.0, "val_loss": float("inf")}
     try:
         trial_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(config)})
@@ -82,13 +83,17 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict) -> Non
         trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
         trainer.config.save(trial_dir / "config.yaml")
         save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+        if max_latency_ms is not None and not costs["latency_ms"] <= max_latency_ms:
+            _report_failure({**worst, **costs}, TrialStatus.INFEASIBLE,
+                            f"latency {costs['latency_ms']:g} ms per image > --max-latency-ms {max_latency_ms:g}", 0)
+            return
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
         if result.status == "nan_loss":
-            _report_failure(worst, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
+            _report_failure({**worst, **costs}, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
     except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
         if not _is_out_of_memory(error):
             raise
-        _report_failure(worst, TrialStatus.OUT_OF_MEMORY, str(error).splitlines()[0][:200],
+        _report_failure({**worst, **costs}, TrialStatus.OUT_OF_MEMORY, str(error).splitlines()[0][:200],
                         trainer.epoch if trainer else resumed_from)
     finally:
         del trainer

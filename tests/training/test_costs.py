@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from searchseg.spaces.config import TrialConfig
-from searchseg.tracking.files import COST_COLUMNS
+from searchseg.spaces.space import COST_OBJECTIVES
 from searchseg.training.costs import ModelCosts, measure_costs
 from searchseg.training.engine import Trainer
 from searchseg.training.models import CLASSIC_ARCHS, register_arch
@@ -42,4 +42,4 @@ def test_no_timed_runs_leaves_latency_unmeasured_and_the_global_random_state_unt
 
 
 def test_the_trials_table_has_a_column_for_each_cost():
-    assert tuple(f.name for f in dataclasses.fields(ModelCosts)) == COST_COLUMNS
+    assert tuple(f.name for f in dataclasses.fields(ModelCosts)) == COST_OBJECTIVES

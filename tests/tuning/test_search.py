@@ -30,7 +30,7 @@ from searchseg.final.finalize import retrain_best
 from searchseg.io_utils import read_table
 from searchseg.pipeline import run_pipeline
 from searchseg.spaces.config import TrialConfig
-from searchseg.tracking.files import COST_COLUMNS
+from searchseg.spaces.space import COST_OBJECTIVES
 from searchseg.training.local_trial import run_local_trial
 from searchseg.training.metrics import SegmentationMetrics
 from searchseg.tuning.search import run_search
@@ -93,7 +93,7 @@ def test_result_files_are_complete_and_consistent(finished):
     run = json.loads((folder / "run.json").read_text())
     assert run["data_fingerprint"] == finished.data.fingerprint and run["settings"]["samples"] == 6
     assert trials["node_id"].notna().all() and (trials["wall_seconds"] > 0).all()
-    assert (trials[list(COST_COLUMNS)] > 0).all().all()  # measured in each trial before it trained
+    assert (trials[list(COST_OBJECTIVES)] > 0).all().all()  # measured in each trial before it trained
     assert trials["params_m"].nunique() == 1  # one architecture and encoder in this space
     trial_dirs = list(folder.glob("train_segmentation_*"))
     assert len(trial_dirs) == 6
