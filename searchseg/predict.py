@@ -19,7 +19,8 @@ def build_parser(prog: str = "python -m searchseg.predict") -> argparse.Argument
                     "size), OUT/colour/NAME.png (class colours) and OUT/predictions.csv.",
     )
     parser.add_argument("experiment", type=Path,
-                        help="experiment folder (results/NAME), its final/ folder, or an exported .onnx file")
+                        help="experiment folder (results/NAME), its final/ folder (or a final-TRIAL/ one from retrain "
+                             "--trial), or an exported .onnx file")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, folders (searched recursively), glob patterns or CSV manifests (column "
                              "'image', paths relative to the CSV)")

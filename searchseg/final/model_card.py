@@ -140,7 +140,7 @@ def build_model_card(config: TrialConfig, data: SegmentationData, summary: Final
         arch=config.arch, encoder=config.encoder, weights="model.pt", outputs=1 if data.binary else data.num_classes,
         preprocessing=Preprocessing(config.in_channels, tuple(round(255 * m, 4) for m in mean),
                                     tuple(round(255 * s, 4) for s in std)),
-        input_size=InputSize(config.image_size, data.median_original_size),
+        input_size=InputSize(config.model_size, data.median_original_size),
         classes=Classes(tuple(data.class_names), tuple((c[0], c[1], c[2]) for c in summary.class_colors),
                         data.ignore_index, data.binary),
         metrics={**{key: getattr(summary, key) for key in CARD_METRICS}, "seeds": len(summary.seeds),

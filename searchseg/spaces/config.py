@@ -51,6 +51,9 @@ class TrialConfig:
     mask_suffix: str | None = _opt(None, "mask file suffix for masks beside images, e.g. _1stHO")
     group_by: str | None = _opt(None, "keep groups in one split: 'folder' (parent folder) or 'none'", GROUP_BY)
     image_size: int = _opt(256, "working size in pixels; images are resized to size x size once", low=32, high=4096)
+    input_size: int = _opt(0, "size the model sees: batches decoded at image_size are resized to it on the device "
+                              "and predictions scored at image_size; 0 = image_size. Searchable, unlike image_size",
+                           low=0, high=4096)
     in_channels: int = _opt(3, "3 for RGB (greyscale repeated), 1 to keep greyscale", (1, 3))
     val_fraction: float = _opt(0.15, "fraction of images (or groups) for validation", low=0.0, high=0.9)
     test_fraction: float = _opt(0.15, "fraction of images (or groups) for the held-out test", low=0.0, high=0.9)
@@ -101,6 +104,14 @@ class TrialConfig:
         self.loss = {name: loss_weight(name, w) for name, w in self.loss.items()}
         if not any(w > 0 for w in self.loss.values()):
             raise UserError(f"loss weights {self.loss} are all zero; give at least one loss a positive weight")
+        if self.input_size > self.image_size:
+            raise UserError(f"input_size {self.input_size} is larger than image_size {self.image_size}: the model "
+                            "would see upsampled images; decode at a larger image_size")
+
+    @property
+    def model_size(self) -> int:
+        """The side of the images the model sees."""
+        return self.input_size or self.image_size
 
     def to_flat(self) -> dict[str, Any]:
         """Flat dict (``loss.<name>`` keys), the form saved to YAML and searched by Tune."""

@@ -49,7 +49,7 @@ def measure_costs(trainer: Trainer, runs: int = 5) -> ModelCosts:
     size (0: latency not timed). The model is left in eval mode; the global random state is not touched."""
     config = trainer.config
     trainer.model.eval()
-    shape = (config.batch_size, config.in_channels, config.image_size, config.image_size)
+    shape = (config.batch_size, config.in_channels, config.model_size, config.model_size)
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     with torch_threads(config.threads):
         with FlopCounterMode(display=False) as counter:

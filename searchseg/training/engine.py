@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
@@ -44,7 +45,7 @@ def validate_config(config: TrialConfig) -> None:
     the config's plugins (which may register names)."""
     load_plugins(config.plugins)
     check_model_names(config.arch, config.encoder)
-    check_image_size(config.arch, config.image_size)
+    check_image_size(config.arch, config.model_size)
     check_loss_names(config.loss)
     check_preset(config.augment)
     OPTIMIZERS.check(config.optimizer)
@@ -201,15 +202,32 @@ class Trainer:
         self.horizon.total_steps = epochs * self.steps_per_epoch
 
     def prepare_images(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(B, C, H, W)`` -> normalised float on the device, in the model's memory format."""
+        """uint8 ``(B, C, H, W)`` -> normalised float on the device at the model's size, in its memory format."""
         images = images.to(self.device, non_blocking=True).float()
         images = (images - self.mean) / self.std
+        size = self.config.model_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         if self.cuda and self.config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images
 
     def prepare_batch(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.prepare_images(images), masks.to(self.device, non_blocking=True)
+        """A training batch: images and masks at the model's size."""
+        masks = masks.to(self.device, non_blocking=True)
+        size = self.config.model_size
+        if masks.shape[-2:] != (size, size):
+            masks = F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest")[:, 0].to(masks.dtype)
+        return self.prepare_images(images), masks
+
+    def full_size_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits for prepared ``images``, at the decoded size, where predictions are scored."""
+        with self.autocast():
+            logits = self.model(images)
+        size = self.config.image_size
+        if logits.shape[-2:] != (size, size):
+            logits = F.interpolate(logits.float(), size=(size, size), mode="bilinear", align_corners=False)
+        return logits
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.config.amp)
@@ -255,9 +273,8 @@ class Trainer:
         self.model.eval()
         total_loss, seen, per_image = 0.0, 0, [self.eval_confusions[:0]]
         for images, masks in loader:
-            images, masks = self.prepare_batch(images, masks)
-            with self.autocast():
-                logits = self.model(images)
+            images, masks = self.prepare_images(images), masks.to(self.device, non_blocking=True)
+            logits = self.full_size_logits(images)
             total_loss += self.loss_fn(logits, masks).item() * len(images)
             seen += len(images)
             labels = predict_labels(logits.float())
@@ -275,9 +292,8 @@ class Trainer:
         for start in range(0, len(indices), self.config.batch_size):
             chunk = indices[start:start + self.config.batch_size]
             batch = torch.from_numpy(self.data.images[chunk]).permute(0, 3, 1, 2)
-            images = self.prepare_images(batch)
-            with self.autocast():
-                out.append(predict_labels(self.model(images).float()).to(torch.uint8).cpu().numpy())
+            logits = self.full_size_logits(self.prepare_images(batch))
+            out.append(predict_labels(logits.float()).to(torch.uint8).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, *self.data.masks.shape[1:]), np.uint8)
 
     def state_dict(self) -> dict:

@@ -71,7 +71,7 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({trainer.config.threads} CPU threads); "
          f"loss {trainer.loss_fn.weights}")
     costs = measure_costs(trainer, config.cost_runs)
-    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.image_size} px image, "
+    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.model_size} px image, "
          f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
 
     metrics_path = trial_dir / "metrics.csv"

@@ -172,10 +172,18 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
     check_loss_names(fixed_losses)
     for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
         loss_weight(loss, weight)
-    arch_param = space.params.get("arch")
-    for arch in arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]:
-        check_image_size(arch, base.image_size)
+    for arch in _choices(space, "arch", base.arch):
+        for size in _choices(space, "input_size", base.input_size):
+            check_image_size(arch, size or base.image_size)
     return fixed
+
+
+def _choices(space: SearchSpace, key: str, fixed_value):
+    """The values a space's choice of ``key`` can take (``fixed_value`` when the space does not choose it)."""
+    param = space.params.get(key)
+    if param and param.distribution and param.distribution.kind == "choice":
+        return param.distribution.args
+    return [fixed_value]
 
 
 def _decoded_data_keys(data: SegmentationData, fixed: dict, class_map) -> dict:

@@ -5,7 +5,9 @@ import weakref
 import pytest
 import torch
 
+from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
+from searchseg.training.costs import measure_costs
 from searchseg.training.engine import StopTraining, Trainer, fit
 from searchseg.training.schedules import lr_factor
 from tests.conftest import tiny_data
@@ -155,3 +157,20 @@ def test_class_names_become_readable_tracker_metric_names(name, metric):
     from searchseg.training.engine import metric_name
 
     assert metric_name(name) == metric
+
+
+def test_a_smaller_input_size_trains_at_it_and_scores_at_the_decoded_size():
+    data = tiny_data()  # decoded at 64 px
+    small = TrialConfig(**BASE, input_size=32, epochs=1)
+    trainer = Trainer(small, data)
+    images, masks = trainer.prepare_batch(*next(iter(trainer.train_loader)))
+    assert images.shape[-2:] == (32, 32) and masks.shape[-2:] == (32, 32)
+    assert set(masks.unique().tolist()) <= set(torch.from_numpy(data.masks).unique().tolist())  # nearest, no blends
+    assert trainer.predict(data.splits["val"]).shape == (len(data.splits["val"]), 64, 64)
+    _, metrics = trainer.evaluate("val")
+    assert 0.0 <= metrics["miou"] <= 1.0
+    full_macs = measure_costs(Trainer(TrialConfig(**BASE), data), runs=0).gmacs
+    assert measure_costs(trainer, runs=0).gmacs == pytest.approx(full_macs / 4, rel=0.02)  # a quarter of the pixels
+    assert fit(small, data, progress=False).status == "completed"
+    with pytest.raises(UserError, match="input_size 128 is larger than image_size 64"):
+        TrialConfig(**BASE, input_size=128)

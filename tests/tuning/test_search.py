@@ -233,14 +233,18 @@ def _searcher_study(experiment_dir: Path) -> optuna.Study:
     return state["_ot_study"]
 
 
-@pytest.mark.parametrize("location", ["results folder", "file:// storage"])
-def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_dataset, tmp_path, location):
+def _location(tmp_path: Path, storage: bool) -> tuple[list[str], Path]:
+    """(flags, parent of the experiment): a results folder, or Ray's storage path as a file:// URI, as a cloud
+    bucket shared by every node and driver would be reached."""
+    if storage:
+        return ["--storage", (tmp_path / "shared").as_uri()], tmp_path / "shared"
+    return ["--results", str(tmp_path)], tmp_path
+
+
+def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_dataset, tmp_path):
     """Kill the driver with SIGKILL part-way, then resume from a new driver process."""
     dataset = search_dataset
-    if location == "results folder":
-        where, root = ["--results", str(tmp_path)], tmp_path
-    else:  # as a cloud bucket would be reached: Ray's storage path, shared by every node and driver
-        where, root = ["--storage", (tmp_path / "shared").as_uri()], tmp_path / "shared"
+    where, root = _location(tmp_path, storage=False)
     command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
                *where, "--concurrency", "1", "--no-retrain", "--quiet"]
@@ -335,12 +339,13 @@ KILL_MOMENTS = {
 def test_a_driver_killed_twice_at_random_moments_resumes_every_sample_once(search_dataset, tmp_path, moment):
     """SIGKILL of the whole process group at a moment (plus a random delay), again at a random moment of the
     resumed run, then a resume to the end: the tables and the study hold each sample once, each trial's epochs
-    once and in order."""
+    once and in order. One moment keeps the experiment in a file:// storage path, the others in a results folder."""
     dataset, rng = search_dataset, random.Random(moment)
+    where, root = _location(tmp_path, storage=moment == "between reports")
     command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "killed",
-               "--results", str(tmp_path), "--concurrency", "1", "--no-retrain", "--quiet"]
-    env, folder = {**os.environ, "RAY_ADDRESS": ""}, tmp_path / "killed"
+               *where, "--concurrency", "1", "--no-retrain", "--quiet"]
+    env, folder = {**os.environ, "RAY_ADDRESS": ""}, root / "killed"
     first = _started(command, env)
     _wait_for(lambda: KILL_MOMENTS[moment](folder), first)
     time.sleep(rng.uniform(0, 1.5))
