@@ -12,7 +12,7 @@ from searchseg.report import figures as F
 from searchseg.report import tables as T
 from searchseg.report.experiment import Experiment, load_experiment
 from searchseg.report.optuna_study import build_study
-from searchseg.tracking.pareto import COST, pareto_table
+from searchseg.tracking.pareto import drawn_costs, pareto_table
 
 REPORT_FILE = "report.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
@@ -99,8 +99,7 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
                 "No finished trial yet.")
     page.figure("Parameter importance", F.importance_figure(importance), len(importance) > 0,
                 "Needs at least two finished trials with different parameters.")
-    pareto = pareto_table(exp.trials, metric, exp.settings.mode,  # latency, and any other cost the search minimised
-                          list(dict.fromkeys([COST, *exp.settings.objectives])))
+    pareto = pareto_table(exp.trials, metric, exp.settings.mode, drawn_costs(exp.settings.objectives))
     page.figure("Accuracy against latency", F.pareto_figure(pareto, metric, exp.searched), len(pareto) > 0,
                 "No finished trial with a measured latency (experiments from before trials measured their cost).")
     curves = T.curves_table(exp)

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 
 PARETO_FILE = "pareto.csv"
 COST = "latency_ms"  # the cost the front is drawn against: what a deployment feels
-# Costs within 10 % of each other are a tie: two trials of one model measure its latency a few percent apart
-# (other trials share the machine), and a front should not keep the worse of them for being 2 % faster.
-COST_TOLERANCE = 0.1
+# One model measures its latency differently in different trials (other trials share the machine: up to 25 %
+# apart on a 2-core CPU), so trials of the same model, known by the same parameters and MACs, share the median of
+# their measurements; costs within 5 % of each other are a tie for what noise is left between models.
+MODEL_KEY = ("params_m", "gmacs")
+COST_TOLERANCE = 0.05
 
 
 def non_dominated(values: np.ndarray, maximise: np.ndarray, tolerance: np.ndarray | None = None) -> np.ndarray:
@@ -80,14 +82,31 @@ def among_best(values: np.ndarray, maximise: np.ndarray, index: int, keep: int,
     return int(better.sum()) < keep
 
 
+def pooled_costs(trials: pd.DataFrame, costs: list[str]) -> pd.DataFrame:
+    """``trials`` with each cost replaced by the median over the trials of the same model (``MODEL_KEY``)."""
+    if not all(key in trials for key in MODEL_KEY) or trials.empty:
+        return trials
+    pooled = trials.copy()
+    groups = pooled.groupby(list(MODEL_KEY), dropna=False)
+    for cost in costs:
+        pooled[cost] = groups[cost].transform("median")
+    return pooled
+
+
+def drawn_costs(objectives: list[str]) -> list[str]:
+    """The costs of the report's front: latency (its x axis) and any other the search minimised."""
+    return list(dict.fromkeys([COST, *objectives]))
+
+
 def pareto_table(trials: pd.DataFrame, metric: str, mode: str, costs: list[str] | None = None) -> pd.DataFrame:
     """Finished trials with their best ``metric`` and ``costs`` (default: latency), a ``front`` column marking the
-    non-dominated ones (costs within ``COST_TOLERANCE`` tie), sorted by the first cost. Empty when the trials
-    recorded no such cost (experiments from before costs were measured)."""
+    non-dominated ones, sorted by the first cost; costs are pooled per model and within ``COST_TOLERANCE`` tie.
+    Empty when the trials recorded no such cost (experiments from before costs were measured)."""
     best, costs = f"best_{metric}", costs or [COST]
     if best not in trials or any(cost not in trials for cost in costs):
         trials = pd.DataFrame({"trial_id": [], "status": [], best: [], **{cost: [] for cost in costs}})
-    table = trials[trials["status"].isin(FINISHED)].dropna(subset=[best, *costs]).copy()
+    pooled = pooled_costs(trials, costs)  # every trial that measured its model, finished or not
+    table = pooled[pooled["status"].isin(FINISHED)].dropna(subset=[best, *costs]).copy()
     maximise = np.array([Direction(mode) is Direction.MAX, *[False] * len(costs)])
     table["front"] = non_dominated(table[[best, *costs]].to_numpy(float), maximise,  # boolean, even when empty
                                    cost_tolerance(1 + len(costs)))

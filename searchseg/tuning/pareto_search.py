@@ -16,7 +16,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from searchseg.spaces.space import asha_rungs
-from searchseg.tracking.pareto import among_best, cost_tolerance
+from searchseg.tracking.pareto import MODEL_KEY, among_best, cost_tolerance
 from searchseg.tracking.status import FAILURE_KEY
 
 LATENCY_CONSTRAINT = "latency_ms"  # Optuna constraint: latency_ms - max_latency_ms, feasible when <= 0
@@ -48,19 +48,21 @@ def _is_nan(value) -> bool:
 
 class ParetoASHA(FIFOScheduler):
     """Asynchronous successive halving over several objectives: at each rung a trial goes on while fewer than
-    1/``reduction_factor`` of the trials recorded there (itself included) rank strictly above it. Costs within
-    ``COST_TOLERANCE`` tie, so of two trials of one model the one with the lower metric is not kept for having
-    measured its latency a little faster."""
+    1/``reduction_factor`` of the trials recorded there (itself included) rank strictly above it. A model's costs
+    are the median of what every trial of it measured (``MODEL_KEY``), and costs within ``COST_TOLERANCE`` tie, so
+    of two trials of one model the one with the lower metric is not kept for having measured a faster latency."""
 
     def __init__(self, objectives: dict[str, str], max_t: int, grace_period: int, reduction_factor: int,
                  time_attr: str = "training_iteration") -> None:
         super().__init__()
-        self.objectives = dict(objectives)  # name -> "max" | "min"
-        self.maximise = np.array([mode == "max" for mode in self.objectives.values()])
-        self.tolerance = cost_tolerance(len(self.objectives))  # the metric first, then costs
+        self.objective, *self.costs = objectives  # the metric first, then costs (minimised)
+        self.maximise = np.array([mode == "max" for mode in objectives.values()])
+        self.tolerance = cost_tolerance(len(objectives))
         self.time_attr, self.reduction_factor = time_attr, reduction_factor
-        self.recorded: dict[int, dict[str, list[float]]] = {
-            rung: {} for rung in asha_rungs(grace_period, max_t, reduction_factor)[:-1]}  # the last rung ends all
+        self.models: dict[str, tuple] = {}  # trial id -> its model's key
+        self.measured: dict[tuple, list[list[float]]] = {}  # model key -> the costs each of its trials measured
+        self.recorded: dict[int, dict[str, float]] = {  # rung -> trial id -> metric there; the last rung ends all
+            rung: {} for rung in asha_rungs(grace_period, max_t, reduction_factor)[:-1]}
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
         return True  # the objectives are this scheduler's own
@@ -68,16 +70,24 @@ class ParetoASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         if result.get(FAILURE_KEY):
             return TrialScheduler.CONTINUE  # the trial reported its failure and ends by itself
+        if trial.trial_id not in self.models:
+            costs = [result.get(name) for name in self.costs]
+            if any(value is None or _is_nan(value) for value in costs):
+                return TrialScheduler.STOP
+            key = tuple(result.get(name, trial.trial_id) for name in MODEL_KEY)
+            self.models[trial.trial_id] = key
+            self.measured.setdefault(key, []).append([float(value) for value in costs if value is not None])
         reached = result.get(self.time_attr, 0)
         for rung in sorted(self.recorded, reverse=True):
             recorded = self.recorded[rung]
             if reached < rung or trial.trial_id in recorded:
                 continue
-            values = [result.get(name) for name in self.objectives]
-            if any(value is None or _is_nan(value) for value in values):
+            metric = result.get(self.objective)
+            if metric is None or _is_nan(metric):
                 return TrialScheduler.STOP
-            recorded[trial.trial_id] = [float(value) for value in values if value is not None]
-            points = np.array(list(recorded.values()))
+            recorded[trial.trial_id] = float(metric)
+            points = np.array([[value, *np.median(self.measured[self.models[trial_id]], axis=0)]
+                               for trial_id, value in recorded.items()])
             keep = max(1, math.ceil(len(points) / self.reduction_factor))
             index = list(recorded).index(trial.trial_id)
             promoted = among_best(points, self.maximise, index, keep, self.tolerance)
@@ -86,4 +96,4 @@ class ParetoASHA(FIFOScheduler):
 
     def debug_string(self) -> str:
         counts = ", ".join(f"{len(trials)} at epoch {rung}" for rung, trials in sorted(self.recorded.items()))
-        return f"ParetoASHA over {', '.join(self.objectives)}: {counts}"
+        return f"ParetoASHA over {', '.join([self.objective, *self.costs])}: {counts}"

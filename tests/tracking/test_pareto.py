@@ -87,7 +87,17 @@ def test_the_front_spans_every_objective_the_search_had():
 
 
 def test_costs_within_the_tolerance_tie_so_the_better_metric_wins():
-    points = np.array([[0.5, 10.0], [0.6, 10.5], [0.45, 8.0]])  # one model measured twice, and a faster one
+    points = np.array([[0.5, 10.0], [0.6, 10.4], [0.45, 8.0]])  # two models 4 % apart, and a faster one
     maximise = np.array([True, False])
     assert non_dominated(points, maximise).tolist() == [True, True, True]
     assert non_dominated(points, maximise, cost_tolerance(2)).tolist() == [False, True, True]
+
+
+def test_trials_of_one_model_share_the_median_of_their_latencies():
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c", "d"], "status": ["completed", "completed", "nan_loss",
+                                                                          "completed"],
+                           "best_val_miou": [0.6, 0.5, 0.0, 0.3], "latency_ms": [14.0, 10.0, 12.0, 5.0],
+                           "params_m": [2.0, 2.0, 2.0, 1.0], "gmacs": [0.5, 0.5, 0.5, 0.1]})
+    table = pareto_table(trials, "val_miou", "max")
+    assert table.set_index("trial_id")["latency_ms"].to_dict() == {"a": 12.0, "b": 12.0, "d": 5.0}  # c measured too
+    assert set(table.query("front")["trial_id"]) == {"a", "d"}  # b measured 10 ms but is the same model as a

@@ -17,7 +17,7 @@ from searchseg.final.finalize import retrain_best
 from searchseg.prediction.predictor import Predictor
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import SearchSettings, parse_objectives
-from searchseg.tracking.pareto import among_best, cost_tolerance, pareto_table
+from searchseg.tracking.pareto import MODEL_KEY, among_best, cost_tolerance, pareto_table
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import Trainer
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
@@ -137,11 +137,15 @@ def test_a_two_objective_search_with_a_latency_limit(search_dataset, local_ray, 
     # early stopping: replay rung 1 (one trial at a time, in the order they reported) with the scheduler's rule
     trained = trials[~infeasible].set_index("trial_id")
     first_epoch = curves[curves["epoch"] == 1].sort_values("reported_at")
-    recorded: list[list[float]] = []
+    recorded: list[tuple[float, tuple]] = []
+    measured: dict[tuple, list[float]] = {}  # the scheduler pools the latency of one model over its trials
     for trial_id, miou in zip(first_epoch["trial_id"], first_epoch["val_miou"], strict=True):
-        recorded.append([miou, trained.loc[trial_id, "latency_ms"]])
-        promoted = among_best(np.array(recorded), np.array([True, False]), len(recorded) - 1,
-                              keep=-(-len(recorded) // 3), tolerance=cost_tolerance(2))
+        model = tuple(trained.loc[trial_id, list(MODEL_KEY)])
+        measured.setdefault(model, []).append(trained.loc[trial_id, "latency_ms"])
+        recorded.append((miou, model))
+        points = np.array([[value, np.median(measured[key])] for value, key in recorded])
+        promoted = among_best(points, np.array([True, False]), len(recorded) - 1, keep=-(-len(recorded) // 3),
+                              tolerance=cost_tolerance(2))
         assert trained.loc[trial_id, "epochs_run"] == (3 if promoted else 1), trial_id
         assert trained.loc[trial_id, "status"] == ("completed" if promoted else "early_stopped")
 
@@ -161,3 +165,13 @@ def test_a_two_objective_search_with_a_latency_limit(search_dataset, local_ray, 
     assert mask.shape == (40, 56)
     with pytest.raises(UserError, match="no trial 'nope'"):
         retrain_best(folder, trial="nope")
+
+
+def test_pareto_asha_pools_the_latency_of_one_model_over_its_trials():
+    scheduler = ParetoASHA({"val_miou": "max", "latency_ms": "min"}, max_t=4, grace_period=1, reduction_factor=2)
+    model = {"params_m": 2.0, "gmacs": 0.5}
+    slow_measure, fast_measure = Trial("__fake", stub=True), Trial("__fake", stub=True)
+    result = {"training_iteration": 1, **model}
+    assert scheduler.on_trial_result(None, slow_measure, {**result, "val_miou": 0.6, "latency_ms": 14.0}) == CONTINUE
+    # alone it would be kept for its faster measurement; pooled (12 ms each) it is the same model with a lower mIoU
+    assert scheduler.on_trial_result(None, fast_measure, {**result, "val_miou": 0.5, "latency_ms": 10.0}) == STOP
