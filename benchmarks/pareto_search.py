@@ -85,13 +85,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=8, help="random search's samples (the Pareto search: twice)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "pareto_search.json")
+    parser.add_argument("--results", type=Path, help="keep the experiments here (default: a temporary folder)")
     args = parser.parse_args(argv)
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
+        results = args.results or Path(folder)
         for name in args.datasets:
             for seed in range(args.seeds):
-                rows.append(compare(name, DATASETS[name], args.samples, args.epochs, seed, Path(folder)))
+                rows.append(compare(name, DATASETS[name], args.samples, args.epochs, seed, results))
                 atomic_write_text(args.output, json.dumps(rows, indent=2))
     print("| dataset | seed | trial-epochs compared | hypervolume random | hypervolume Pareto | trial-epochs per "
           "sample random / Pareto | compute saved |")
