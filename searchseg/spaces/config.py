@@ -93,6 +93,9 @@ class TrialConfig:
                                "the same count", low=0, high=4096)
     cost_runs: int = _opt(5, "timed inference runs per batch size when a trial measures its latency before "
                                  "training (0: parameters and MACs only)", low=0, high=1000)
+    cost_backend: str = _opt("torch", "what latency_ms times: torch (the model as the trial trains it: device, "
+                                      "threads, precision) or onnx (its ONNX export through ONNX Runtime)",
+                             ("torch", "onnx"))
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
     plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
                             "models, losses or optimizers (README: Extending)")

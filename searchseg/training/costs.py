@@ -5,12 +5,16 @@ batch 1 and at the training batch size (median of timed runs after warm-up)."""
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from searchseg.errors import UserError
 from searchseg.training.engine import Trainer, torch_threads
 
 WARMUP_RUNS = 2
@@ -27,26 +31,55 @@ class ModelCosts:
         return asdict(self)
 
 
-def _median_ms_per_image(trainer: Trainer, images: torch.Tensor, runs: int) -> float:
+def _median_ms_per_image(run: Callable[[], object], images: int, runs: int, cuda: bool) -> float:
     seconds = []
-    for run in range(WARMUP_RUNS + runs):
-        if trainer.cuda:
+    for attempt in range(WARMUP_RUNS + runs):
+        if cuda:
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with trainer.autocast():
-            trainer.model(trainer.prepare_images(images))
-        if trainer.cuda:
+        run()
+        if cuda:
             torch.cuda.synchronize()
-        if run >= WARMUP_RUNS:
+        if attempt >= WARMUP_RUNS:
             seconds.append(time.perf_counter() - started)
-    return 1000 * statistics.median(seconds) / len(images)
+    return 1000 * statistics.median(seconds) / images
+
+
+def _torch_run(trainer: Trainer, images: torch.Tensor) -> Callable[[], object]:
+    """The model as the trial trains it, from uint8 images: its device, threads, precision and memory format."""
+    def run():
+        with trainer.autocast():
+            return trainer.model(trainer.prepare_images(images))
+    return run
+
+
+def _onnx_runs(trainer: Trainer, images: torch.Tensor) -> tuple[Callable[[], object], Callable[[], object]]:
+    """(batch 1, full batch) runs of the model exported to ONNX, through ONNX Runtime on the trial's threads (and
+    its GPU where ONNX Runtime has CUDA), on float input prepared beforehand."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError("cost_backend onnx needs onnxruntime: pip install 'searchseg[export]'") from None
+    prepared = trainer.prepare_images(images).float().contiguous()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        torch.onnx.export(trainer.model, (prepared[:1],), str(path), dynamo=False, input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = trainer.config.threads or torch.get_num_threads()
+        wanted = ["CUDAExecutionProvider"] if trainer.cuda else []
+        providers = [p for p in wanted if p in onnxruntime.get_available_providers()] + ["CPUExecutionProvider"]
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+    batch = prepared.cpu().numpy()
+    return (lambda: session.run(None, {"image": batch[:1]})), (lambda: session.run(None, {"image": batch}))
 
 
 @torch.no_grad()
 def measure_costs(trainer: Trainer, runs: int = 5) -> ModelCosts:
     """Costs of the trainer's model on images of its working size, on its device, threads, precision and memory
-    format, from uint8 images as training feeds them; ``runs`` timed forward passes at batch 1 and at the batch
-    size (0: latency not timed). The model is left in eval mode; the global random state is not touched."""
+    format, from uint8 images as training feeds them (or, with ``cost_backend: onnx``, its ONNX export through ONNX
+    Runtime); ``runs`` timed forward passes at batch 1 and at the batch size (0: latency not timed). The model is
+    left in eval mode; the global random state is not touched."""
     config = trainer.config
     trainer.model.eval()
     shape = (config.batch_size, config.in_channels, config.model_size, config.model_size)
@@ -56,8 +89,10 @@ def measure_costs(trainer: Trainer, runs: int = 5) -> ModelCosts:
             trainer.model(trainer.prepare_images(images[:1]))
         latency = batch_latency = float("nan")
         if runs > 0:
-            latency = _median_ms_per_image(trainer, images[:1], runs)
-            batch_latency = _median_ms_per_image(trainer, images, runs)
+            single, full = _onnx_runs(trainer, images) if config.cost_backend == "onnx" else \
+                (_torch_run(trainer, images[:1]), _torch_run(trainer, images))
+            latency = _median_ms_per_image(single, 1, runs, trainer.cuda)
+            batch_latency = _median_ms_per_image(full, len(images), runs, trainer.cuda)
     params = sum(p.numel() for p in trainer.model.parameters())
     return ModelCosts(_digits(params / 1e6), _digits(counter.get_total_flops() / 2 / 1e9), _digits(latency),
                       _digits(batch_latency))

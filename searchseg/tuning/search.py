@@ -157,7 +157,7 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
                                         or settings.max_latency_ms is not None):
         raise UserError("cost_runs 0 skips the latency timing that the objectives or --max-latency-ms need; "
                         "drop cost_runs from --set or the space")
-    if options.search.smoke:
+    if options.search.smoke and "input_size" not in space.params:  # sizes a space searches stay decodable
         fixed["image_size"] = SMOKE["image_size"]
     if isinstance(options.data, SegmentationData):
         fixed.update(_decoded_data_keys(options.data, fixed, options.class_map))
@@ -172,8 +172,12 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
     check_loss_names(fixed_losses)
     for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
         loss_weight(loss, weight)
+    sizes = _choices(space, "input_size", base.input_size)
+    if max(sizes) > base.image_size:
+        raise UserError(f"search space {space.source}: input_size {max(sizes)} is larger than image_size "
+                        f"{base.image_size}, the size the data is decoded at; raise image_size or drop that size")
     for arch in _choices(space, "arch", base.arch):
-        for size in _choices(space, "input_size", base.input_size):
+        for size in sizes:
             check_image_size(arch, size or base.image_size)
     return fixed
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 
 import pytest
 import torch
+from onnxruntime import InferenceSession
 from torch import nn
 
+from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import COST_OBJECTIVES
-from searchseg.training.costs import ModelCosts, measure_costs
+from searchseg.training.costs import WARMUP_RUNS, ModelCosts, measure_costs
 from searchseg.training.engine import Trainer
 from searchseg.training.models import CLASSIC_ARCHS, register_arch
 from tests.conftest import tiny_data
@@ -43,3 +46,18 @@ def test_no_timed_runs_leaves_latency_unmeasured_and_the_global_random_state_unt
 
 def test_the_trials_table_has_a_column_for_each_cost():
     assert tuple(f.name for f in dataclasses.fields(ModelCosts)) == COST_OBJECTIVES
+
+
+def test_latency_through_onnx_runtime_times_the_exported_model(trainer, monkeypatch):
+    trainer.config = trainer.config.replace(cost_backend="onnx")
+    timed = []
+    original = InferenceSession.run
+    monkeypatch.setattr(InferenceSession, "run", lambda self, *args, **kwargs: timed.append(1) or original(
+        self, *args, **kwargs))
+    costs = measure_costs(trainer, runs=3)
+    assert costs.latency_ms > 0 and costs.batch_latency_ms > 0
+    assert len(timed) == 2 * (3 + WARMUP_RUNS)  # every timed and warm-up run went through ONNX Runtime
+    assert costs.gmacs == measure_costs(trainer, runs=0).gmacs  # counted on the PyTorch model either way
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as when the export extra is not installed
+    with pytest.raises(UserError, match="cost_backend onnx needs onnxruntime"):
+        measure_costs(trainer, runs=1)

@@ -16,11 +16,12 @@ from searchseg.errors import UserError
 from searchseg.final.finalize import retrain_best
 from searchseg.prediction.predictor import Predictor
 from searchseg.spaces.config import TrialConfig
-from searchseg.spaces.space import SearchSettings, parse_objectives
+from searchseg.spaces.space import SearchSettings, as_space, parse_objectives
 from searchseg.tracking.pareto import MODEL_KEY, among_best, cost_tolerance, pareto_table
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import Trainer
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
+from searchseg.tuning.search import fixed_config
 from tests.conftest import tiny_data
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
@@ -175,3 +176,11 @@ def test_pareto_asha_pools_the_latency_of_one_model_over_its_trials():
     assert scheduler.on_trial_result(None, slow_measure, {**result, "val_miou": 0.6, "latency_ms": 14.0}) == CONTINUE
     # alone it would be kept for its faster measurement; pooled (12 ms each) it is the same model with a lower mIoU
     assert scheduler.on_trial_result(None, fast_measure, {**result, "val_miou": 0.5, "latency_ms": 10.0}) == STOP
+
+
+def test_a_searched_input_size_must_fit_in_the_decoded_size():
+    space = as_space({"fixed": {"image_size": 96}, "params": {"input_size": {"choice": [64, 128]}}})
+    with pytest.raises(UserError, match="input_size 128 is larger than image_size 96"):
+        fixed_config(space, Search(space))
+    smoke = as_space({"fixed": {"image_size": 128}, "params": {"input_size": {"choice": [64, 128]}}})
+    assert fixed_config(smoke, Search(smoke, search=SearchConfig(smoke=True)))["image_size"] == 128
