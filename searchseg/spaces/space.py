@@ -237,13 +237,19 @@ class SearchSpace:
                 values[key] = point[name] = config[key]
         return point
 
+    def choices(self, key: str, fixed_value: Any) -> list:
+        """The values the space's choice of ``key`` can take; ``[fixed_value]`` when it does not choose ``key``."""
+        param = self.params.get(key)
+        if param and param.distribution and param.distribution.kind == "choice":
+            return list(param.distribution.args)
+        return [fixed_value]
+
     def models(self) -> list[tuple[str, str]]:
         """Every (architecture, encoder) pair the space can sample, in declaration order."""
         base = TrialConfig.from_flat({k: v for k, v in self.fixed.items() if k in ("arch", "encoder")})
-        arch_param, encoder_param = self.params.get("arch"), self.params.get("encoder")
-        archs = arch_param.distribution.args if arch_param and arch_param.distribution else [base.arch]
+        encoder_param = self.params.get("encoder")
         pairs = []
-        for arch in archs:
+        for arch in self.choices("arch", base.arch):
             if encoder_param is None:
                 encoders = [base.encoder]
             else:

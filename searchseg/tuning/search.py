@@ -172,22 +172,14 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
     check_loss_names(fixed_losses)
     for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
         loss_weight(loss, weight)
-    sizes = _choices(space, "input_size", base.input_size)
+    sizes = space.choices("input_size", base.input_size)
     if max(sizes) > base.image_size:
         raise UserError(f"search space {space.source}: input_size {max(sizes)} is larger than image_size "
                         f"{base.image_size}, the size the data is decoded at; raise image_size or drop that size")
-    for arch in _choices(space, "arch", base.arch):
+    for arch in space.choices("arch", base.arch):
         for size in sizes:
             check_image_size(arch, size or base.image_size)
     return fixed
-
-
-def _choices(space: SearchSpace, key: str, fixed_value):
-    """The values a space's choice of ``key`` can take (``fixed_value`` when the space does not choose it)."""
-    param = space.params.get(key)
-    if param and param.distribution and param.distribution.kind == "choice":
-        return param.distribution.args
-    return [fixed_value]
 
 
 def _decoded_data_keys(data: SegmentationData, fixed: dict, class_map) -> dict:
