@@ -30,10 +30,13 @@ def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, 
     if retrain and outcome.plan is not None:
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
-        deadline = started_at + outcome.plan.budget_seconds - outcome.plan.reserve_seconds
+        plan = outcome.plan
+        deadline = started_at + plan.budget_seconds - plan.reserve_seconds
+        # the seconds the search left unused are the final model's too: its first schedule spans all that is left
+        epoch_seconds = plan.final_seconds / plan.final_epochs
         final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,
-                              planned_epochs=outcome.plan.final_epochs, export=export, progress=progress,
-                              echo=echo, trial_choice=outcome.selection)
+                              planned_epochs=max(1, int((deadline - time.time()) // epoch_seconds)), export=export,
+                              progress=progress, echo=echo, trial_choice=outcome.selection)
     elif retrain:
         final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
                              progress=progress, echo=echo)

@@ -11,16 +11,17 @@ from searchseg.final.evaluate import EXPORT_FORMATS
 from searchseg.spaces.space import list_spaces
 from searchseg.tracking.trackers import TRACKERS
 from searchseg.trial import parse_assignments
-from searchseg.tuning.budget import parse_duration, process_started_at
+from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS, format_duration, parse_duration, process_started_at
 from searchseg.tuning.search import SEARCHERS
 
 
 def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Search hyperparameters with Ray Tune (Optuna TPE + ASHA), then retrain the best configuration "
-                    "on train+val and evaluate it on the held-out test split. With no arguments: the arch_loss "
-                    "space on the built-in demo data, a few minutes on a laptop CPU.",
+        description="Search hyperparameters with Ray Tune (Optuna TPE + ASHA) within a wall-clock budget planned "
+                    "from measured step costs, continue the best trial into the final model and evaluate it on the "
+                    "held-out test split. With no arguments: the arch_loss space on the built-in demo data, "
+                    f"{format_duration(DEFAULT_BUDGET_SECONDS)} on a laptop CPU.",
     )
     parser.add_argument("--space", default="arch_loss",
                         help=f"bundled space ({', '.join(list_spaces())}) or a path to a space YAML")
@@ -32,9 +33,16 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
     parser.add_argument("--budget", metavar="DURATION",
                         help="wall-clock time for the whole job (300, 300s, 20m, 2h): data check, search, final "
                              "model, evaluation and report end within it. The plan (trials, fidelity in optimizer "
-                             "steps, final-training share) is computed from measured step times and printed first")
-    parser.add_argument("--samples", type=int, help="number of trials (default: the space's)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs per trial, the ASHA budget (default: the space's)")
+                             "steps, final-training share) is computed from measured step times and printed first "
+                             f"(default: {format_duration(DEFAULT_BUDGET_SECONDS)}, a first look; give your own "
+                             "data 20m or more)")
+    parser.add_argument("--samples", type=int,
+                        help="with --budget: at most this many trials in the plan (0: no search, the space's first "
+                             "start configuration trained for the whole budget); without --budget: a search sized by "
+                             "hand, this many trials, the best retrained from scratch")
+    parser.add_argument("--epochs", type=int,
+                        help="with --budget: at most this many of the plan's epochs per trial; without --budget: "
+                             "a search sized by hand, the ASHA budget per trial (default: the space's)")
     parser.add_argument("--concurrency", type=int, help="most trials at once (default: as resources allow)")
     parser.add_argument("--name", help="experiment name: results/NAME (default: SPACE-TIMESTAMP)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
@@ -62,7 +70,9 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
                              "the trial on its resources before its first epoch); the searcher learns to avoid them")
     parser.add_argument("--results", type=Path, default=Path("results"), help="parent folder of experiments")
     parser.add_argument("--no-retrain", action="store_true", help="stop after the search")
-    parser.add_argument("--retrain-seeds", type=int, default=1, help="retrain the best K times: mean and spread")
+    parser.add_argument("--retrain-seeds", type=int, default=1,
+                        help="with --samples/--epochs and no --budget: retrain the best K times, mean and spread "
+                             "(a planned run continues the best trial once; 'searchseg retrain --seeds K' retrains it)")
     parser.add_argument("--export", choices=EXPORT_FORMATS, help="also write a deployable model of the best")
     parser.add_argument("--tracker", dest="trackers", nargs="+", choices=TRACKERS, default=[],
                         help="also log to these trackers through Ray Tune (TensorBoard files are always written; "

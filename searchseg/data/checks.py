@@ -27,6 +27,7 @@ from searchseg.data.io import DataError, read_mask
 from searchseg.data.pairing import Pair, Pairing, find_pairs
 from searchseg.data.spec import DatasetSpec
 from searchseg.io_utils import atomic_write
+from searchseg.machine import available_cpus
 from searchseg.palette import rgb_to_hex
 
 SIGNATURES = {b"\x89PNG": "png", b"\xff\xd8": "jpeg", b"II*\x00": "tiff", b"MM\x00*": "tiff", b"BM": "bmp",
@@ -220,7 +221,7 @@ def scan_masks(pairs: list[Pair], codec: str, progress: bool) -> tuple[Counter, 
     totals: Counter = Counter()
     examples: dict[int, list[str]] = defaultdict(list)
     presence: Counter = Counter()
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(min(8, available_cpus())) as pool:
         scans = pool.map(lambda p: (p, _mask_values(p, codec)), pairs)
         for pair, (values, counts) in tqdm(scans, total=len(pairs), desc="scanning masks", unit="mask",
                                            disable=not progress, leave=False):

@@ -16,6 +16,7 @@ from searchseg.data.io import DataError, read_image, read_mask, resize_image, re
 from searchseg.data.pairing import Pair, find_pairs, item_names
 from searchseg.data.spec import DatasetSpec
 from searchseg.data.split import split_by_ratio, split_from_files
+from searchseg.machine import available_cpus
 
 
 @dataclass
@@ -130,7 +131,7 @@ def load_data(
     class_map, codec, ignore_index = decoding.class_map, decoding.codec, decoding.ignore_index
 
     size = (image_size, image_size)
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(8, available_cpus())
     with ThreadPoolExecutor(workers) as pool:  # OpenCV and PIL release the GIL while decoding
         jobs = pool.map(lambda pair: decoding.decode_pair(pair, size, in_channels), pairs)
         decoded = list(tqdm(jobs, total=len(pairs), desc=f"decoding {len(pairs)} pairs", unit="img",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import glob
-import os
+import math
 import time
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from searchseg.final.final_metrics import FinalMetrics
 from searchseg.final.model_card import ONNX_METADATA_KEY, build_model_card
 from searchseg.final.selection import TrialChoice
 from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.machine import available_cpus
 from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.provenance import run_metadata
@@ -128,10 +129,12 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     bootstrap resamples of the validation images): never clearly worse than what the search trained. The epoch with
     the best validation score is not picked: on small validation splits that score is noisy while the learning
     rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
-    comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after one epoch the run
-    re-plans from its measured pace. ``trial_choice``, how the search chose the trial, is recorded with the rule.
+    comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after every epoch the run
+    re-plans its schedule to end at the deadline, from the pace measured so far (``EpochPace``). When the deadline
+    passes during the first epoch, that epoch still competes with the trial's state; with no trial state, one epoch
+    is trained even past the deadline. ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
-    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml").replace(threads=os.cpu_count() or 1)
+    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml").replace(threads=available_cpus())
     with torch_threads(config.threads):
         trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
         if state_path is not None:
@@ -147,24 +150,24 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
         echo(f"final model: training {config.arch}/{config.encoder} {origin} "
              f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
-        epoch_started = time.time()
+        pace = EpochPace()
 
         def track_until_deadline(row: dict, trainer: Trainer) -> None:
-            nonlocal epoch_started
-            now = time.time()
-            epoch_seconds, epoch_started = now - epoch_started, now
             last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
                         model=copy.deepcopy(trainer.model.state_dict()))
             if row["val_miou"] > best_val["val_miou"]:
                 best_val.update(last)
-            fits = int((deadline - now) // epoch_seconds)
-            if trainer.epoch == start_epoch + 1 and config.scheduler != "onecycle" and fits:
-                trainer.set_total_epochs(trainer.epoch + fits)  # the horizon from the pace just measured
+            fits = pace.epochs_left(deadline)
             if fits < 1:
                 raise StopTraining("the budget's final share is used")
+            if config.scheduler != "onecycle":  # the horizon from the pace measured so far, after every epoch
+                trainer.set_total_epochs(trainer.epoch + fits)
 
         history = []
-        if time.time() < deadline:
+        # Past the deadline already, a trial's state is kept as it is; with none (no trial reported in time)
+        # one epoch is trained all the same: an untrained network is no final model.
+        if time.time() < deadline or state_path is None:
+            pace.restart()
             result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
             history = result.history
             if result.status == "nan_loss":
@@ -186,8 +189,34 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
             **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
             **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
-    return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=trainer.epoch), trainer,
+    return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=max(1, trainer.epoch)), trainer,
                         [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
+
+
+class EpochPace:
+    """Seconds per epoch of the final training as measured so far, and how many more epochs fit before a deadline.
+
+    The first epoch is counted only until a second one is measured: it pays for warming up (allocations, the
+    loader's first batches, a cold cache) and ran 3.6x slower than the rest in one run, which planned the schedule
+    to end at half the budget. The latest ``RECENT`` epochs after it follow a machine that slows down or speeds up.
+    """
+
+    RECENT = 3
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.epoch_started = time.time()
+
+    def restart(self) -> None:
+        self.epoch_started = time.time()
+
+    def epochs_left(self, deadline: float) -> int:
+        """Record the epoch that just ended; whole epochs that still fit before ``deadline`` at the pace so far."""
+        now = time.time()
+        self.seconds.append(now - self.epoch_started)
+        self.epoch_started = now
+        recent = self.seconds[1:][-self.RECENT:] or self.seconds
+        return math.floor((deadline - now) / (sum(recent) / len(recent)))
 
 
 def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: dict) -> tuple[dict, float, dict]:

@@ -19,9 +19,12 @@ from pathlib import Path
 from searchseg.errors import UserError
 from searchseg.spaces.space import asha_rungs
 
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
 
+# What a run without --budget gets: the built-in demo's search and final model in about as long as its earlier
+# fixed-count search took (168 s); on a user's own data it is a first look, and the plan printed first says so.
+DEFAULT_BUDGET_SECONDS = 150.0
+MAX_BUDGET_SECONDS = 30 * 24 * 3600.0  # a month: past it a typo, not a plan
 # Below this many optimizer steps a trial's validation score says little about where it will end up: the
 # first steps mostly move BatchNorm statistics and the output bias. A judgement, not yet a measurement.
 MIN_RUNG_STEPS = 30
@@ -31,6 +34,8 @@ MIN_EPOCH_STEPS = 15
 # Asynchronous successive halving promotes early arrivals more than the synchronous theory does
 # (benchmarks/RESULTS.md row 2 measured 1.44x on 8 trials); plan for part of that.
 ASHA_SLACK = 1.3
+# The most trials a plan runs when --samples does not say.
+MAX_SAMPLES = 256
 # Ray starts a process and ships the data for each trial: seconds lost per trial, measured 1.8 s (row 3).
 TRIAL_START_SECONDS = 2.5
 # The first trial in each slot also starts a fresh worker that imports torch: its first report came ~6 s later
@@ -48,6 +53,8 @@ def parse_duration(text: str) -> float:
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
         raise UserError(f"--budget {text!r} must be longer than 0 seconds")
+    if not total <= MAX_BUDGET_SECONDS:
+        raise UserError(f"--budget {text!r} is longer than 30 days; write e.g. 20m, 2h or 48h")
     return total
 
 
@@ -98,6 +105,7 @@ class BudgetPlan:
     final_epochs: int  # planned length of the final training, continuing the best trial
     horizon_epochs: int  # a trial's learning-rate schedule spans its search steps plus the final training
     step_seconds: float  # mean over the measured models, one trial's resources
+    no_search_reason: str = ""  # with samples 0: why the plan does not search
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +122,7 @@ class BudgetPlan:
             return [
                 f"plan for a {format_duration(self.budget_seconds)} budget (ends by {clock}):",
                 f"  spent so far {self.spent_seconds:.0f} s (data check, decoding, timing the models)",
-                f"  no search: the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them",
+                f"  no search: {self.no_search_reason or 'the budget cannot train two trials to compare them'}",
                 f"  final model {self.final_seconds:.0f} s: {first} trained from scratch on all resources for "
                 f"~{self.final_epochs * self.epoch_steps} steps ({self.final_epochs} epochs of {self.epoch_steps})",
                 f"  reserve {self.reserve_seconds:.0f} s: test evaluation, overlays, report",
@@ -142,7 +150,8 @@ def _rung_count(samples: int, reduction_factor: int) -> int:
 
 
 def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, final_share: float = 0.5,
-                reduction_factor: int = 3, max_samples: int = 256) -> BudgetPlan:
+                reduction_factor: int = 3, max_samples: int | None = None,
+                max_trial_epochs: int | None = None) -> BudgetPlan:
     """Split what is left of the budget between the search and the final model, then size the search.
 
     The trial count grows with the square root of the search's capacity in steps: a larger budget buys both
@@ -151,6 +160,10 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     run (the start configurations first). When not even two trials can reach such a rung, there is nothing to
     compare: the plan has no search (``samples == 0``) and all of it goes to training the first start
     configuration with every resource, which is what a user would do with so little time.
+
+    ``max_samples`` and ``max_trial_epochs`` (``--samples``, ``--epochs``) are limits inside the plan: fewer or
+    shorter trials than the budget affords, their unused seconds handed to the final model. ``max_samples`` 0 or 1
+    switches the search off.
     """
     if not 0.0 < final_share < 1.0:
         raise UserError(f"final_share must be between 0 and 1, got {final_share}")
@@ -174,21 +187,35 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         usable = search_seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
         return max(usable, 0.0) / step_seconds / ASHA_SLACK
 
-    samples = min(max_samples, max(start_configs + 1, costs.concurrency,
-                                   round(math.sqrt(capacity(4) / MIN_RUNG_STEPS))))
+    def grace_units(samples: int, rungs: int) -> float:  # every trial to the first rung, 1/r of them further
+        return samples * (1 + (rungs - 1) * (reduction_factor - 1) / reduction_factor)
+
+    samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(capacity(4) / MIN_RUNG_STEPS)))
+    samples = min(samples, MAX_SAMPLES if max_samples is None else max_samples)
     while samples >= 2:
         rungs = _rung_count(samples, reduction_factor)
-        cost_per_grace = samples * (1 + (rungs - 1) * (reduction_factor - 1) / reduction_factor)
-        grace_steps = capacity(samples) / cost_per_grace
+        grace_steps = capacity(samples) / grace_units(samples, rungs)
         if grace_steps >= MIN_RUNG_STEPS:
             break
         samples -= 1
     if samples < 2:
+        reason = ("--samples limits the search to one trial or none" if max_samples is not None and max_samples < 2
+                  else f"the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them")
         samples, rungs, grace_epochs, search_seconds, final_seconds = 0, 1, 0, 0.0, left
     else:
+        reason = ""
         grace_epochs = max(1, int(grace_steps // epoch_steps))
-        if grace_steps < epoch_steps:  # too little for a whole epoch: shorter epochs, still one per trial
-            epoch_steps = int(grace_steps)
+        if grace_epochs * epoch_steps < MIN_RUNG_STEPS or grace_steps < epoch_steps:
+            # too little for the planned epochs to make a whole first rung: that rung is one longer epoch
+            epoch_steps, grace_epochs = int(grace_steps), 1
+        if max_trial_epochs is not None:
+            rungs = min(rungs, _rung_count_within(grace_epochs, max_trial_epochs, reduction_factor))
+            grace_epochs = min(grace_epochs, max_trial_epochs)
+            slots = min(costs.concurrency, samples)
+            needed = (grace_units(samples, rungs) * grace_epochs * epoch_steps * step_seconds * ASHA_SLACK
+                      + samples * TRIAL_START_SECONDS + slots * COLD_START_SECONDS) / slots
+            if needed < search_seconds:  # the limit leaves seconds over: the final model gets them
+                final_seconds, search_seconds = left - needed, needed
     max_epochs = grace_epochs * reduction_factor ** (rungs - 1)
     final_steps = final_seconds * costs.final_speedup / step_seconds
     final_epochs = max(1, int(final_steps // epoch_steps))
@@ -197,5 +224,13 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         final_seconds=final_seconds, reserve_seconds=reserve, samples=samples, concurrency=costs.concurrency,
         epoch_steps=epoch_steps, grace_epochs=grace_epochs, max_epochs=max_epochs,
         reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
-        step_seconds=step_seconds,
+        step_seconds=step_seconds, no_search_reason=reason,
     )
+
+
+def _rung_count_within(grace_epochs: int, max_trial_epochs: int, reduction_factor: int) -> int:
+    """The most rungs whose last stays within ``max_trial_epochs`` (at least one)."""
+    rungs = 1
+    while grace_epochs * reduction_factor ** rungs <= max_trial_epochs:
+        rungs += 1
+    return rungs

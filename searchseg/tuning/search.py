@@ -29,6 +29,7 @@ from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError, unknown_name
 from searchseg.final.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
+from searchseg.machine import available_cpus
 from searchseg.report.optuna_study import STUDY_FILE, StudyWriter
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
@@ -50,7 +51,7 @@ from searchseg.training.engine import validate_config
 from searchseg.training.losses import check_loss_names
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
-from searchseg.tuning.budget import BudgetPlan, Costs, parse_duration, plan_budget
+from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS, BudgetPlan, Costs, parse_duration, plan_budget
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
@@ -66,6 +67,8 @@ DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_c
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
 SEARCHERS = ("tpe", "random")
+_EMPTY_SPLIT = ("the {split} split is empty ({key}=0), but a planned run chooses its trial on the validation split and "
+                "scores its final model on the test split; set {key} above 0 (e.g. 0.15)")
 SCHEDULERS = ("asha", "none")
 
 
@@ -97,8 +100,28 @@ def experiment_location(options: Search, name: str) -> tuple[Path, str]:
 
 
 def _budget_seconds(options: Search) -> float | None:
-    budget = options.search.budget
-    return parse_duration(budget) if isinstance(budget, str) else budget
+    """The job's wall-clock budget: the one given, else ``DEFAULT_BUDGET_SECONDS``, unless the search is sized by
+    hand (``--smoke``) or is a Pareto search (objectives or a latency limit), which the plan does not cover."""
+    given = options.search
+    if given.budget is not None:
+        seconds = parse_duration(given.budget) if isinstance(given.budget, str) else given.budget
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_BUDGET_SECONDS:
+            raise UserError(f"budget {given.budget!r} must be a duration above 0 s and at most 30 days, "
+                            "e.g. 300, '20m' or '2h'")
+        return float(seconds)
+    if not planned(options):
+        return None
+    return DEFAULT_BUDGET_SECONDS
+
+
+def planned(options: Search) -> bool:
+    """Whether the job is planned from measured costs: always, unless ``--smoke``, a Pareto search, or
+    ``--samples``/``--epochs`` without ``--budget`` (a search sized by hand, retrained from scratch)."""
+    given = options.search
+    if given.budget is not None:
+        return True
+    return not (given.smoke or given.objectives is not None or given.max_latency_ms is not None
+                or given.samples is not None or given.epochs is not None)
 
 
 def _check_options(options: Search) -> None:
@@ -116,12 +139,16 @@ def _check_options(options: Search) -> None:
 
 def _settings_with_options(space: SearchSpace, options: Search) -> None:
     s, given = space.settings, options.search
-    if given.budget is not None and (given.samples is not None or given.epochs is not None or given.smoke):
-        raise UserError("--budget plans the trials and their length from measured costs; "
-                        "drop --samples/--epochs/--smoke, or drop --budget")
+    budgeted = given.budget is not None
+    if budgeted and given.smoke:
+        raise UserError("--smoke is a fixed tiny run (2 trials, 2 epochs, 64 px); drop --budget or --smoke")
+    for key in ("samples", "epochs"):  # with a budget they are limits inside the plan (_plan reads them)
+        value = getattr(given, key)
+        if budgeted and value is not None and (not isinstance(value, int) or value < (0 if key == "samples" else 1)):
+            raise UserError(f"--{key} {value!r} must be a whole number of at least {0 if key == 'samples' else 1}")
     if given.smoke:
         s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
-    for key in ("samples", "epochs", "concurrency", "seed", "max_latency_ms"):
+    for key in ("concurrency", "seed", "max_latency_ms", *(() if budgeted else ("samples", "epochs"))):
         if getattr(given, key) is not None:
             setattr(s, key, getattr(given, key))
     if given.objectives is not None:
@@ -149,8 +176,14 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
     if "epochs" in options.fixed:
         raise UserError("--set epochs: a trial's length is a search setting; use --epochs N (or search.epochs in "
                         "the space file)")
-    if options.search.budget is not None and "epoch_steps" in options.fixed:
-        raise UserError("--set epoch_steps: --budget sets the epoch length from measured step costs; drop one of them")
+    if planned(options) and "epoch_steps" in options.fixed:
+        raise UserError("--set epoch_steps: a planned run (--budget, or no --samples/--epochs) sets the epoch length "
+                        "from measured step costs; drop it, or size the search with --samples/--epochs")
+    if planned(options):  # refused before anything is decoded: the plan needs both splits
+        for key in ("val_fraction", "test_fraction"):
+            value = options.fixed.get(key, space.fixed.get(key))
+            if value is not None and float(value) == 0:
+                raise UserError(_EMPTY_SPLIT.format(split=key.partition("_")[0], key=key))
     fixed = {**space.fixed, **options.fixed, "epochs": space.settings.epochs}
     settings = space.settings
     if fixed.get("cost_runs") == 0 and ({"latency_ms", "batch_latency_ms"} & set(settings.objectives)
@@ -255,7 +288,7 @@ def _cluster_totals(options: Search, echo=print) -> tuple[float, float]:
         return available.get("CPU", 1.0), available.get("GPU", 0.0)
     import torch
 
-    return float(os.cpu_count() or 1), float(torch.cuda.device_count())
+    return float(available_cpus()), float(torch.cuda.device_count())
 
 
 def _resources(options: Search, cpus: float, gpus: float) -> dict:
@@ -339,7 +372,7 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
         share = min(1.0, resources["gpu"])  # trials sharing a GPU share its throughput
     else:
         concurrency = max(1, int(cpus // resources["cpu"]))
-        trial_threads, full_threads, share = max(1, int(resources["cpu"])), os.cpu_count() or 1, 1.0
+        trial_threads, full_threads, share = max(1, int(resources["cpu"])), available_cpus(), 1.0
     if space.settings.concurrency:
         concurrency = min(concurrency, space.settings.concurrency)
     started = time.perf_counter()
@@ -369,18 +402,19 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
     budget = _budget_seconds(options)
     assert budget is not None, "planned only with a budget"
 
-    def planned(costs: Costs) -> BudgetPlan:
+    def plan_from(costs: Costs) -> BudgetPlan:
         return plan_budget(budget, dataclasses.replace(costs, spent_seconds=time.time() - started_at),
-                           len(space.start), space.settings.final_share, space.settings.reduction_factor)
+                           len(space.start), space.settings.final_share, space.settings.reduction_factor,
+                           max_samples=options.search.samples, max_trial_epochs=options.search.epochs)
 
     base = data_config({**fixed, "loss.ce": 1.0})
     costs = measure_costs(space, fixed, data, resources, totals, _start_models(space, base), echo=echo)
-    plan = planned(costs)
+    plan = plan_from(costs)
     if not plan.samples:
         return plan
     costs = measure_costs(space, fixed, data, resources, totals, space.models(), known=costs, echo=echo)
     _start_ray(options, echo)
-    return planned(costs)
+    return plan_from(costs)
 
 
 def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
@@ -446,6 +480,9 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
         fixed.setdefault("threads", max(1, int(resources["cpu"])))
     budget = _budget_seconds(options)
     if budget is not None and not options.resume:
+        for split in ("val", "test"):
+            if not len(data.splits[split]):
+                raise UserError(_EMPTY_SPLIT.format(split=split, key=f"{split}_fraction"))
         plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
         _apply_plan(space, fixed, plan)
         clock = time.strftime("%H:%M:%S", time.localtime(started_at + budget))

@@ -6,6 +6,7 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -13,10 +14,33 @@ from searchseg.final.finalize import continue_best
 from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.engine import StopTraining, Trainer, fit
+from searchseg.training.losses import register_loss
 from tests.conftest import tiny_data
 
 BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="resnet18", lr=3e-3,
             loss={"ce": 0.5, "dice": 0.5})
+
+
+SLOW_FIRST_SECONDS = 3.0
+
+
+class SlowFirstSteps(torch.nn.Module):
+    """A loss term of 0 whose first 4 training steps (one epoch of ``epoch_steps=4``) take ``SLOW_FIRST_SECONDS``
+    more: the slow first epoch of a final training (a cold cache, a loaded machine), made on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow_steps = 4
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.slow_steps:
+            self.slow_steps -= 1
+            time.sleep(SLOW_FIRST_SECONDS / 4)
+        return logits.sum() * 0.0
+
+
+register_loss("test_slow_first_epoch")(lambda ctx: SlowFirstSteps())
+SLOW = {**BASE, "loss": {"ce": 0.5, "dice": 0.5, "test_slow_first_epoch": 1.0}}
 
 
 def stopped_trial(folder, data, epochs_run: int = 3):
@@ -102,3 +126,47 @@ def test_a_deadline_already_past_still_evaluates_the_trial(tmp_path):
     assert summary.final_training["kept_epoch"] == 3
     assert summary.test_miou == pytest.approx(trial.evaluate("test")[1]["miou"], abs=1e-6)
     assert np.isfinite(summary.final_training["start_val_miou"])
+
+
+def test_a_slow_first_epoch_does_not_end_the_final_training_early(tmp_path):
+    """The first final epoch takes 3 s more than the rest; the schedule is re-planned after every epoch, so the
+    training runs on to the deadline and its learning rate reaches zero there, not at half the time."""
+    data = tiny_data(count=16)
+    stopped_trial(tmp_path, data)
+    TrialConfig(**SLOW, epochs=10, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    started = time.time()
+    deadline = started + 12
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=deadline, planned_epochs=2,
+                            overlays=0, progress=False, echo=lambda *_: None)
+    elapsed = time.time() - started
+    rule = summary.final_training
+    curves = pd.read_csv(tmp_path / "final" / "curves.csv")
+    pace = curves["epoch_seconds"].iloc[1:].max()
+    assert deadline - started - 2 * pace - 0.5 < elapsed < deadline - started + 3  # about one epoch unused at most
+    assert rule["epochs_run"] - rule["start_epoch"] >= 6  # a 3.5 s pace would have planned 2-3 epochs
+    lr = curves["lr"].to_numpy()
+    assert lr[-1] < 0.01 * SLOW["lr"] and lr[len(lr) // 3] > 0.5 * SLOW["lr"]  # annealed at the deadline, not before
+
+
+@pytest.mark.parametrize("with_trial", [True, False])
+def test_a_deadline_passing_during_the_first_final_epoch_still_ends_with_a_final_model(tmp_path, with_trial):
+    data = tiny_data(count=16)
+    if with_trial:
+        stopped_trial(tmp_path, data)
+    TrialConfig(**SLOW, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    summary = continue_best(tmp_path, tmp_path / "state.pt" if with_trial else None, data,
+                            deadline=time.time() + 1, planned_epochs=5, overlays=0, progress=False,
+                            echo=lambda *_: None)
+    rule = summary.final_training
+    assert rule["epochs_run"] == rule["start_epoch"] + 1  # the slow epoch ended past the deadline: no second one
+    assert TrialConfig.load(tmp_path / "final" / "config.yaml").epochs == rule["epochs_run"]
+    assert np.isfinite(summary.test_miou) and (tmp_path / "final" / "model.pt").is_file()
+
+
+def test_with_no_trial_state_and_the_deadline_already_past_one_epoch_is_trained(tmp_path):
+    data = tiny_data(count=16)
+    TrialConfig(**BASE, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    summary = continue_best(tmp_path, None, data, deadline=time.time() - 5, overlays=0, progress=False,
+                            echo=lambda *_: None)
+    assert summary.final_training["epochs_run"] == summary.final_training["kept_epoch"] == 1
+    assert TrialConfig.load(tmp_path / "final" / "config.yaml").epochs == 1

@@ -102,3 +102,32 @@ def test_no_plan_has_a_lone_trial_or_a_first_rung_below_the_minimum(budget):
         assert plan.rung_steps[0] >= MIN_RUNG_STEPS
         assert sum(plan.samples / plan.reduction_factor ** i for i in range(len(plan.rung_steps))) * \
             plan.rung_steps[0] * plan.step_seconds <= plan.search_seconds * min(plan.samples, plan.concurrency)
+
+
+@pytest.mark.parametrize("val_batches", [7, 8, 10, 12, 13])  # planned epochs of 16-29 steps
+@pytest.mark.parametrize("budget", [100, 150, 200, 300, 600])
+def test_the_first_rung_is_never_below_the_minimum_for_epochs_of_16_to_29_steps(val_batches, budget):
+    plan = plan_budget(budget, costs(step=0.3, spent=10, val_batches=val_batches), start_configs=2)
+    if plan.samples:
+        assert plan.rung_steps[0] >= MIN_RUNG_STEPS
+
+
+def test_samples_and_epochs_are_limits_inside_the_plan_and_their_seconds_go_to_the_final_model():
+    free = plan_budget(1800, costs(), start_configs=2)
+    limited = plan_budget(1800, costs(), start_configs=2, max_samples=3, max_trial_epochs=2)
+    assert limited.samples == 3 < free.samples and limited.max_epochs <= 2
+    assert limited.final_seconds > free.final_seconds and limited.search_seconds < free.search_seconds
+    total = limited.spent_seconds + limited.search_seconds + limited.final_seconds + limited.reserve_seconds
+    assert total == pytest.approx(1800)
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_samples_0_or_1_switches_the_search_off_and_says_why(limit):
+    plan = plan_budget(1800, costs(), start_configs=2, max_samples=limit)
+    assert plan.samples == 0 and plan.search_seconds == 0
+    assert "--samples limits the search" in "\n".join(plan.describe(2, "12:00:00"))
+
+
+def test_a_budget_beyond_a_month_is_a_typo():
+    with pytest.raises(UserError, match="longer than 30 days"):
+        parse_duration("100000000h")
