@@ -237,6 +237,15 @@ class SearchSpace:
                 values[key] = point[name] = config[key]
         return point
 
+    def admits(self, config: dict[str, Any]) -> bool:
+        """Whether the space could have sampled ``config`` (searched keys): every parameter active under it has a
+        value its distribution holds."""
+        for key, param in self.params.items():
+            if param.is_active(config):
+                if key not in config or not param.resolve(config)[1].admits(config[key]):
+                    return False
+        return True
+
     def choices(self, key: str, fixed_value: Any) -> list:
         """The values the space's choice of ``key`` can take; ``[fixed_value]`` when it does not choose ``key``."""
         param = self.params.get(key)

@@ -4,7 +4,8 @@ Optuna samples multi-objective spaces but prunes only single-objective ones, and
 metric. ``ParetoASHA`` is asynchronous successive halving whose rungs rank trials by non-dominated sorting,
 then crowding distance (as MOASHA does), so a fast model with a lower mIoU is promoted beside a slow accurate
 one. ``ObjectiveSearch`` is Ray Tune's OptunaSearch that also tells Optuna how far a trial broke the latency
-limit (an Optuna constraint), so TPE and NSGA-II learn to avoid slow configurations.
+limit (an Optuna constraint), so TPE and NSGA-II learn to avoid slow configurations, and that can start from an
+earlier experiment's trials (``--warm-start``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from searchseg.spaces.space import asha_rungs
+from searchseg.spaces.space import SpaceSampler, asha_rungs
 from searchseg.tracking.pareto import MODEL_KEY, among_best, cost_tolerance
 from searchseg.tracking.status import FAILURE_KEY
+from searchseg.tuning.warm_start import WarmTrial, tell_study
 
 LATENCY_CONSTRAINT = "latency_ms"  # Optuna constraint: latency_ms - max_latency_ms, feasible when <= 0
 
@@ -27,9 +29,18 @@ class ObjectiveSearch(OptunaSearch):
     constraint before Optuna is told its values (any Optuna sampler that handles constraints reads it); a trial
     missing one of the objectives is told as failed."""
 
-    def __init__(self, *args, max_latency_ms: float | None = None, **kwargs) -> None:
+    def __init__(self, *args, max_latency_ms: float | None = None, warm_trials: list[WarmTrial] | None = None,
+                 **kwargs) -> None:
+        self.warm_trials = warm_trials or []  # set before OptunaSearch's __init__ sets the study up
         super().__init__(*args, **kwargs)
         self.max_latency_ms = max_latency_ms
+
+    def _setup_study(self, mode) -> None:
+        super()._setup_study(mode)
+        if self.warm_trials:  # an earlier experiment's trials, told before the first sample (--warm-start)
+            sampler, study = self._space, self._ot_study
+            assert isinstance(sampler, SpaceSampler) and study is not None, "set up by OptunaSearch, define-by-run"
+            tell_study(study, sampler.space, self.warm_trials)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
