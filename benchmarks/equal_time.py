@@ -1,14 +1,18 @@
-"""Benchmark 6: searchseg ``run --budget T`` against one fixed recipe trained for the same wall-clock seconds.
+"""Benchmark 6: what the search adds. Three arms at the same wall-clock budget T, paired by seed:
 
-For each dataset and seed: ``python -m searchseg.run --budget T`` runs as a user would run it (a fresh
-process, its imports, data check, Ray start and report all inside the measured seconds), then the seed
-notebooks' recipe — U-Net/ResNet-34 from scratch, Adam 1e-3, CE + Dice, random flips, 128 px, batch 8 — is
-trained in a plain hand-written loop for exactly the seconds that run took (its own imports and decoding not
-counted: the baseline gets the benefit of the doubt) on train+val with all threads, and both are scored on the
-same test images with the same metric code.
+- ``searchseg``: ``python -m searchseg.run --budget T`` as a user runs it (a fresh process; its imports, data check,
+  Ray start and report all inside the measured seconds);
+- ``no_search``: the same command with ``--samples 0``: the search switched off, the space's first start
+  configuration trained by the same planner for the whole budget (searchseg's own default);
+- ``recipe``: the seed notebooks' recipe (U-Net/ResNet-34 from scratch, Adam 1e-3, CE + Dice, random flips, 128 px,
+  batch 8) in a plain hand-written loop on train+val with all threads for exactly the seconds the search run took
+  (its own imports and decoding not counted: the baseline gets the benefit of the doubt).
 
-``python -m benchmarks.equal_time --budget 300 --seeds 3`` prints a markdown table and writes the raw numbers
-to ``benchmarks/equal_time.json``.
+All three are scored on the same test images with the same metric code; nothing is chosen by test scores. Every
+run is kept: ``benchmarks/equal_time.json`` gets each new row appended (with its commit and start time), never
+replaced, and the table reports every three-arm row.
+
+``python -m benchmarks.equal_time --budget 300 --seeds 3`` prints the table and appends to the JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ TRIAL_COLUMNS = ("trial_id", "status", "arch", "encoder", "lr", "loss.ce", "loss
                  "epochs_run", "best_val_miou", "last_val_miou")
 
 
-def run_command(dataset: dict, budget: float, seed: int, results: Path, name: str) -> list[str]:
+def run_command(dataset: dict, budget: float, seed: int, results: Path, name: str,
+                search: bool = True) -> list[str]:
     command = [sys.executable, "-m", "searchseg.run", "--budget", str(budget), "--results", str(results),
                "--name", name, "--seed", str(seed), "--quiet", "--set", f"image_size={IMAGE_SIZE}", f"seed={seed}"]
     for key, value in dataset.items():
@@ -59,12 +64,12 @@ def run_command(dataset: dict, budget: float, seed: int, results: Path, name: st
             command += [f"--{key.replace('_', '-')}", str(value)]
         else:
             command += ["--set", f"{key}={value}"]
-    return command
+    return command + ([] if search else ["--samples", "0"])
 
 
-def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: str) -> dict:
+def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: str, search: bool = True) -> dict:
     started = time.perf_counter()
-    done = subprocess.run(run_command(dataset, budget, seed, results, name), capture_output=True, text=True)
+    done = subprocess.run(run_command(dataset, budget, seed, results, name, search), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(f"searchseg run failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -136,56 +141,81 @@ def available(names: list[str]) -> list[tuple[str, dict]]:
     return present
 
 
-def compare(names: list[str], budgets: list[float], seeds: range, results: Path, on_row) -> list[dict]:
+def commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent)
+    return done.stdout.strip() or "unknown"
+
+
+def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
+            on_row=lambda rows: None) -> list[dict]:
+    """Run the three arms for every dataset, budget and seed; ``on_row(rows)`` after each (to save as it goes)."""
     rows = []
     for name, dataset in available(names):
         data = decoded(dataset)
         for budget in budgets:
             for seed in seeds:
+                started = time.strftime("%Y-%m-%d %H:%M:%S")
                 ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}")
+                default = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
+                                        search=False)
                 recipe = fixed_recipe(data, ours["seconds"], seed)
-                rows.append({"dataset": name, "budget": budget, "seed": seed, "searchseg": ours, "recipe": recipe})
+                rows.append({"dataset": name, "budget": budget, "seed": seed, "commit": commit(), "started": started,
+                             "searchseg": ours, "no_search": default, "recipe": recipe})
                 on_row(rows)
                 print(f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
+                      f" | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s"
                       f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)", flush=True)
     return rows
 
 
+def paired_difference(group: list[dict], other: str) -> tuple[float, float, str]:
+    """Mean and spread (population sd) of searchseg - ``other`` over the seeds, and the verdict."""
+    differences = [r["searchseg"]["test_miou"] - r[other]["test_miou"] for r in group]
+    mean = statistics.fmean(differences)
+    if len(differences) < 2:
+        return mean, float("nan"), "n/a (1 run)"
+    spread = statistics.pstdev(differences)
+    return mean, spread, "ahead" if mean > spread else "behind" if -mean > spread else "tie"
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| dataset | T | searchseg wall s (max) | searchseg test mIoU | recipe test mIoU, same seconds | "
-             "difference | seed spread | result |", "|---|---|---|---|---|---|---|---|"]
+    """Every three-arm row, grouped by dataset and T: means, paired differences and budget use (wall / T)."""
+    rows = [r for r in rows if "no_search" in r]
+    lines = ["| dataset | T | runs | wall / T | search | no search | recipe | search - no search | "
+             "search - recipe |", "|---|---|---|---|---|---|---|---|---|"]
     for key in sorted({(r["dataset"], r["budget"]) for r in rows}):
         group = [r for r in rows if (r["dataset"], r["budget"]) == key]
-        ours = [r["searchseg"]["test_miou"] for r in group]
-        base = [r["recipe"]["test_miou"] for r in group]
-        spread = max(statistics.pstdev(ours), statistics.pstdev(base)) if len(group) > 1 else float("nan")
-        difference = statistics.fmean(ours) - statistics.fmean(base)
-        verdict = ("n/a (1 seed)" if len(group) < 2 else "wins" if difference > spread
-                   else "loses" if -difference > spread else "tie")
-        wall = max(r["searchseg"]["seconds"] for r in group)
-        lines.append(f"| {key[0]} | {key[1]:g} s | {wall:.0f} | {statistics.fmean(ours):.3f} ± "
-                     f"{statistics.pstdev(ours):.3f} | {statistics.fmean(base):.3f} ± {statistics.pstdev(base):.3f} | "
-                     f"{difference:+.3f} | {spread:.3f} | {verdict} |")
+        use = [r[arm]["seconds"] / key[1] for r in group for arm in ("searchseg", "no_search")]
+        means = {arm: statistics.fmean(r[arm]["test_miou"] for r in group)
+                 for arm in ("searchseg", "no_search", "recipe")}
+        cells = [f"{m:+.3f} ± {s:.3f} {v}" for m, s, v in (paired_difference(group, arm)
+                                                          for arm in ("no_search", "recipe"))]
+        lines.append(f"| {key[0]} | {key[1]:g} s | {len(group)} | {min(use):.2f}-{max(use):.2f} | "
+                     f"{means['searchseg']:.3f} | {means['no_search']:.3f} | {means['recipe']:.3f} | "
+                     f"{cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
 def chart(rows: list[dict]) -> str:
     """Test mIoU against the budget T, one Mermaid chart per dataset (GitHub draws them in RESULTS.md):
-    bars for searchseg, a line for the recipe, means over the seeds."""
+    bars for searchseg, a line for no search and one for the recipe, means over the three-arm runs."""
+    rows = [r for r in rows if "no_search" in r]
     charts = []
     for dataset in sorted({r["dataset"] for r in rows}):
         budgets = sorted({r["budget"] for r in rows if r["dataset"] == dataset})
         means = {side: [statistics.fmean(r[side]["test_miou"] for r in rows
                                          if (r["dataset"], r["budget"]) == (dataset, budget)) for budget in budgets]
-                 for side in ("searchseg", "recipe")}
+                 for side in ("searchseg", "no_search", "recipe")}
         low = max(0.0, math.floor(min(min(v) for v in means.values()) * 20 - 1) / 20)
         high = min(1.0, math.ceil(max(max(v) for v in means.values()) * 20 + 1) / 20)
         charts.append("\n".join([
             "```mermaid", "xychart-beta",
-            f'    title "{dataset}: test mIoU at equal wall-clock time (bars searchseg, line recipe)"',
+            f'    title "{dataset}: test mIoU at equal wall-clock time (bars search, lines no search, recipe)"',
             f'    x-axis "budget T (s)" [{", ".join(f"{b:g}" for b in budgets)}]',
             f'    y-axis "test mIoU" {low:.2f} --> {high:.2f}',
             f'    bar [{", ".join(f"{v:.3f}" for v in means["searchseg"])}]',
+            f'    line [{", ".join(f"{v:.3f}" for v in means["no_search"])}]',
             f'    line [{", ".join(f"{v:.3f}" for v in means["recipe"])}]', "```"]))
     return "\n\n".join(charts)
 
@@ -201,22 +231,14 @@ def main() -> None:
     args = parser.parse_args()
     previous = json.loads(args.output.read_text()) if args.output.is_file() else []
 
-    def merged(rows: list[dict]) -> list[dict]:  # new rows replace earlier ones of the same dataset, T and seed
-        done = {(n["dataset"], n["budget"], n["seed"]) for n in rows}
-        return [r for r in previous if (r["dataset"], r["budget"], r["seed"]) not in done] + rows
-
-    def current(rows: list[dict]) -> list[dict]:  # a run kept for the record after a re-run is not counted
-        return [r for r in merged(rows) if "superseded" not in r]
-
-    def save(rows: list[dict]) -> None:  # after every row: a long benchmark cut short keeps what it measured
-        atomic_write_text(args.output, json.dumps(merged(rows), indent=1))
+    def save(rows: list[dict]) -> None:  # after every row, appended: a cut-short run keeps what it measured
+        atomic_write_text(args.output, json.dumps(previous + rows, indent=1))
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
         rows = compare(args.datasets, args.budget, seeds, Path(folder), save)
-    print(table(current(rows)))
-    print(chart(current(rows)))
-
+    print(table(previous + rows))
+    print(chart(previous + rows))
 
 if __name__ == "__main__":
     main()

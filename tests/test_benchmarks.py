@@ -1,0 +1,51 @@
+"""The benchmark entry points: every module imports, the equal-time table is computed right from its rows, and a
+cheap row runs through ``python -m benchmarks`` (a benchmark entry point no test runs breaks silently)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import benchmarks
+from benchmarks import equal_time
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("module", sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__)))
+def test_every_benchmark_module_imports(module):
+    importlib.import_module(f"benchmarks.{module}")
+
+
+def arm(miou: float, seconds: float = 297.0) -> dict:
+    return {"test_miou": miou, "seconds": seconds}
+
+
+def test_the_equal_time_table_pairs_the_three_arms_by_seed_and_keeps_two_arm_rows_out():
+    rows = [{"dataset": "d", "budget": 300.0, "seed": seed, "searchseg": arm(s), "no_search": arm(n, 290.0),
+             "recipe": arm(r)} for seed, (s, n, r) in enumerate([(0.40, 0.35, 0.30), (0.42, 0.36, 0.33),
+                                                                  (0.41, 0.40, 0.31)])]
+    rows.append({"dataset": "d", "budget": 300.0, "seed": 0, "searchseg": arm(0.1), "recipe": arm(0.9)})  # older
+    gain, spread, verdict = equal_time.paired_difference(rows[:3], "no_search")
+    assert gain == pytest.approx(0.04) and spread == pytest.approx(0.02160, abs=1e-4) and verdict == "ahead"
+    [line] = equal_time.table(rows).splitlines()[2:]
+    assert line.startswith("| d | 300 s | 3 | 0.97-0.99 | 0.410 | 0.370 | 0.313 | +0.040 ± 0.022 ahead | +0.097")
+    assert "xychart-beta" in equal_time.chart(rows)
+
+
+def test_the_equal_time_runs_the_no_search_arm_with_the_search_switched_off(tmp_path):
+    command = equal_time.run_command({}, 300, 1, tmp_path, "x", search=False)
+    assert command[command.index("--samples") + 1] == "0" and command[command.index("--budget") + 1] == "300"
+
+
+@pytest.mark.slow
+def test_python_m_benchmarks_runs_a_cheap_row(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "5"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "5. trial start-up" in done.stdout
