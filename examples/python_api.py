@@ -13,14 +13,15 @@ import searchseg
 smoke = "--smoke-test" in sys.argv
 data = searchseg.load_data(searchseg.resolve_spec(None), image_size=64 if smoke else 128)  # None: the demo
 space = {
-    "search": {"samples": 2 if smoke else 8, "epochs": 1 if smoke else 6},
     "fixed": {"batch_size": 8, "augment": "light", "loss.ce": 1.0},
     "params": {"arch": {"choice": ["unet", "fpn"]}, "lr": {"loguniform": [3e-4, 3e-3]},
                "loss.dice": {"choice": [0.0, 0.5]}},
 }
+# a budget is planned from measured step costs; the smoke test sizes a tiny search by hand instead
+size = {"samples": 2, "epochs": 1} if smoke else {"budget": "5m"}
 result = searchseg.Search(
     space, data,
-    search=searchseg.SearchConfig(searcher=optuna.samplers.TPESampler(seed=0, n_startup_trials=4)),
+    search=searchseg.SearchConfig(searcher=optuna.samplers.TPESampler(seed=0, n_startup_trials=4), **size),
     output=searchseg.OutputConfig(results_dir="results", verbose=0),
 ).fit()
 print("best:", result.best_config.arch, f"lr={result.best_config.lr:.2g}", f"val mIoU {result.best_value:.3f}")

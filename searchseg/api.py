@@ -33,16 +33,18 @@ if TYPE_CHECKING:
 class SearchConfig:
     """How to search. ``None`` keeps the space file's value."""
 
-    samples: int | None = None
-    epochs: int | None = None  # most epochs per trial: ASHA's budget
+    samples: int | None = None  # with a budget, a limit inside the plan (0: no search); without, the trial count
+    epochs: int | None = None  # most epochs per trial: a limit inside the plan, or ASHA's budget without one
     concurrency: int | None = None
     seed: int | None = None
     searcher: str | optuna.samplers.BaseSampler = "tpe"  # "tpe", "random" (the baseline), or any Optuna sampler
     scheduler: str | TrialScheduler = "asha"  # "asha", "none" (every trial runs to the end), or a Tune scheduler
-    budget: float | str | None = None  # wall-clock time of the whole job: seconds or "300s", "20m", "2h"
+    budget: float | str | None = None  # wall-clock time of the whole job: seconds or "300s", "20m", "2h"; None:
+    # 150 s (tuning.budget.DEFAULT_BUDGET_SECONDS) unless samples/epochs size the search by hand
     smoke: bool = False  # 2 trials x 2 epochs at 64 px, to check a set-up
     objectives: str | None = None  # "val_miou:max,latency_ms:min": the metric, then costs to minimise (a Pareto search)
     max_latency_ms: float | None = None  # configurations slower than this per image are not trained
+    warm_start: str | Path | None = None  # an earlier experiment folder: its trials seed the searcher
 
 
 @dataclass

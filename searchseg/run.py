@@ -44,6 +44,9 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
                         help="with --budget: at most this many of the plan's epochs per trial; without --budget: "
                              "a search sized by hand, the ASHA budget per trial (default: the space's)")
     parser.add_argument("--concurrency", type=int, help="most trials at once (default: as resources allow)")
+    parser.add_argument("--warm-start", metavar="EXPERIMENT",
+                        help="an earlier experiment folder (results/NAME) on the same or similar data: its trials "
+                             "are told to the searcher first and its best configuration trains first")
     parser.add_argument("--name", help="experiment name: results/NAME (default: SPACE-TIMESTAMP)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     parser.add_argument("--smoke", action="store_true", help="tiny run to check the set-up: 2 trials, 2 epochs, 64px")
@@ -92,7 +95,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         search=SearchConfig(samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, seed=args.seed,
                             searcher=args.searcher, scheduler="none" if args.no_early_stopping else "asha",
                             budget=parse_duration(args.budget) if args.budget is not None else None,
-                            smoke=args.smoke, objectives=args.objectives, max_latency_ms=args.max_latency_ms),
+                            smoke=args.smoke, objectives=args.objectives, max_latency_ms=args.max_latency_ms,
+                            warm_start=args.warm_start),
         resources=ResourceConfig(cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                                  address=args.address, max_failures=args.max_failures,
                                  dashboard=args.dashboard),

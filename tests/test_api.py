@@ -110,7 +110,7 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
         os.environ.pop(key, None)
     optuna.logging.set_verbosity(optuna.logging.INFO)
     space_before = copy.deepcopy(SPACE)
-    job = Search(SPACE, data, search=SearchConfig(searcher=optuna.samplers.RandomSampler(seed=1),
+    job = Search(SPACE, data, search=SearchConfig(samples=3, searcher=optuna.samplers.RandomSampler(seed=1),
                                                   scheduler=FIFOScheduler()),
                  output=OutputConfig(results_dir=tmp_path, name="python", verbose=0))
     result = job.fit(echo=lambda *_: None)

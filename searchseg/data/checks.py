@@ -9,7 +9,6 @@ per-image presence, image sizes and modes, the memory of the decoded dataset, cl
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -51,12 +50,20 @@ from searchseg.training.engine import validate_config
 from searchseg.training.losses import check_loss_names
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
-from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS, MAX_BUDGET_SECONDS, BudgetPlan, Costs, parse_duration, plan_budget
+from searchseg.tuning.budget import (
+    DEFAULT_BUDGET_SECONDS,
+    MAX_BUDGET_SECONDS,
+    BudgetPlan,
+    Costs,
+    parse_duration,
+    plan_budget,
+)
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
 from searchseg.tuning.timing import model_step_seconds, step_seconds
 from searchseg.tuning.trainable import STATE_FILE, train_segmentation
+from searchseg.tuning.warm_start import WarmTrial, earlier_trials
 
 if TYPE_CHECKING:
     from searchseg.api import Search
@@ -307,7 +314,8 @@ def _resources(options: Search, cpus: float, gpus: float) -> dict:
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
 
 
-def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -> ObjectiveSearch:
+def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler,
+              warm_trials: list[WarmTrial] | None = None) -> ObjectiveSearch:
     s = space.settings
     start = [space.optuna_point(config) for config in space.start[:s.samples]]
     if isinstance(searcher, optuna.samplers.BaseSampler):
@@ -324,7 +332,8 @@ def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler) -
     several = len(directions) > 1
     return ObjectiveSearch(space=SpaceSampler(space), metric=list(directions) if several else s.metric,
                            mode=list(directions.values()) if several else s.mode, sampler=sampler,
-                           points_to_evaluate=start or None, max_latency_ms=s.max_latency_ms)
+                           points_to_evaluate=start or None, max_latency_ms=s.max_latency_ms,
+                           warm_trials=warm_trials)
 
 
 def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> TrialScheduler:
@@ -347,6 +356,26 @@ def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler
             if settings.objectives else ""
         return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}{ranking}"
     return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
+
+
+def _warm_start(space: SearchSpace, options: Search, echo=print) -> list[WarmTrial]:
+    """The earlier experiment's trials for the searcher, its best configuration put first among the space's start
+    configurations (``--warm-start``)."""
+    if options.search.warm_start is None:
+        return []
+    if space.settings.objectives:
+        raise UserError("--warm-start tells the searcher one metric per trial; a Pareto search (objectives) cannot "
+                        "take it; drop one of them")
+    trials = earlier_trials(options.search.warm_start, space)
+    if not trials:
+        echo(f"warm start: no trial of {options.search.warm_start} scored {space.settings.metric} with values this "
+             "space can take; the search starts cold")
+        return []
+    best, score = trials[0]
+    space.start = [best, *(start for start in space.start if start != best)]
+    echo(f"warm start: {len(trials)} trials of {options.search.warm_start} told to the searcher; their best "
+         f"({space.settings.metric} {score:.4f}) trains first")
+    return trials
 
 
 def first_configuration(space: SearchSpace) -> dict:
@@ -447,6 +476,7 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
         if not run_file.is_file():
             raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
         lock_experiment(experiment_dir)
+        warm_trials = []  # an earlier experiment's trials are in the restored searcher's study already
         saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
         space = load_space(str(experiment_dir / SPACE_FILE))
         space.settings.__dict__.update(saved["settings"])
@@ -459,6 +489,7 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
         space = as_space(options.space)
         _settings_with_options(space, options)
         fixed = fixed_config(space, options)
+        warm_trials = _warm_start(space, options, echo)
         name = options.output.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         experiment_dir, storage_path = experiment_location(options, name)
         writable_folder(experiment_dir, "--results or --storage")
@@ -506,7 +537,9 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
             "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
             "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
             "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "plan": plan.to_dict() if plan else None, "storage": options.output.storage, **run_metadata(),
+            "plan": plan.to_dict() if plan else None, "storage": options.output.storage,
+            "warm_start": {"experiment": str(options.search.warm_start), "trials": len(warm_trials)}
+            if options.search.warm_start is not None else None, **run_metadata(),
         }, indent=2, default=str))
 
     study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
@@ -514,7 +547,8 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                            time_budget=plan is not None, study=study)
     if searching:
         _start_ray(options, echo)
-        grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at)
+        grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at,
+                    warm_trials)
         if _stopped_early(grid, settings.samples, plan, started_at):
             resume = f"python -m searchseg.run --resume --name {name}" + (
                 f" --storage {options.output.storage}" if options.output.storage else
@@ -617,7 +651,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
 
 def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
          experiment_dir: Path, storage_path: str, writer: ResultsWriter, plan: BudgetPlan | None,
-         started_at: float) -> tune.ResultGrid:
+         started_at: float, warm_trials: list[WarmTrial]) -> tune.ResultGrid:
     """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""
     settings, name = space.settings, experiment_dir.name
     trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed,
@@ -633,7 +667,8 @@ def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationDat
                                         settings.mode))
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.search.searcher), scheduler=scheduler,
+        tune_config=tune.TuneConfig(search_alg=_searcher(space, options.search.searcher, warm_trials),
+                                    scheduler=scheduler,
                                     metric=settings.metric, mode=settings.mode, num_samples=settings.samples,
                                     max_concurrent_trials=settings.concurrency,
                                     time_budget_s=_search_seconds_left(plan, started_at)),

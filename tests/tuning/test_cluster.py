@@ -92,7 +92,8 @@ def test_search_spreads_over_nodes_and_survives_a_killed_worker(cluster, search_
     space.write_text(SPACE)
     storage = tmp_path / "shared"
     command = [sys.executable, "-m", "searchseg.run", "--space", str(space), "--data", str(search_dataset),
-               "--class-map", str(search_dataset / "classes.yaml"), "--address", cluster, "--storage", str(storage),
+               "--class-map", str(search_dataset / "classes.yaml"), "--samples", "4", "--address", cluster,
+               "--storage", str(storage),
                "--name", "multinode", "--no-retrain", "--quiet", "--max-failures", "3"]
     driver = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     workers = raylet_node_ids()

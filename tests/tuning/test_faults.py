@@ -11,8 +11,9 @@ import time
 import pandas as pd
 import pytest
 import torch
+import yaml
 
-from searchseg.api import OutputConfig, ResourceConfig, Search
+from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.io_utils import read_table
 from searchseg.training.models import create_model
 from searchseg.tuning.search import run_search
@@ -28,8 +29,9 @@ FIXED = ("fixed: {image_size: 64, batch_size: 4, augment: none, arch: unet, enco
 def search(dataset, space_text, tmp_path, name, max_failures):
     space = tmp_path / f"{name}.yaml"
     space.write_text(space_text)
+    samples = yaml.safe_load(space_text)["search"]["samples"]  # a search sized by hand, not planned
     options = Search(space=str(space), data=str(dataset), class_map=str(dataset / "classes.yaml"),
-                     resources=ResourceConfig(max_failures=max_failures),
+                     search=SearchConfig(samples=samples), resources=ResourceConfig(max_failures=max_failures),
                      output=OutputConfig(name=name, results_dir=tmp_path, verbose=0))
     outcome = run_search(options, echo=lambda *_: None)
     return (read_table(outcome.experiment_dir / "trials.csv", keep_default_na=False),

@@ -69,7 +69,7 @@ def study_watcher(tmp_path_factory):
 def finished(search_dataset, local_ray, study_watcher):
     dataset = search_dataset
     options = Search(space=str(dataset.parent / "space.yaml"), data=str(dataset),
-                     class_map=str(dataset / "classes.yaml"),
+                     class_map=str(dataset / "classes.yaml"), search=SearchConfig(samples=6),  # sized by hand
                      output=OutputConfig(name="e2e", results_dir=study_watcher.results, verbose=0))
     study_watcher.start()
     try:
@@ -245,7 +245,7 @@ def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_data
     """Kill the driver with SIGKILL part-way, then resume from a new driver process."""
     dataset = search_dataset
     where, root = _location(tmp_path, storage=False)
-    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
                *where, "--concurrency", "1", "--no-retrain", "--quiet"]
     env = {**os.environ, "RAY_ADDRESS": ""}
@@ -303,7 +303,7 @@ def _table(path: Path) -> pd.DataFrame:
 def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(search_dataset, tmp_path, moment):
     """Ctrl-C in a terminal sends SIGINT to the whole foreground process group."""
     dataset = search_dataset
-    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "interrupted",
                "--results", str(tmp_path), "--concurrency", "1", "--quiet"]
     env = {**os.environ, "RAY_ADDRESS": ""}
@@ -342,7 +342,7 @@ def test_a_driver_killed_twice_at_random_moments_resumes_every_sample_once(searc
     once and in order. One moment keeps the experiment in a file:// storage path, the others in a results folder."""
     dataset, rng = search_dataset, random.Random(moment)
     where, root = _location(tmp_path, storage=moment == "between reports")
-    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "killed",
                *where, "--concurrency", "1", "--no-retrain", "--quiet"]
     env, folder = {**os.environ, "RAY_ADDRESS": ""}, root / "killed"
