@@ -36,11 +36,18 @@ class ObjectiveSearch(OptunaSearch):
         self.max_latency_ms = max_latency_ms
 
     def _setup_study(self, mode) -> None:
+        if not self.warm_trials:
+            return super()._setup_study(mode)
+        # An earlier experiment's trials (--warm-start) go into the study first, the start points after them, so
+        # the study lists the trials in the order they were run.
+        points, self._points_to_evaluate = self._points_to_evaluate, []
         super()._setup_study(mode)
-        if self.warm_trials:  # an earlier experiment's trials, told before the first sample (--warm-start)
-            sampler, study = self._space, self._ot_study
-            assert isinstance(sampler, SpaceSampler) and study is not None, "set up by OptunaSearch, define-by-run"
-            tell_study(study, sampler.space, self.warm_trials)
+        self._points_to_evaluate = points
+        sampler, study = self._space, self._ot_study
+        assert isinstance(sampler, SpaceSampler) and study is not None, "set up by OptunaSearch, define-by-run"
+        tell_study(study, sampler.space, self.warm_trials)
+        for point in points:
+            study.enqueue_trial(point)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
