@@ -383,6 +383,12 @@ def first_configuration(space: SearchSpace) -> dict:
     return space.start[0] if space.start else space.central_values()
 
 
+def timing_config(space: SearchSpace, fixed: dict) -> TrialConfig:
+    """What a step is timed with: the fixed keys and the first start configuration, so its loss mix and
+    augmentation are timed too (each timed model swaps in only its architecture and encoder)."""
+    return TrialConfig.from_flat({**fixed, **first_configuration(space)})
+
+
 def _start_models(space: SearchSpace, base: TrialConfig) -> list[tuple[str, str]]:
     configs = space.start or [first_configuration(space)]
     return list(dict.fromkeys((c.get("arch", base.arch), c.get("encoder", base.encoder)) for c in configs))
@@ -393,7 +399,7 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
                   echo=print) -> Costs:
     """Time a step of each of ``models`` with one trial's resources, and the first start configuration's with all
     of them; what ``known`` already holds is not timed again."""
-    base = data_config({**fixed, "loss.ce": 1.0})
+    base = timing_config(space, fixed)
     cpus, gpus = totals
     if resources["gpu"]:
         concurrency = max(1, int(gpus // resources["gpu"]))
@@ -436,7 +442,7 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
                            len(space.start), space.settings.final_share, space.settings.reduction_factor,
                            max_samples=options.search.samples, max_trial_epochs=options.search.epochs)
 
-    base = data_config({**fixed, "loss.ce": 1.0})
+    base = timing_config(space, fixed)
     costs = measure_costs(space, fixed, data, resources, totals, _start_models(space, base), echo=echo)
     plan = plan_from(costs)
     if not plan.samples:

@@ -1,7 +1,7 @@
 """Measure what a training step costs, per model, before a budgeted search plans around it.
 
 Steps are timed in this process with the thread count a trial will get (and once with all of them, for
-the final training), on real batches of the decoded data. On CUDA each step is synchronised, so bf16 and
+the final training), on real batches of the decoded data, loading and augmentation included. On CUDA each step is synchronised, so bf16 and
 architecture differences show in the numbers.
 """
 
@@ -17,14 +17,17 @@ from searchseg.training.engine import Trainer, torch_threads
 
 
 def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:
-    """Seconds of one optimizer step (forward, loss, backward, update) of ``config`` on ``data``: the fastest of
-    ``timed_steps``, since other work on the machine only ever makes a step slower."""
+    """Seconds of one optimizer step of ``config`` on ``data`` as a trial pays it: the batch from the loader (with
+    the config's augmentation), forward, loss mix, backward and update; the fastest of ``timed_steps``, since other
+    work on the machine only ever makes a step slower."""
     with torch_threads(threads):
-        trainer = Trainer(config.replace(augment="none", epoch_steps=timed_steps), data)
+        trainer = Trainer(config.replace(epoch_steps=timed_steps), data)
         trainer.model.train()
         seconds = []
-        for images, masks in trainer.train_loader:
+        batches = iter(trainer.train_loader)
+        for _ in range(timed_steps):
             started = time.perf_counter()
+            images, masks = next(batches)
             images, masks = trainer.prepare_batch(images, masks)
             with trainer.autocast():
                 logits = trainer.model(images)
