@@ -20,7 +20,8 @@ from searchseg.data import load_from_config
 from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import as_space
-from searchseg.tuning.search import TUNE_ENVIRONMENT, _scheduler, _searcher, fixed_config
+from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS
+from searchseg.tuning.search import TUNE_ENVIRONMENT, _scheduler, _searcher, budget_seconds, fixed_config, planned
 from tests.conftest import tiny_data
 
 SPACE = {
@@ -133,3 +134,23 @@ def test_a_search_from_python_with_objects_then_restored(search_dataset, local_r
     again = pd.read_csv(restored.experiment_dir / "trials.csv")
     pd.testing.assert_frame_equal(again[["trial_id", "wall_seconds"]], trials[["trial_id", "wall_seconds"]])
     assert restored.best_value == result.best_value
+
+
+@pytest.mark.parametrize(("search", "budget"), [
+    (SearchConfig(), DEFAULT_BUDGET_SECONDS),  # the first command a user types
+    (SearchConfig(budget="5m", samples=4, epochs=2), 300.0),  # counts are limits inside the plan
+    (SearchConfig(budget=90, samples=0), 90.0),  # the search switched off, still planned
+    (SearchConfig(samples=4), None),  # a search sized by hand
+    (SearchConfig(epochs=3), None),
+    (SearchConfig(smoke=True), None),
+    (SearchConfig(objectives="val_miou:max,latency_ms:min"), None),  # a Pareto search
+])
+def test_every_run_is_planned_unless_its_search_is_sized_by_hand(search, budget):
+    job = Search(SPACE, search=search)
+    assert planned(job) is (budget is not None) and budget_seconds(job) == budget
+
+
+@pytest.mark.parametrize("budget", [0, -5, float("inf"), float("nan"), 1e29, True, "x"])
+def test_a_budget_that_is_no_duration_is_one_line(budget):
+    with pytest.raises(UserError, match="budget"):
+        budget_seconds(Search(SPACE, search=SearchConfig(budget=budget)))

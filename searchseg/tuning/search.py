@@ -106,7 +106,7 @@ def experiment_location(options: Search, name: str) -> tuple[Path, str]:
     return Path(output.results_dir).expanduser().resolve() / name, output.storage
 
 
-def _budget_seconds(options: Search) -> float | None:
+def budget_seconds(options: Search) -> float | None:
     """The job's wall-clock budget: the one given, else ``DEFAULT_BUDGET_SECONDS``, unless the search is sized by
     hand (``--smoke``) or is a Pareto search (objectives or a latency limit), which the plan does not cover."""
     given = options.search
@@ -434,7 +434,7 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
           totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
     """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
     the other models are not timed and Ray is not started."""
-    budget = _budget_seconds(options)
+    budget = budget_seconds(options)
     assert budget is not None, "planned only with a budget"
 
     def plan_from(costs: Costs) -> BudgetPlan:
@@ -515,7 +515,7 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
     resources = _resources(options, *totals)
     if not options.resume:  # Ray gives a trial as many threads as CPUs; saying so makes best_config.yaml rerunnable
         fixed.setdefault("threads", max(1, int(resources["cpu"])))
-    budget = _budget_seconds(options)
+    budget = budget_seconds(options)
     if budget is not None and not options.resume:
         for split in ("val", "test"):
             if not len(data.splits[split]):
