@@ -21,7 +21,15 @@ from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import as_space
 from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS
-from searchseg.tuning.search import TUNE_ENVIRONMENT, _scheduler, _searcher, budget_seconds, fixed_config, planned
+from searchseg.tuning.search import (
+    TUNE_ENVIRONMENT,
+    _scheduler,
+    _searcher,
+    budget_seconds,
+    fixed_config,
+    planned,
+    run_search,
+)
 from tests.conftest import tiny_data
 
 SPACE = {
@@ -154,3 +162,15 @@ def test_every_run_is_planned_unless_its_search_is_sized_by_hand(search, budget)
 def test_a_budget_that_is_no_duration_is_one_line(budget):
     with pytest.raises(UserError, match="budget"):
         budget_seconds(Search(SPACE, search=SearchConfig(budget=budget)))
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"space": 3}, "unknown search space '3'"),
+    ({"data": 3}, "data must be a path or decoded SegmentationData, got int 3"),
+    ({"class_map": 2.5}, "class_map must be a path, got float 2.5"),
+    ({"search": SearchConfig(samples="x")}, "search.samples must be a whole number, got 'x'"),
+    ({"search": SearchConfig(samples="x", budget=60)}, "--samples 'x' must be a whole number"),
+])
+def test_the_api_given_wrong_types_answers_in_one_line(tmp_path, given, message):
+    with pytest.raises(UserError, match=message):
+        run_search(Search(**given, output=OutputConfig(results_dir=tmp_path, verbose=0)), echo=lambda *_: None)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -203,6 +204,9 @@ def fixed_config(space: SearchSpace, options: Search) -> dict:
         fixed.update(_decoded_data_keys(options.data, fixed, options.class_map))
     else:
         for key, value in (("data", options.data), ("class_map", options.class_map)):
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                kinds = "a path or decoded SegmentationData" if key == "data" else "a path"
+                raise UserError(f"{key} must be {kinds}, got {type(value).__name__} {value!r}")
             if value is not None:
                 fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)

@@ -1,8 +1,8 @@
 """Measure what a training step costs, per model, before a budgeted search plans around it.
 
 Steps are timed in this process with the thread count a trial will get (and once with all of them, for
-the final training), on real batches of the decoded data, loading and augmentation included. On CUDA each step is synchronised, so bf16 and
-architecture differences show in the numbers.
+the final training), on real batches of the decoded data, loading and augmentation included. On CUDA each step
+is synchronised, so bf16 and architecture differences show in the numbers.
 """
 
 from __future__ import annotations
