@@ -13,7 +13,7 @@ import glob
 import os
 import time
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -39,9 +39,18 @@ def _csv_images(manifest: Path) -> list[Path]:
     return [manifest.parent / row[column] for row in rows if row[column]]
 
 
+def output_name(relative: str) -> str:
+    """An output name that stays inside the folder it is written under, whatever the input was called: ``..``
+    parts become ``_`` (a manifest row ``../x.jpg`` is written as ``_/x``, never beside ``OUT``), a root and ``.``
+    parts are dropped."""
+    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    return "/".join("_" if part == ".." else part for part in parts if part not in ("/", ".", "")) or "_"
+
+
 def expand_inputs(inputs: list[str]) -> list[tuple[Path, str]]:
     """Each image to predict with its output name: the path relative to the folder or manifest it came from
-    (without extension), so images of the same name in different folders do not overwrite each other."""
+    (without extension), so images of the same name in different folders do not overwrite each other; names
+    that would leave the output folder are made safe by ``output_name``."""
     found: list[tuple[Path, str]] = []
     for text in inputs:
         path = Path(text)
@@ -61,6 +70,7 @@ def expand_inputs(inputs: list[str]) -> list[tuple[Path, str]]:
             found += [(p, p.stem) for p in matches]
     if not found:
         raise UserError(f"no images found in {', '.join(inputs)} (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+    found = [(path, output_name(name)) for path, name in found]
     names: dict[str, Path] = {}
     for path, name in found:
         if name in names and names[name] != path:

@@ -53,3 +53,15 @@ def test_an_empty_folder_or_manifest_is_one_line(tmp_path):
     (tmp_path / "list.csv").write_text("image\n")
     with pytest.raises(UserError, match="has no rows"):
         expand_inputs([str(tmp_path / "list.csv")])
+
+
+def test_manifest_rows_that_point_outside_are_written_inside_the_output_folder(images, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere")
+    save(outside / "far.png", np.zeros((8, 8, 3), np.uint8))
+    (images / "area 1" / "list.csv").write_text(f"image\n../loose.tif\n{outside / 'far.png'}\n./a.png\n")
+    names = [name for _, name in expand_inputs([str(images / "area 1" / "list.csv")])]
+    assert names[0] == "_/loose" and names[2] == "a"
+    out = tmp_path_factory.mktemp("out")
+    for name in names:  # every mask, colour and overlay path stays below its own folder of OUT
+        for kind in ("masks", "colour", "overlays"):
+            assert (out / kind / f"{name}.png").resolve().is_relative_to((out / kind).resolve()), name
