@@ -154,6 +154,9 @@ def _settings_with_options(space: SearchSpace, options: Search) -> None:
         value = getattr(given, key)
         if budgeted and value is not None and (not isinstance(value, int) or value < (0 if key == "samples" else 1)):
             raise UserError(f"--{key} {value!r} must be a whole number of at least {0 if key == 'samples' else 1}")
+    if not budgeted and given.samples == 0:
+        raise UserError("--samples 0 trains the space's first start configuration with a whole budget: give "
+                        "--budget too (e.g. --budget 10m --samples 0)")
     if given.smoke:
         s.samples, s.epochs, s.grace_period = SMOKE["samples"], SMOKE["epochs"], SMOKE["grace_period"]
     for key in ("concurrency", "seed", "max_latency_ms", *(() if budgeted else ("samples", "epochs"))):

@@ -234,7 +234,7 @@ RUN_ARGUMENTS = {
     ("--space", "/no/such/space.yaml"): "search space file /no/such/space.yaml does not exist",
     ("--data", "/no/such/dataset"): "data path /no/such/dataset does not exist",
     ("--class-map", "/no/such/classes.yaml"): "class map /no/such/classes.yaml does not exist",
-    ("--samples", "0"): "samples must be >= 1",
+    ("--samples", "0"): "--samples 0 trains the space's first start configuration with a whole budget",
     ("--samples", "-3"): "samples must be >= 1",
     ("--epochs", "0"): "epochs must be >= 1",
     ("--name", ".."): "--name '..' must be a single folder name",
