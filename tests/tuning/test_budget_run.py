@@ -53,9 +53,9 @@ def budgeted(search_dataset, tmp_path_factory):
     return run_with_budget(search_dataset, tmp_path_factory.mktemp("budget-results"), BUDGET, "budgeted")
 
 
-def test_the_whole_job_ends_within_its_budget(budgeted):
+def test_the_whole_job_ends_within_its_budget_and_uses_it(budgeted):
     folder, _, seconds = budgeted
-    assert seconds <= BUDGET * 1.05
+    assert BUDGET * 0.9 <= seconds <= BUDGET * 1.05
     for name in ("trials.csv", "curves.csv", "best_config.yaml", "report.html", "study.db", "final/metrics.json"):
         assert (folder / name).is_file(), name
 
@@ -131,11 +131,16 @@ def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continue
         assert miou_of_confusion(confusions[-1].sum(0)) == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
 
 
-def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray(
+def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray_on_a_busy_machine(
         search_dataset, tmp_path):
     budget = 35
-    folder, stdout, seconds = run_with_budget(search_dataset, tmp_path, budget, "no-search")
-    assert seconds <= budget * 1.05
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # another job on one of the cores
+    try:
+        folder, stdout, seconds = run_with_budget(search_dataset, tmp_path, budget, "no-search")
+    finally:
+        busy.kill()
+        busy.wait()
+    assert budget * 0.9 <= seconds <= budget * 1.05
     plan = json.loads((folder / "run.json").read_text())["plan"]
     assert plan["samples"] == 0 and plan["search_seconds"] == 0
     assert "no search: the budget cannot train two trials" in stdout
