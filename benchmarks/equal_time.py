@@ -189,8 +189,8 @@ def table(rows: list[dict]) -> str:
         use = [r[arm]["seconds"] / key[1] for r in group for arm in ("searchseg", "no_search")]
         means = {arm: statistics.fmean(r[arm]["test_miou"] for r in group)
                  for arm in ("searchseg", "no_search", "recipe")}
-        cells = [f"{m:+.3f} ± {s:.3f} {v}" for m, s, v in (paired_difference(group, arm)
-                                                          for arm in ("no_search", "recipe"))]
+        cells = [f"{m:+.3f} {v}" if math.isnan(s) else f"{m:+.3f} ± {s:.3f} {v}"
+                 for m, s, v in (paired_difference(group, arm) for arm in ("no_search", "recipe"))]
         lines.append(f"| {key[0]} | {key[1]:g} s | {len(group)} | {min(use):.2f}-{max(use):.2f} | "
                      f"{means['searchseg']:.3f} | {means['no_search']:.3f} | {means['recipe']:.3f} | "
                      f"{cells[0]} | {cells[1]} |")
