@@ -13,7 +13,7 @@ from searchseg.run import main as run_main
 @pytest.mark.parametrize("args, fragment", [
     (["--space", "arch_lost"], "unknown search space 'arch_lost'"),
     (["--space", "arch_loss", "--set", "image_size=100"], "multiple of 32"),
-    (["--space", "arch_loss", "--samples", "0"], "samples must be >= 1"),
+    (["--space", "arch_loss", "--samples", "0"], "--samples 0 trains the space's first start configuration"),
     (["--resume"], "--resume needs --name"),
     (["--resume", "--name", "never-started"], "is not a searchseg experiment"),
     (["--data", "/no/such/data"], "does not exist"),
