@@ -150,7 +150,6 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
         echo(f"final model: training {config.arch}/{config.encoder} {origin} "
              f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
-        pace = EpochPace()
 
         def track_until_deadline(row: dict, trainer: Trainer) -> None:
             last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
@@ -167,7 +166,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
         # Past the deadline already, a trial's state is kept as it is; with none (no trial reported in time)
         # one epoch is trained all the same: an untrained network is no final model.
         if time.time() < deadline or state_path is None:
-            pace.restart()
+            pace = EpochPace()  # from here: the first epoch's clock starts with the training
             result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
             history = result.history
             if result.status == "nan_loss":
@@ -205,9 +204,6 @@ class EpochPace:
 
     def __init__(self) -> None:
         self.seconds: list[float] = []
-        self.epoch_started = time.time()
-
-    def restart(self) -> None:
         self.epoch_started = time.time()
 
     def epochs_left(self, deadline: float) -> int:

@@ -58,6 +58,15 @@ def parse_duration(text: str) -> float:
     return total
 
 
+def budget_in_seconds(value: str | float) -> float:
+    """A budget given as a duration text (``parse_duration``) or as seconds, checked the same way."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_BUDGET_SECONDS:
+        raise UserError(f"budget {value!r} must be a duration above 0 s and at most 30 days, e.g. 300, '20m' or '2h'")
+    return float(value)
+
+
 def process_started_at() -> float:
     """Wall-clock time this process started (Linux: from /proc, so the imports count); elsewhere, now."""
     try:

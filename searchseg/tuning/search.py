@@ -53,10 +53,9 @@ from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
 from searchseg.tuning.budget import (
     DEFAULT_BUDGET_SECONDS,
-    MAX_BUDGET_SECONDS,
     BudgetPlan,
     Costs,
-    parse_duration,
+    budget_in_seconds,
     plan_budget,
 )
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
@@ -75,9 +74,9 @@ DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_c
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
 SEARCHERS = ("tpe", "random")
+SCHEDULERS = ("asha", "none")
 _EMPTY_SPLIT = ("the {split} split is empty ({key}=0), but a planned run chooses its trial on the validation split and "
                 "scores its final model on the test split; set {key} above 0 (e.g. 0.15)")
-SCHEDULERS = ("asha", "none")
 
 
 @dataclass
@@ -112,14 +111,8 @@ def budget_seconds(options: Search) -> float | None:
     hand (``--smoke``) or is a Pareto search (objectives or a latency limit), which the plan does not cover."""
     given = options.search
     if given.budget is not None:
-        seconds = parse_duration(given.budget) if isinstance(given.budget, str) else given.budget
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_BUDGET_SECONDS:
-            raise UserError(f"budget {given.budget!r} must be a duration above 0 s and at most 30 days, "
-                            "e.g. 300, '20m' or '2h'")
-        return float(seconds)
-    if not planned(options):
-        return None
-    return DEFAULT_BUDGET_SECONDS
+        return budget_in_seconds(given.budget)
+    return DEFAULT_BUDGET_SECONDS if planned(options) else None
 
 
 def planned(options: Search) -> bool:
