@@ -48,6 +48,13 @@ def run_with_budget(dataset, results, budget: int, name: str) -> tuple:
     return results / name, done.stdout, seconds
 
 
+def assert_uses_its_budget(folder, seconds: float, budget: int) -> None:
+    """Ends within the budget, and early only by a start-up slack and the final epoch that would not have fit:
+    the final training stops at whole epochs (on a busy CI machine one epoch was a tenth of a 35 s budget)."""
+    final_epoch = pd.read_csv(folder / "final" / "curves.csv")["epoch_seconds"].max()
+    assert budget * 0.9 - final_epoch <= seconds <= budget * 1.05, (seconds, final_epoch)
+
+
 @pytest.fixture(scope="module")
 def budgeted(search_dataset, tmp_path_factory):
     return run_with_budget(search_dataset, tmp_path_factory.mktemp("budget-results"), BUDGET, "budgeted")
@@ -55,7 +62,7 @@ def budgeted(search_dataset, tmp_path_factory):
 
 def test_the_whole_job_ends_within_its_budget_and_uses_it(budgeted):
     folder, _, seconds = budgeted
-    assert BUDGET * 0.9 <= seconds <= BUDGET * 1.05
+    assert_uses_its_budget(folder, seconds, BUDGET)
     for name in ("trials.csv", "curves.csv", "best_config.yaml", "report.html", "study.db", "final/metrics.json"):
         assert (folder / name).is_file(), name
 
@@ -140,7 +147,7 @@ def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configurati
     finally:
         busy.kill()
         busy.wait()
-    assert budget * 0.9 <= seconds <= budget * 1.05
+    assert_uses_its_budget(folder, seconds, budget)
     plan = json.loads((folder / "run.json").read_text())["plan"]
     assert plan["samples"] == 0 and plan["search_seconds"] == 0
     assert "no search: the budget cannot train two trials" in stdout
