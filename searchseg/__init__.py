@@ -51,6 +51,7 @@ _EXPORTS = {  # public name -> module that defines it
     "register_optimizer": "searchseg.training.optim",
     "register_schedule": "searchseg.training.schedules",
     "register_preset": "searchseg.training.augment",
+    "trust_plugins": "searchseg.training.plugins",
     "TrialStatus": "searchseg.tracking.status",
     "Direction": "searchseg.tracking.status",
     "UserError": "searchseg.errors",
@@ -87,4 +88,5 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from searchseg.training.losses import register_loss
     from searchseg.training.models import arch_names, create_model, register_arch
     from searchseg.training.optim import register_optimizer
+    from searchseg.training.plugins import trust_plugins
     from searchseg.training.schedules import register_schedule

@@ -9,6 +9,7 @@ from searchseg.errors import cli_entry
 from searchseg.prediction.batch import predict_to_folder
 from searchseg.prediction.predictor import BACKENDS, RESIZE_RULES, Predictor
 from searchseg.spaces.config import DEVICES
+from searchseg.training.plugins import add_plugins_argument, trust_plugins
 
 
 def build_parser(prog: str = "python -m searchseg.predict") -> argparse.ArgumentParser:
@@ -38,12 +39,14 @@ def build_parser(prog: str = "python -m searchseg.predict") -> argparse.Argument
     parser.add_argument("--probabilities", action="store_true",
                         help="also write OUT/probabilities/NAME.npy: float16 (classes, height, width)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_plugins_argument(parser)
     return parser
 
 
 @cli_entry
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
+    trust_plugins(args.plugins)
     predictor = Predictor.load(args.experiment, backend=args.backend, device=args.device, batch_size=args.batch_size,
                                overlap=args.overlap, resize=args.resize)
     table = predict_to_folder(predictor, args.inputs, args.out, overlays=args.overlays,

@@ -8,6 +8,7 @@ from pathlib import Path
 from searchseg.errors import cli_entry
 from searchseg.final.evaluate import EXPORT_FORMATS
 from searchseg.final.finalize import retrain_best
+from searchseg.training.plugins import add_plugins_argument, trust_plugins
 
 
 def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.ArgumentParser:
@@ -25,12 +26,14 @@ def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.Argument
                         help="retrain this trial instead of the best (e.g. a point of pareto.csv) into "
                              "EXPERIMENT/final-TRIAL_ID/, which searchseg predict takes as its model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_plugins_argument(parser)
     return parser
 
 
 @cli_entry
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
+    trust_plugins(args.plugins)
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
                            overlays=args.overlays, progress=not args.quiet, trial=args.trial)
     spread = f" ± {summary.test_miou_std:.4f}" if args.seeds > 1 else ""

@@ -10,6 +10,7 @@ from searchseg.errors import cli_entry
 from searchseg.final.evaluate import EXPORT_FORMATS
 from searchseg.spaces.space import list_spaces
 from searchseg.tracking.trackers import TRACKERS
+from searchseg.training.plugins import add_plugins_argument, trust_plugins
 from searchseg.trial import parse_assignments
 from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS, format_duration, parse_duration, process_started_at
 from searchseg.tuning.search import SEARCHERS
@@ -82,6 +83,7 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
                              "W&B runs offline without an API key; MLflow logs to EXPERIMENT/mlflow.db)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--verbose", action="store_true", help="Ray Tune's own status tables instead of the bar")
+    add_plugins_argument(parser)
     return parser
 
 
@@ -89,6 +91,7 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     started_at = process_started_at()  # the budget counts from the command's start, imports included
+    trust_plugins(args.plugins)
     job = Search(
         space=args.space, data=args.data, class_map=args.class_map, fixed=parse_assignments(args.assignments),
         resume=args.resume,

@@ -17,6 +17,7 @@ from searchseg.training.local_trial import run_local_trial
 from searchseg.training.losses import LOSSES
 from searchseg.training.models import arch_names, list_encoders
 from searchseg.training.optim import OPTIMIZERS
+from searchseg.training.plugins import add_plugins_argument, load_plugins, trust_plugins
 
 
 def parse_assignments(assignments: list[str]) -> dict:
@@ -58,13 +59,16 @@ def build_parser(prog: str = "python -m searchseg.trial") -> argparse.ArgumentPa
     parser.add_argument("--resume", action="store_true", help="continue the trial NAME from its checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--list", action="store_true", help="list architectures, encoders, losses, presets and exit")
+    add_plugins_argument(parser)
     return parser
 
 
 @cli_entry
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
+    trust_plugins(args.plugins)
     if args.list:
+        load_plugins(args.plugins)  # their names are listed too
         print("architectures:", ", ".join(arch_names()))
         print("losses:", ", ".join(sorted(LOSSES)))
         print("optimizers:", ", ".join(sorted(OPTIMIZERS)))
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     for key, value in (("data", args.data), ("class_map", args.class_map), ("epochs", args.epochs)):
         if value is not None:
             flat[key] = value
-    flat.update(parse_assignments(args.assignments))
+    assignments = parse_assignments(args.assignments)
+    trust_plugins(assignments.get("plugins"))  # named on the command line
+    flat.update(assignments)
     config = TrialConfig.from_flat(flat)
     if args.resume and not args.name:
         raise UserError("--resume needs --name of the trial to continue")

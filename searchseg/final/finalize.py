@@ -36,7 +36,7 @@ from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.provenance import run_metadata
 from searchseg.training.checkpoints import load_state
-from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads
+from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 
 FINAL_DIR = "final"
@@ -58,6 +58,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
     config = TrialConfig.load(config_path).replace(threads=torch.get_num_threads())  # all, not the trial's share
     if epochs is not None:
         config = config.replace(epochs=epochs)
+    validate_config(config)  # its names and plugins, before the data is decoded
     data = data or load_from_config(config, progress=progress)
     if not len(data.splits["test"]):
         raise UserError("the test split is empty (test_fraction=0); set test_fraction > 0 to evaluate")

@@ -310,17 +310,18 @@ def list_spaces() -> list[str]:
     return sorted(p.stem for p in BUNDLED_SPACES.glob("*.yaml"))
 
 
-def load_space(name_or_path: str, check_names: bool = True) -> SearchSpace:
+def load_space(name_or_path: str, check_names: bool = True, named_by_user: bool = True) -> SearchSpace:
     """A space file, checked. ``check_names=False`` leaves architecture, encoder, loss and preset names to the
     trials: a saved space read back for a report was checked when its search ran, and reading it then
-    imports neither torch nor the model registries."""
+    imports neither torch nor the model registries. ``named_by_user``: the plugins under its ``fixed`` may be
+    imported (a space the user gave); a results folder's saved space is not (``plugins.load_plugins``)."""
     path = find_space(name_or_path)
     text = path.read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise UserError(f"search space {path} does not parse: {' '.join(str(err).split())}") from None
-    return space_from_mapping(raw, path.stem, path, text, check_names)
+    return space_from_mapping(raw, path.stem, path, text, check_names, named_by_user)
 
 
 def as_space(space: str | Path | dict[str, Any] | SearchSpace) -> SearchSpace:
@@ -335,8 +336,10 @@ def as_space(space: str | Path | dict[str, Any] | SearchSpace) -> SearchSpace:
     return load_space(str(space))
 
 
-def space_from_mapping(raw: Any, name: str, source: Path, text: str, check_names: bool = True) -> SearchSpace:
-    """Check a space file's content (``description``, ``search``, ``fixed``, ``params``, ``start``)."""
+def space_from_mapping(raw: Any, name: str, source: Path, text: str, check_names: bool = True,
+                       named_by_user: bool = True) -> SearchSpace:
+    """Check a space file's content (``description``, ``search``, ``fixed``, ``params``, ``start``);
+    ``named_by_user``: see ``load_space``."""
     where = f"search space {source}"
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a mapping with description, search, fixed and params")
@@ -358,8 +361,10 @@ def space_from_mapping(raw: Any, name: str, source: Path, text: str, check_names
 
     fixed = dict(raw.get("fixed") or {})
     if check_names:  # a plugin's models and losses are named in this file: registered before they are checked
-        from searchseg.training.plugins import load_plugins
+        from searchseg.training.plugins import load_plugins, trust_plugins
 
+        if named_by_user:
+            trust_plugins(fixed.get("plugins"))
         load_plugins(fixed.get("plugins"))
     params: dict[str, Param] = {}
     for key, spec in (raw.get("params") or {}).items():

@@ -93,7 +93,11 @@ class ResultsWriter(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self._row(trial)
-        error = trial.get_pickled_error() or trial.get_error()
+        # Ray's error.txt, just written to the driver's staging folder (the storage's copy is synced later); its
+        # error.pkl is a pickle: never read back, by us or by the ResultGrid that Tuner.fit builds
+        staged = Path(trial.error_file) if trial.error_file else None
+        error = staged.read_text(errors="replace") if staged and staged.is_file() else trial.get_error()
+        trial.run_metadata.pickled_error_filename = None
         row["status"] = TrialStatus.ERROR.value
         row["stop_reason"] = str(error).strip().splitlines()[-1][:300] if error else "unknown"
         row["finished_at"] = round(time.time(), 3)

@@ -51,6 +51,7 @@ from searchseg.training.engine import validate_config
 from searchseg.training.losses import check_loss_names
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
+from searchseg.training.plugins import load_plugins, trust_plugins
 from searchseg.tuning.budget import (
     DEFAULT_BUDGET_SECONDS,
     BudgetPlan,
@@ -484,14 +485,16 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
         lock_experiment(experiment_dir)
         warm_trials = []  # an earlier experiment's trials are in the restored searcher's study already
         saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
-        space = load_space(str(experiment_dir / SPACE_FILE))
+        space = load_space(str(experiment_dir / SPACE_FILE), named_by_user=False)  # data: --plugins trusts
         space.settings.__dict__.update(saved["settings"])
         fixed = saved["fixed"]
+        load_plugins(fixed.get("plugins"))  # named in run.json, data: imported only if --plugins names them
         try:
             plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
         except TypeError:
             raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
     else:
+        trust_plugins(options.fixed.get("plugins"))  # --set plugins=... or Search(fixed=...): named by the user
         space = as_space(options.space)
         _settings_with_options(space, options)
         fixed = fixed_config(space, options)

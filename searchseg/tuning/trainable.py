@@ -31,6 +31,7 @@ from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import Trainer, fit
+from searchseg.training.plugins import trust_plugins
 
 STATE_FILE = "state.pt"
 
@@ -54,6 +55,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     except UserError as error:  # a sample the engine refuses is a bad point, not a crash worth retrying
         _report_failure(worst, TrialStatus.INVALID_CONFIG, str(error), 0)
         return
+    trust_plugins(trial_config.plugins)  # the driver imported and checked them before it started the search
     resume_state = None
     recent_confusions: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
     checkpoint = tune.get_checkpoint()

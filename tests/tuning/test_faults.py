@@ -94,6 +94,8 @@ def test_a_crashed_trial_is_retried_from_its_checkpoint_while_retries_remain(sea
     else:
         assert row["status"] == "error" and row["stop_reason"] and not row["stop_reason"].startswith("error")
         assert curves["epoch"].max() < 12
+        [trial_dir] = (tmp_path / name).glob("train_segmentation_*")  # the reason is error.txt's last line
+        assert row["stop_reason"] == (trial_dir / "error.txt").read_text().strip().splitlines()[-1][:300]
 
 
 def test_a_real_allocation_failure_counts_as_out_of_memory():
