@@ -26,7 +26,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.errors import Interrupted, UserError, unknown_name
+from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unknown_name
 from searchseg.final.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.machine import available_cpus
@@ -262,6 +262,11 @@ def _start_ray(options: Search, echo=print) -> None:
     Ray's dashboard when asked; say where the dashboard is and how ``ray status`` reaches a local cluster."""
     if ray.is_initialized():
         return
+    with signal_handlers_kept():  # ray.init replaces the SIGTERM handler with one that exits wherever we are
+        _init_ray(options, echo)
+
+
+def _init_ray(options: Search, echo) -> None:
     if options.resources.address:
         try:
             ray.init(address=options.resources.address, log_to_driver=False)
@@ -556,8 +561,9 @@ def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
                            time_budget=plan is not None, study=study)
     if searching:
         _start_ray(options, echo)
-        grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan, started_at,
-                    warm_trials)
+        with signal_handlers_kept():
+            grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan,
+                        started_at, warm_trials)
         if _stopped_early(grid, settings.samples, plan, started_at):
             resume = f"python -m searchseg.run --resume --name {name}" + (
                 f" --storage {options.output.storage}" if options.output.storage else

@@ -328,6 +328,34 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     assert set(trials["status"]) <= {"completed", "early_stopped"}
 
 
+@pytest.mark.parametrize("stop, moment", [("SIGINT", "final model"), ("SIGTERM", "first trial running")])
+def test_ctrl_c_after_the_search_and_sigterm_during_it_stop_the_run_with_one_line(search_dataset, tmp_path, stop,
+                                                                                  moment):
+    """Ctrl-C reaches the process group; a scheduler's or container's SIGTERM reaches the driver alone."""
+    dataset = search_dataset
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
+               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "stopped",
+               "--results", str(tmp_path), "--concurrency", "1", "--quiet", "--retrain-seeds", "30"]
+    first = _started(command, {**os.environ, "RAY_ADDRESS": ""})
+    trials_csv = tmp_path / "stopped" / "trials.csv"
+    if moment == "final model":
+        finished = ["completed", "early_stopped"]
+        _wait_for(lambda: _table(trials_csv)["status"].isin(finished).sum() == KILL_SAMPLES, first)
+        time.sleep(3)  # Ray Tune has returned; the best is being retrained 30 times
+    else:
+        _wait_for(lambda: (_table(trials_csv)["status"] == "running").any(), first)
+    if stop == "SIGINT":
+        os.killpg(first.pid, signal.SIGINT)
+    else:
+        os.kill(first.pid, signal.SIGTERM)
+    _, stderr = first.communicate(timeout=90)
+    assert first.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "Stack trace" not in stderr and "interrupted" in stderr, stderr[-2000:]
+    assert not (tmp_path / "stopped" / "final" / "metrics.json").exists()
+    if moment == "first trial running":
+        assert "--resume --name stopped" in stderr
+
+
 KILL_MOMENTS = {
     "before the first trial": lambda folder: (folder / "run.json").is_file(),
     "first trial running": lambda folder: (_table(folder / "trials.csv")["status"] == "running").any(),
