@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import optuna
 import ray
 from ray import tune
+from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint  # what Tune restores from
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from searchseg.data import load_from_config
@@ -672,7 +673,7 @@ def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationDat
     trainable = tune.with_resources(tune.with_parameters(train_segmentation, data=data, fixed=fixed,
                                                          max_latency_ms=settings.max_latency_ms), resources)
     ray_folder = str(Path(storage_path) / name) if "://" not in storage_path else f"{storage_path.rstrip('/')}/{name}"
-    if options.resume and tune.Tuner.can_restore(ray_folder):
+    if options.resume and _ray_state_saved(ray_folder):
         return tune.Tuner.restore(ray_folder, trainable=trainable, resume_unfinished=True, resume_errored=True).fit()
     # a new search, or one whose driver died before Ray Tune saved its state: it starts from the beginning
     scheduler = _scheduler(settings, options.search.scheduler)
@@ -693,6 +694,13 @@ def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationDat
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     ).fit()
+
+
+def _ray_state_saved(ray_folder: str) -> bool:
+    """Whether Ray Tune saved an experiment state to resume. ``Tuner.can_restore`` looks for ``tuner.pkl`` alone,
+    which Tune writes before its first state: a driver killed between the two made ``--resume`` fail to restore,
+    run one trial and stop as if interrupted. Without a state the search starts again (no trial had reported)."""
+    return tune.Tuner.can_restore(ray_folder) and _find_newest_experiment_checkpoint(ray_folder) is not None
 
 
 def _stopped_early(results: tune.ResultGrid, samples: int, plan: BudgetPlan | None, started_at: float) -> bool:
