@@ -104,6 +104,12 @@ def predict_to_folder(predictor: Predictor, inputs: list[str], out: Path, overla
     """Predict every input image and write its masks under ``out``; returns the rows of ``predictions.csv``.
     An image that cannot be read is recorded with its reason and the others go on; then one line says so."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder; give a folder for the masks")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--out {out} cannot be created ({error.strerror}); give a folder you can write") from None
     items = expand_inputs(inputs)
     rows: list[dict[str, object]] = []
     for path, name in tqdm(items, desc=f"predicting {len(items)} images", unit="img", disable=not progress):

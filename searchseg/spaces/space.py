@@ -167,7 +167,10 @@ class Distribution:
         if self.kind == "choice":
             return value in self.args
         low, high = self.args
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        number = int if self.kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, number) or not low <= value <= high:
+            return False
+        return self.step is None or abs((value - low) / self.step - round((value - low) / self.step)) < 1e-9
 
     def suggest(self, trial, name: str) -> Any:
         if self.kind == "choice":
@@ -430,9 +433,21 @@ def _parse_distribution(spec: dict, key: str, where: str, check_names: bool) -> 
         raise UserError(f"{where}: loguniform needs low > 0, got {low}")
     if kind == "int" and not all(isinstance(v, int) for v in args):
         raise UserError(f"{where}: int needs integer bounds")
+    step, log = spec.get("step"), spec.get("log", False)
+    if not isinstance(log, bool):
+        raise UserError(f"{where}: log must be true or false, got {log!r}")
+    if step is not None:
+        number = int if kind == "int" else (int, float)
+        if isinstance(step, bool) or not isinstance(step, number) or not step > 0:
+            kinds = "a positive integer" if kind == "int" else "a positive number"
+            raise UserError(f"{where}: step must be {kinds}, got {step!r}")
+        if log or kind == "loguniform":
+            raise UserError(f"{where}: step and a log scale do not go together (Optuna samples one or the other)")
+        if step > high - low:
+            raise UserError(f"{where}: step {step} is wider than the range [{low}, {high}]")
     for value in args:
         _check_value(key, value, where, check_names)
-    return Distribution(kind, [low, high], spec.get("step"), bool(spec.get("log", False)))
+    return Distribution(kind, [low, high], step, log)
 
 
 def _parse_param(key: str, spec: dict, earlier: dict[str, Param], where: str, check_names: bool) -> Param:

@@ -150,12 +150,17 @@ def create_model(arch: str, encoder: str = "resnet18", encoder_weights: str = "n
 
 def _load_encoder_weights(model: nn.Module, path: Path) -> None:
     state: Any
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+            state = load_file(str(path))
+        else:  # tensors only: a pickle payload in the file is refused, never run
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"encoder weights {path} are not a state dict of tensors ({reason[:200]}); pass a .pth "
+                        "saved with torch.save(encoder.state_dict()) or a .safetensors file") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
         model.encoder.load_state_dict(state, strict=False)  # type: ignore[union-attr]  # smp models have .encoder

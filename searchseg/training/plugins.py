@@ -57,6 +57,9 @@ def load_plugins(value: object) -> None:
         except ImportError as error:
             raise UserError(f"plugin module {name!r} cannot be imported ({error}); put its folder on PYTHONPATH or "
                             "install it, on every machine of a cluster") from None
+        except Exception as error:  # the plugin's own code failed: its message, not a traceback through ours
+            raise UserError(f"plugin module {name!r} failed while importing: {type(error).__name__}: {error}; "
+                            "fix the plugin (python -c 'import " + name + "' shows where)") from None
 
 
 def add_plugins_argument(parser: argparse.ArgumentParser) -> None:

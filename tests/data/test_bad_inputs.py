@@ -282,6 +282,19 @@ SPACE_FILES = {
     "unknown fixed architecture": ("fixed: {arch: nosuch}\n" + LR, "fixed.arch: unknown architecture"),
     "unknown fixed preset": ("fixed: {augment: nosuch}\n" + LR, "fixed.augment: unknown augmentation preset"),
     "fixed epochs (ignored before)": ("fixed: {epochs: 3}\n" + LR, "fixed.epochs: a trial's length is a search"),
+    "int step a string": ("params: {batch_size: {int: [2, 16], step: two}}\n", "step must be a positive integer"),
+    "int step zero": ("params: {batch_size: {int: [2, 16], step: 0}}\n", "step must be a positive integer"),
+    "int step negative": ("params: {batch_size: {int: [2, 16], step: -2}}\n", "step must be a positive integer"),
+    "int step a fraction": ("params: {batch_size: {int: [2, 16], step: 0.5}}\n", "step must be a positive integer"),
+    "uniform step wider than the range": ("params: {weight_decay: {uniform: [0.0, 0.1], step: 0.5}}\n",
+                                          "step 0.5 is wider than the range"),
+    "step on a log scale": ("params: {batch_size: {int: [2, 16], step: 2, log: true}}\n",
+                            "step and a log scale do not go together"),
+    "log not a boolean": ("params: {batch_size: {int: [2, 16], log: sometimes}}\n", "log must be true or false"),
+    "start off an int step": ("params: {batch_size: {int: [2, 16], step: 2}}\nstart: [{batch_size: 5}]\n",
+                              "batch_size=5 is outside its distribution"),
+    "start a fraction of an int": ("params: {batch_size: {int: [2, 16]}}\nstart: [{batch_size: 4.5}]\n",
+                                   "batch_size=4.5 is outside its distribution"),
 }
 
 

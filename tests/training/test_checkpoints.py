@@ -70,3 +70,15 @@ def test_trial_resume_from_a_crafted_checkpoint_exits_2_and_runs_nothing(tmp_pat
     assert exit_info.value.code == 2
     assert "checkpoint.pt is not a searchseg checkpoint" in capsys.readouterr().err
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_encoder_weights_holding_a_pickle_payload_are_refused_without_running_it(tmp_path, suffix):
+    from searchseg.training.models import create_model
+
+    marker = tmp_path / "pwned"
+    weights = tmp_path / f"encoder{suffix}"
+    torch.save({"conv1.weight": Payload(marker)}, weights)
+    with pytest.raises(UserError, match=f"encoder weights .*encoder\\{suffix} are not a state dict of tensors"):
+        create_model("unet", "resnet18", str(weights), classes=2)
+    assert not marker.exists()
