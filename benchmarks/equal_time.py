@@ -35,12 +35,12 @@ import torch
 from searchseg.data import load_from_config
 from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
-from searchseg.final.model_card import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.io_utils import atomic_write_text
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.losses import LossContext, LossMix
 from searchseg.training.metrics import SegmentationMetrics, predict_labels
 from searchseg.training.models import create_model
+from searchseg.training.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 # name -> the --set keys (and --data/--class-map) of the dataset; image_size as in the recipe.

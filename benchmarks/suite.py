@@ -31,11 +31,11 @@ from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
-from searchseg.final.model_card import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.machine import available_cpus
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
 from searchseg.training.engine import Trainer, fit
+from searchseg.training.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from searchseg.tuning.search import run_search
 
 DUBAI = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "dubai_aerial"

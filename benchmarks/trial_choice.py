@@ -19,11 +19,11 @@ from collections import deque
 import torch
 
 from benchmarks.equal_time import DATASETS, decoded
-from searchseg.final.selection import RECENT_EPOCHS, Candidate, choose_trial
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
 from searchseg.training.engine import StopTraining, fit
 from searchseg.training.metrics import bootstrap_win_rate
+from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, choose_trial
 
 TRIAL_EPOCHS, HORIZON_EPOCHS, EPOCH_STEPS = 18, 93, 15
 SAMPLED = {"arch": "segformer", "encoder": "mit_b0", "lr": 0.0005808440646224611, "loss.ce": 0.536808885607213,

@@ -28,8 +28,8 @@ _EXPORTS = {  # public name -> module that defines it
     "SearchConfig": "searchseg.api",
     "ResourceConfig": "searchseg.api",
     "OutputConfig": "searchseg.api",
-    "SearchResult": "searchseg.api",
-    "FinalMetrics": "searchseg.final.final_metrics",
+    "SearchResult": "searchseg.jobs.pipeline",
+    "FinalMetrics": "searchseg.tracking.final_metrics",
     "train": "searchseg.api",
     "check_data": "searchseg.api",
     "load_experiment": "searchseg.report.experiment",
@@ -73,16 +73,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load lazily above
-    from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig, SearchResult, check_data, train
+    from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig, check_data, train
     from searchseg.data.loader import SegmentationData, load_data
     from searchseg.data.spec import resolve_spec
     from searchseg.errors import UserError
-    from searchseg.final.final_metrics import FinalMetrics
     from searchseg.final.model_card import ModelCard
+    from searchseg.jobs.pipeline import SearchResult
     from searchseg.prediction.predictor import Prediction, Predictor
     from searchseg.report.experiment import Experiment, load_experiment
     from searchseg.spaces.config import TrialConfig
     from searchseg.spaces.space import SearchSpace, list_spaces, load_space
+    from searchseg.tracking.final_metrics import FinalMetrics
     from searchseg.tracking.status import Direction, TrialStatus
     from searchseg.training.augment import register_preset
     from searchseg.training.losses import register_loss

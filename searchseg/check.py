@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from searchseg.data.datacheck import CheckOptions, format_report, run_data_check
 from searchseg.errors import cli_entry
 from searchseg.io_utils import writable_folder
+from searchseg.jobs.datacheck import CheckOptions, format_report, run_data_check
 
 
 def build_parser(prog: str = "python -m searchseg.check") -> argparse.ArgumentParser:

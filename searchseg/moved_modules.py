@@ -12,11 +12,14 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+import warnings
 from types import ModuleType
 
+REMOVED_IN = "0.3"  # old paths warn until then; a Ray state pickled before it still resumes
+
 MOVED = {  # old path -> where the module lives now
-    "searchseg.datacheck": "searchseg.data.datacheck",
-    "searchseg.preflight": "searchseg.data.preflight",
+    "searchseg.datacheck": "searchseg.jobs.datacheck",
+    "searchseg.preflight": "searchseg.jobs.preflight",
     "searchseg.space": "searchseg.spaces.space",
     "searchseg.config": "searchseg.spaces.config",
     "searchseg.engine": "searchseg.training.engine",
@@ -41,16 +44,23 @@ MOVED = {  # old path -> where the module lives now
     "searchseg.results": "searchseg.tracking.files",
     "searchseg.results_writer": "searchseg.tracking.writer",
     "searchseg.status": "searchseg.tracking.status",
-    "searchseg.provenance": "searchseg.tracking.provenance",
     "searchseg.pareto": "searchseg.tracking.pareto",
     "searchseg.trackers": "searchseg.tracking.trackers",
     "searchseg.finalize": "searchseg.final.finalize",
-    "searchseg.selection": "searchseg.final.selection",
+    "searchseg.selection": "searchseg.tuning.selection",
     "searchseg.evaluate": "searchseg.final.evaluate",
-    "searchseg.final_metrics": "searchseg.final.final_metrics",
+    "searchseg.final_metrics": "searchseg.tracking.final_metrics",
     "searchseg.model_card": "searchseg.final.model_card",
     "searchseg.inference": "searchseg.prediction.predictor",
     "searchseg.batch_predict": "searchseg.prediction.batch",
+    # moved when the stages were layered (import-linter contracts in pyproject.toml)
+    "searchseg.pipeline": "searchseg.jobs.pipeline",
+    "searchseg.data.datacheck": "searchseg.jobs.datacheck",
+    "searchseg.data.preflight": "searchseg.jobs.preflight",
+    "searchseg.final.selection": "searchseg.tuning.selection",
+    "searchseg.final.final_metrics": "searchseg.tracking.final_metrics",
+    "searchseg.report.optuna_study": "searchseg.tracking.optuna_study",
+    "searchseg.tracking.provenance": "searchseg.provenance",
 }
 
 
@@ -63,6 +73,8 @@ class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec) -> ModuleType:
+        warnings.warn(f"{spec.name} moved to {MOVED[spec.name]}; the old path goes in searchseg {REMOVED_IN}",
+                      DeprecationWarning, stacklevel=2)
         module = importlib.import_module(MOVED[spec.name])
         spec.loader_state = module.__spec__  # the import system stamps the old path's spec on the module next
         return module

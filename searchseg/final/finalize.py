@@ -27,17 +27,17 @@ from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
 from searchseg.final.evaluate import export_model, write_overlays
-from searchseg.final.final_metrics import FinalMetrics
 from searchseg.final.model_card import ONNX_METADATA_KEY, build_model_card
-from searchseg.final.selection import TrialChoice
 from searchseg.io_utils import atomic_write, atomic_write_text
 from searchseg.machine import available_cpus
 from searchseg.palette import class_palette
+from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
-from searchseg.tracking.provenance import run_metadata
+from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.checkpoints import load_state
 from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.tuning.selection import TrialChoice
 
 FINAL_DIR = "final"
 

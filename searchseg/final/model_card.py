@@ -14,23 +14,17 @@ from typing import TYPE_CHECKING
 
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write_text, json_default
+from searchseg.training.normalisation import normalisation
 
 if TYPE_CHECKING:
     from searchseg.data.loader import SegmentationData
-    from searchseg.final.final_metrics import FinalMetrics
     from searchseg.spaces.config import TrialConfig
+    from searchseg.tracking.final_metrics import FinalMetrics
 
 CARD_FILE = "model_card.json"
 ONNX_METADATA_KEY = "searchseg_model_card"
 FORMAT = "searchseg-model-card/1"
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-GREY_MEAN, GREY_STD = (0.449,), (0.226,)
 SIZE_MULTIPLE = 32  # smp encoders downsample 32x
-
-
-def normalisation(in_channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Mean and standard deviation on the 0-1 scale: ImageNet's for RGB, their average for one grey channel."""
-    return (IMAGENET_MEAN, IMAGENET_STD) if in_channels == 3 else (GREY_MEAN, GREY_STD)
 
 
 @dataclass(frozen=True)
@@ -107,11 +101,54 @@ class ModelCard:
             fields = json.loads(text)
             if fields.get("format") != FORMAT:
                 raise UserError(f"{where} is not a {FORMAT} model card (format {fields.get('format')!r})")
-            return cls(**{**fields, "preprocessing": Preprocessing(**_tuples(fields["preprocessing"])),
+            card = cls(**{**fields, "preprocessing": Preprocessing(**_tuples(fields["preprocessing"])),
                           "input_size": InputSize(**_tuples(fields["input_size"])),
                           "classes": Classes(**_tuples(fields["classes"]))})
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise UserError(f"{where} is not a readable model card ({type(error).__name__}: {error})") from None
+        problem = card._problem()
+        if problem:
+            raise UserError(f"{where} is not a readable model card ({problem}); restore it from a copy or run "
+                            "searchseg retrain on its experiment")
+        return card
+
+    def _problem(self) -> str | None:
+        """What a card that parses holds that ``predict`` could not use, or that names a file outside its folder."""
+        def number(value) -> bool:
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+        def count(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+        pre, size, classes = self.preprocessing, self.input_size, self.classes
+        checks = {
+            "arch, encoder and weights are text": all(isinstance(v, str) for v in (self.arch, self.encoder,
+                                                                                   self.weights)),
+            "weights and onnx are file names beside the card": all(
+                v is None or (isinstance(v, str) and v and Path(v).name == v and v not in (".", ".."))
+                for v in (self.weights, self.onnx)),
+            "outputs is a positive integer": count(self.outputs),
+            "preprocessing.channels is 1 or 3": pre.channels in (1, 3) and not isinstance(pre.channels, bool),
+            "preprocessing.mean and std hold one number per channel, std > 0": (
+                isinstance(pre.mean, tuple) and isinstance(pre.std, tuple)
+                and len(pre.mean) == len(pre.std) == pre.channels and all(map(number, pre.mean))
+                and all(number(v) and v > 0 for v in pre.std)),
+            "input_size.window and multiple_of are positive integers": count(size.window)
+            and count(size.multiple_of),
+            "input_size.training_image_size is two positive integers": (
+                isinstance(size.training_image_size, tuple) and len(size.training_image_size) == 2
+                and all(map(count, size.training_image_size))),
+            "classes.names is a list of names, one colour of 3 values each": (
+                isinstance(classes.names, tuple) and all(isinstance(n, str) for n in classes.names)
+                and isinstance(classes.colors, tuple) and len(classes.colors) == len(classes.names)
+                and all(isinstance(c, tuple) and len(c) == 3 and all(map(number, c)) for c in classes.colors)),
+            "classes.ignore_index is an integer and binary true or false": (
+                isinstance(classes.ignore_index, int) and isinstance(classes.binary, bool)),
+            "metrics, data, config and versions are mappings": all(
+                isinstance(v, dict) for v in (self.metrics, self.data, self.config, self.versions)),
+        }
+        broken = [rule for rule, holds in checks.items() if not holds]
+        return f"expected: {broken[0]}" if broken else None
 
     @classmethod
     def load(cls, folder: Path) -> ModelCard:

@@ -11,10 +11,11 @@ from searchseg.data import load_from_config
 from searchseg.data.checks import CheckReport, draft_class_map, full_check, infer_class_map
 from searchseg.data.spec import resolve_spec
 from searchseg.io_utils import atomic_write_text
+from searchseg.options import SearchOptions
 from searchseg.report.check_page import write_check_html
 
 if TYPE_CHECKING:  # the preflight imports torch; a check without it stays light
-    from searchseg.data.preflight import PreflightResult
+    from searchseg.jobs.preflight import PreflightResult
 
 SEVERITY_MARK = {"error": "ERROR", "warning": "warn "}
 
@@ -48,13 +49,12 @@ def run_data_check(options: CheckOptions) -> CheckOutcome:
         outcome.draft = draft_class_map(infer_class_map(spec, progress=options.progress))
         atomic_write_text(options.infer_class_map, json.dumps(outcome.draft, indent=2))
     if options.preflight_space and not outcome.report.errors:
-        from searchseg.api import Search
-        from searchseg.data.preflight import run_preflight
+        from searchseg.jobs.preflight import run_preflight
         from searchseg.spaces.space import load_space
         from searchseg.tuning.search import data_config, fixed_config
 
         space = load_space(options.preflight_space)
-        fixed = fixed_config(space, Search(space=options.preflight_space, data=options.data,
+        fixed = fixed_config(space, SearchOptions(space=options.preflight_space, data=options.data,
                                            class_map=options.class_map,
                                            fixed={"mask_suffix": options.mask_suffix} if options.mask_suffix else {}))
         data = load_from_config(data_config(fixed), progress=options.progress)

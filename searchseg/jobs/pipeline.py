@@ -3,20 +3,55 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from searchseg.api import Search, SearchResult
 from searchseg.final.finalize import FINAL_DIR, continue_best, retrain_best
 from searchseg.io_utils import read_table
+from searchseg.options import SearchOptions
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
-from searchseg.report.optuna_study import export_study
 from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.optuna_study import export_study
 from searchseg.tracking.pareto import write_pareto
 from searchseg.tracking.trackers import log_final_model
 from searchseg.tuning.search import run_search
 
+if TYPE_CHECKING:
+    from searchseg.tracking.final_metrics import FinalMetrics
+    from searchseg.tuning.search import SearchOutcome
 
-def run_pipeline(options: Search, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,
+
+@dataclass
+class SearchResult:
+    """A finished job: the experiment folder and what it holds."""
+
+    search: SearchOutcome
+    final: FinalMetrics | None  # as final/metrics.json: test mIoU (and spread), per-class IoU, Dice, confusion matrix
+    report: Path  # report.html
+    study: Path  # study.db, for optuna-dashboard
+
+    @property
+    def experiment_dir(self) -> Path:
+        return self.search.experiment_dir
+
+    @property
+    def best_config(self) -> TrialConfig:
+        return self.search.best_config
+
+    @property
+    def best_value(self) -> float:
+        return self.search.best_value
+
+    def experiment(self):
+        """The experiment's tables (trials, curves, final metrics) as the report reads them."""
+        from searchseg.report.experiment import load_experiment
+
+        return load_experiment(self.experiment_dir)
+
+
+def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: int = 1, export: str | None = None,
                  echo=print, started_at: float | None = None) -> SearchResult:
     """Search, then the final model, the report and the Optuna study.
 

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     # pandas, plotly and optuna take a second or more to import: not for --help or a wrong flag
     from searchseg.report.experiment import load_experiment
     from searchseg.report.html import write_report
-    from searchseg.report.optuna_study import export_study
     from searchseg.report.server import ReportServer
+    from searchseg.tracking.optuna_study import export_study
     from searchseg.tracking.pareto import write_pareto
 
     experiment = load_experiment(args.experiment)

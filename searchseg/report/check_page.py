@@ -14,7 +14,7 @@ from searchseg.data.checks import CheckReport
 from searchseg.io_utils import atomic_write_text
 
 if TYPE_CHECKING:  # the preflight imports torch; a check without it stays light
-    from searchseg.data.preflight import PreflightResult
+    from searchseg.jobs.preflight import PreflightResult
 
 
 def class_table(report: CheckReport) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from searchseg.palette import IGNORE_COLOUR, class_palette, rgb_to_hex
 from searchseg.report import figures as F
 from searchseg.report import tables as T
 from searchseg.report.experiment import Experiment, load_experiment
-from searchseg.report.optuna_study import build_study
+from searchseg.tracking.optuna_study import build_study
 from searchseg.tracking.pareto import drawn_costs, pareto_table
 
 REPORT_FILE = "report.html"

@@ -17,17 +17,19 @@ from __future__ import annotations
 import datetime
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
-from searchseg.report.experiment import Experiment
 from searchseg.scoped import optuna_warnings_only
 from searchseg.spaces.space import Distribution, Param, SearchSpace
 from searchseg.tracking.status import FAILED, Direction, TrialStatus
+
+if TYPE_CHECKING:  # the tables it is built from, as report.load_experiment reads them
+    from searchseg.report.experiment import Experiment
 
 STUDY_FILE = "study.db"
 LIVE_MARK = "searchseg_live_study"  # a study attribute: written by StudyWriter, safe to update in place

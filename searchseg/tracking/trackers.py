@@ -15,8 +15,8 @@ from typing import Literal
 import pandas as pd
 
 from searchseg.errors import UserError
-from searchseg.final.final_metrics import FinalMetrics
 from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.engine import metric_name
 
 TRACKERS = ("tensorboard", "wandb", "mlflow")

@@ -15,9 +15,9 @@ from ray.tune import Callback
 from sqlalchemy.exc import SQLAlchemyError
 
 from searchseg.io_utils import atomic_write_text, read_table
-from searchseg.report.optuna_study import StudyWriter
 from searchseg.spaces.space import COST_OBJECTIVES, trial_config_from_tune
 from searchseg.tracking.files import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
+from searchseg.tracking.optuna_study import StudyWriter
 from searchseg.tracking.status import FAILED, FAILURE_KEY, Direction, TrialStatus, finished_status
 
 

@@ -26,12 +26,12 @@ from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.errors import UserError
-from searchseg.final.model_card import normalisation
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import PRESETS, build_augmentation, check_preset
 from searchseg.training.losses import LOSSES, LossContext, LossMix, check_loss_names
 from searchseg.training.metrics import SegmentationMetrics, confusion_per_image, predict_labels
 from searchseg.training.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
+from searchseg.training.normalisation import normalisation
 from searchseg.training.optim import OPTIMIZERS, build_optimizer
 from searchseg.training.plugins import load_plugins
 from searchseg.training.registry import Registry

@@ -18,9 +18,9 @@ import pandas as pd
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
-from searchseg.io_utils import atomic_write_text
+from searchseg.io_utils import atomic_write_text, read_table
+from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
-from searchseg.tracking.provenance import run_metadata
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state, save_state
 from searchseg.training.costs import measure_costs
@@ -75,7 +75,11 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
          f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
 
     metrics_path = trial_dir / "metrics.csv"
-    rows = pd.read_csv(metrics_path).to_dict("records") if resume and metrics_path.is_file() else []
+    earlier = read_table(metrics_path, ("epoch",)) if resume and metrics_path.is_file() else pd.DataFrame()
+    if len(earlier) and not pd.api.types.is_numeric_dtype(earlier["epoch"]):
+        raise UserError(f"{metrics_path} holds epochs that are not numbers; restore it from a copy or delete it "
+                        "(the checkpoint alone resumes the trial)")
+    rows = earlier.to_dict("records")
     rows = [r for r in rows if r["epoch"] <= (resume_state or {}).get("epoch", 0)]
 
     def on_epoch(row: dict, trainer: Trainer) -> None:

@@ -16,7 +16,6 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import optuna
@@ -28,10 +27,10 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unknown_name
-from searchseg.final.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.machine import available_cpus
-from searchseg.report.optuna_study import STUDY_FILE, StudyWriter
+from searchseg.options import SearchOptions
+from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
 from searchseg.spaces.space import (
@@ -44,7 +43,7 @@ from searchseg.spaces.space import (
     trial_config_from_tune,
 )
 from searchseg.tracking.files import RUN_FILE, load_trials, read_run
-from searchseg.tracking.provenance import run_metadata
+from searchseg.tracking.optuna_study import STUDY_FILE, StudyWriter
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
@@ -63,12 +62,10 @@ from searchseg.tuning.budget import (
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
+from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.tuning.timing import model_step_seconds, step_seconds
 from searchseg.tuning.trainable import STATE_FILE, train_segmentation
 from searchseg.tuning.warm_start import WarmTrial, earlier_trials
-
-if TYPE_CHECKING:
-    from searchseg.api import Search
 
 SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 # Decoded once per search, so a trial cannot choose them.
@@ -93,7 +90,7 @@ class SearchOutcome:
     selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
 
 
-def experiment_location(options: Search, name: str) -> tuple[Path, str]:
+def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
     """(folder for searchseg's own files, Ray storage path). Both are the same folder unless the
     storage is a remote URI (s3://, gs://), where Ray keeps its state and our tables stay local."""
     folder_name(name)
@@ -108,7 +105,7 @@ def experiment_location(options: Search, name: str) -> tuple[Path, str]:
     return Path(output.results_dir).expanduser().resolve() / name, output.storage
 
 
-def budget_seconds(options: Search) -> float | None:
+def budget_seconds(options: SearchOptions) -> float | None:
     """The job's wall-clock budget: the one given, else ``DEFAULT_BUDGET_SECONDS``, unless the search is sized by
     hand (``--smoke``) or is a Pareto search (objectives or a latency limit), which the plan does not cover."""
     given = options.search
@@ -117,7 +114,7 @@ def budget_seconds(options: Search) -> float | None:
     return DEFAULT_BUDGET_SECONDS if planned(options) else None
 
 
-def planned(options: Search) -> bool:
+def planned(options: SearchOptions) -> bool:
     """Whether the job is planned from measured costs: always, unless ``--smoke``, a Pareto search, or
     ``--samples``/``--epochs`` without ``--budget`` (a search sized by hand, retrained from scratch)."""
     given = options.search
@@ -127,7 +124,7 @@ def planned(options: Search) -> bool:
                 or given.samples is not None or given.epochs is not None)
 
 
-def _check_options(options: Search) -> None:
+def _check_options(options: SearchOptions) -> None:
     """What can be refused before anything is loaded or started."""
     given = options.resources
     if given.cpus_per_trial is not None and not given.cpus_per_trial > 0:
@@ -140,7 +137,7 @@ def _check_options(options: Search) -> None:
         check_dashboard_installed()
 
 
-def _settings_with_options(space: SearchSpace, options: Search) -> None:
+def _settings_with_options(space: SearchSpace, options: SearchOptions) -> None:
     s, given = space.settings, options.search
     budgeted = given.budget is not None
     if budgeted and given.smoke:
@@ -166,7 +163,7 @@ def _settings_with_options(space: SearchSpace, options: Search) -> None:
     s.validate(f"search space {space.source}")
 
 
-def fixed_config(space: SearchSpace, options: Search) -> dict:
+def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
     searched_data_keys = [k for k in space.params if k in DATA_KEYS]
     if searched_data_keys:
         raise UserError(f"search space {space.source}: {searched_data_keys} cannot be searched (the data is decoded "
@@ -258,7 +255,7 @@ TUNE_ENVIRONMENT = {
 }
 
 
-def _start_ray(options: Search, echo=print) -> None:
+def _start_ray(options: SearchOptions, echo=print) -> None:
     """Join the cluster at ``resources.address``, or start a local one (left running, as Ray Tune leaves it), with
     Ray's dashboard when asked; say where the dashboard is and how ``ray status`` reaches a local cluster."""
     if ray.is_initialized():
@@ -267,7 +264,7 @@ def _start_ray(options: Search, echo=print) -> None:
         _init_ray(options, echo)
 
 
-def _init_ray(options: Search, echo) -> None:
+def _init_ray(options: SearchOptions, echo) -> None:
     if options.resources.address:
         try:
             ray.init(address=options.resources.address, log_to_driver=False)
@@ -293,7 +290,7 @@ def check_dashboard_installed() -> None:
                         "pip install 'searchseg[dashboard]'") from None
 
 
-def _cluster_totals(options: Search, echo=print) -> tuple[float, float]:
+def _cluster_totals(options: SearchOptions, echo=print) -> tuple[float, float]:
     """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
     run can time its models before Ray's start-up competes with them for the processor."""
     if options.resources.address or ray.is_initialized():
@@ -305,7 +302,7 @@ def _cluster_totals(options: Search, echo=print) -> tuple[float, float]:
     return float(available_cpus()), float(torch.cuda.device_count())
 
 
-def _resources(options: Search, cpus: float, gpus: float) -> dict:
+def _resources(options: SearchOptions, cpus: float, gpus: float) -> dict:
     given = options.resources
     gpus_per_trial = given.gpus_per_trial if given.gpus_per_trial is not None else (1.0 if gpus else 0.0)
     if gpus_per_trial > gpus:
@@ -365,7 +362,7 @@ def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler
     return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
 
 
-def _warm_start(space: SearchSpace, options: Search, echo=print) -> list[WarmTrial]:
+def _warm_start(space: SearchSpace, options: SearchOptions, echo=print) -> list[WarmTrial]:
     """The earlier experiment's trials for the searcher, its best configuration put first among the space's start
     configurations (``--warm-start``)."""
     if options.search.warm_start is None:
@@ -437,7 +434,7 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
                  start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
 
 
-def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Search, resources: dict,
+def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,
           totals: tuple[float, float], started_at: float, echo=print) -> BudgetPlan:
     """Time the start configurations' models first: when the budget cannot afford a search even at their cost,
     the other models are not timed and Ray is not started."""
@@ -467,7 +464,7 @@ def _apply_plan(space: SearchSpace, fixed: dict, plan: BudgetPlan) -> None:
     fixed["epochs"], fixed["epoch_steps"] = plan.horizon_epochs, plan.epoch_steps
 
 
-def run_search(options: Search, echo=print, started_at: float | None = None) -> SearchOutcome:
+def run_search(options: SearchOptions, echo=print, started_at: float | None = None) -> SearchOutcome:
     """Run (or resume) a search; returns where it is and its best configuration.
 
     With ``options.search.budget``, the job that began at ``started_at`` (wall-clock seconds; default now) is
@@ -479,7 +476,7 @@ def run_search(options: Search, echo=print, started_at: float | None = None) -> 
         return _run_search(options, echo, started_at)
 
 
-def _run_search(options: Search, echo, started_at: float) -> SearchOutcome:
+def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcome:
     plan = None
     if options.resume:
         if not options.output.name:
@@ -665,7 +662,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
     return by_id[chosen.trial_id], chosen.score, selection
 
 
-def _fit(options: Search, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
          experiment_dir: Path, storage_path: str, writer: ResultsWriter, plan: BudgetPlan | None,
          started_at: float, warm_trials: list[WarmTrial]) -> tune.ResultGrid:
     """Run or resume the Tuner; ``writer`` keeps trials.csv and curves.csv current."""

@@ -23,7 +23,6 @@ from ray import tune
 
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
-from searchseg.final.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import trial_config_from_tune
 from searchseg.tracking.status import FAILURE_KEY, TrialStatus
@@ -32,6 +31,7 @@ from searchseg.training.checkpoints import load_state
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import Trainer, fit
 from searchseg.training.plugins import trust_plugins
+from searchseg.tuning.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 
 STATE_FILE = "state.pt"
 

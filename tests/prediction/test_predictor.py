@@ -154,3 +154,44 @@ def test_a_folder_is_predicted_into_masks_colours_overlays_and_probabilities_des
     assert np.asarray(Image.open(out / "overlays" / "large.png")).shape == (128, 192, 3)
     probabilities = np.load(out / "probabilities" / "scene" / "small.npy")
     assert probabilities.dtype == np.float16 and probabilities.shape[1:] == (48, 40)
+
+
+CARD_DAMAGE = {  # what a hand-edited or hostile card holds -> the rule it breaks
+    "weights outside the folder": (("weights",), "../../elsewhere/model.pt", "file names beside the card"),
+    "onnx outside the folder": (("onnx",), "/etc/passwd", "file names beside the card"),
+    "channels text": (("preprocessing", "channels"), "three", "channels is 1 or 3"),
+    "mean of another length": (("preprocessing", "mean"), [0.5], "one number per channel"),
+    "std zero": (("preprocessing", "std"), [0.0, 1.0, 1.0], "std > 0"),
+    "window negative": (("input_size", "window"), -64, "window and multiple_of are positive integers"),
+    "training size one number": (("input_size", "training_image_size"), [64], "two positive integers"),
+    "class names a string": (("classes", "names"), "background", "a list of names"),
+    "outputs zero": (("outputs",), 0, "outputs is a positive integer"),
+    "config a list": (("config",), [1, 2], "are mappings"),
+    "preprocessing a list": (("preprocessing",), [1, 2], "not a readable model card"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(CARD_DAMAGE))
+def test_a_malformed_model_card_is_one_line(final_model, tmp_path, damage):
+    import json
+
+    folder, _ = final_model
+    keys, value, message = CARD_DAMAGE[damage]
+    card = json.loads((folder / "final" / CARD_FILE).read_text())
+    target = card
+    for key in keys[:-1]:
+        target = target[key]
+    target[keys[-1]] = value
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(UserError, match=f"{CARD_FILE} is not a readable model card.*{message}"):
+        Predictor.load(tmp_path)
+
+
+def test_an_output_folder_that_is_a_file_is_one_line_and_the_file_is_left_alone(final_model, tmp_path):
+    folder, data = final_model
+    save(tmp_path / "new.png", data.images[0])
+    (tmp_path / "passwd").write_text("root:x:0:0")
+    with pytest.raises(UserError, match="passwd is a file, not a folder"):
+        predict_to_folder(Predictor.load(folder), [str(tmp_path / "new.png")], tmp_path / "passwd", progress=False)
+    assert (tmp_path / "passwd").read_text() == "root:x:0:0"

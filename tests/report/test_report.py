@@ -18,8 +18,8 @@ from searchseg.report import tables as T
 from searchseg.report.__main__ import main as report_main
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import render_report
-from searchseg.report.optuna_study import StudyWriter, build_study, export_study
 from searchseg.spaces.space import space_from_mapping
+from searchseg.tracking.optuna_study import StudyWriter, build_study, export_study
 from tests.conftest import save
 
 SPACE = """

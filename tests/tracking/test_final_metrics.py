@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from searchseg.final.final_metrics import FinalMetrics
+from searchseg.tracking.final_metrics import FinalMetrics
 
 
 def run(seed: int, miou: float) -> dict:

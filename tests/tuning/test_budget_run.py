@@ -13,12 +13,12 @@ import pytest
 import yaml
 
 from searchseg.data import load_from_config
-from searchseg.final.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 from searchseg.io_utils import read_table
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
 from searchseg.training.engine import Trainer
 from searchseg.training.metrics import miou_of_confusion
+from searchseg.tuning.selection import CONFUSIONS_FILE, RECENT_EPOCHS
 from searchseg.tuning.trainable import STATE_FILE
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.cli import main
 from searchseg.final.finalize import retrain_best
 from searchseg.io_utils import read_table
-from searchseg.pipeline import run_pipeline
+from searchseg.jobs.pipeline import run_pipeline
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import COST_OBJECTIVES
 from searchseg.training.local_trial import run_local_trial
@@ -299,9 +299,10 @@ def _table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["status", "epochs_run"])
 
 
-@pytest.mark.parametrize("moment", ["first trial running", "trials finished"])
+@pytest.mark.parametrize("moment", ["trials finished"])
 def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(search_dataset, tmp_path, moment):
-    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group."""
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group. (A Ctrl-C while the first trial
+    runs is the SIGTERM case of the next test and the kill moments below.)"""
     dataset = search_dataset
     command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "interrupted",

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from searchseg.final.selection import CONFUSIONS_FILE, Candidate, choose_trial, is_start, recent_confusions
+from searchseg.tuning.selection import CONFUSIONS_FILE, Candidate, choose_trial, is_start, recent_confusions
 
 STARTS = [{"arch": "unet", "encoder": "resnet18", "lr": 1e-3}, {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}]
 

@@ -1,0 +1,82 @@
+"""The job's plain records: how to search (``SearchConfig``), on what (``ResourceConfig``), where results go
+(``OutputConfig``), and everything a search is given (``SearchOptions``), grouped as Ray Tune's
+``TuneConfig``/``RunConfig``. Standard library only, at the bottom of the package: every stage may read them and
+none imports the front door (``api.Search`` adds ``fit`` and ``restore`` to ``SearchOptions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+    from ray.tune.schedulers import TrialScheduler
+
+    from searchseg.data.loader import SegmentationData
+    from searchseg.spaces.space import SearchSpace
+
+
+@dataclass
+class SearchConfig:
+    """How to search. ``None`` keeps the space file's value."""
+
+    samples: int | None = None  # with a budget, a limit inside the plan (0: no search); without, the trial count
+    epochs: int | None = None  # most epochs per trial: a limit inside the plan, or ASHA's budget without one
+    concurrency: int | None = None
+    seed: int | None = None
+    searcher: str | optuna.samplers.BaseSampler = "tpe"  # "tpe", "random" (the baseline), or any Optuna sampler
+    scheduler: str | TrialScheduler = "asha"  # "asha", "none" (every trial runs to the end), or a Tune scheduler
+    budget: float | str | None = None  # wall-clock time of the whole job: seconds or "300s", "20m", "2h"; None:
+    # 150 s (tuning.budget.DEFAULT_BUDGET_SECONDS) unless samples/epochs size the search by hand
+    smoke: bool = False  # 2 trials x 2 epochs at 64 px, to check a set-up
+    objectives: str | None = None  # "val_miou:max,latency_ms:min": the metric, then costs to minimise (a Pareto search)
+    max_latency_ms: float | None = None  # configurations slower than this per image are not trained
+    warm_start: str | Path | None = None  # an earlier experiment folder: its trials seed the searcher
+
+
+@dataclass
+class ResourceConfig:
+    """What every trial gets, and where the trials run."""
+
+    cpus_per_trial: float | None = None  # default: 1 on machines with <= 4 CPUs, else 2
+    gpus_per_trial: float | None = None  # fractions pack trials on a GPU; default: 1 if there is one
+    address: str | None = None  # a running Ray cluster ("auto", "ray://HEAD:10001"); default: start one here
+    max_failures: int = 2  # retries of a crashed trial from its checkpoint
+    dashboard: bool = False  # start Ray's dashboard with a local cluster (the "dashboard" extra)
+
+
+@dataclass
+class OutputConfig:
+    """Where the experiment goes and what is shown while it runs."""
+
+    results_dir: Path = Path("results")
+    name: str | None = None  # folder under results_dir; default: SPACE-TIMESTAMP
+    storage: str | None = None  # shared by all nodes: a folder, file:// or s3:// URI (Ray's storage path)
+    trackers: list[str] = field(default_factory=list)  # tensorboard, wandb, mlflow
+    verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
+
+
+@dataclass
+class SearchOptions:
+    """A hyperparameter search over ``space`` on ``data``; ``fit()`` runs it, the final model and the report.
+
+    Args:
+        space: a bundled space's name, a space YAML path, a mapping with the file's keys (``search``, ``fixed``,
+            ``params``, ``start``) or a ``SearchSpace``.
+        data: a dataset folder, CSV manifest or dataset YAML, or an already decoded ``SegmentationData``
+            (whose working size and channels then hold for every trial); default: the built-in demo.
+        class_map: class map JSON/YAML for a path ``data``.
+        fixed: config keys fixed in every trial (``{"image_size": 256}``); a key the space searches is refused.
+        resume: continue the experiment ``output.name`` (``Search.restore`` sets it).
+    """
+
+    space: str | Path | dict[str, Any] | SearchSpace = "arch_loss"
+    data: str | Path | SegmentationData | None = None
+    class_map: str | Path | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    resources: ResourceConfig = field(default_factory=ResourceConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    resume: bool = False
