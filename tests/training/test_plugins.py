@@ -143,3 +143,11 @@ def test_a_plugin_installed_as_an_entry_point_registers_its_names_without_being_
     done = command_in(tmp_path, "searchseg.trial", "--list")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "installed_fcn" in done.stdout
+
+
+def test_a_plugin_that_raises_while_imported_is_one_line(tmp_path, monkeypatch):
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('needs a GPU driver')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    trust_plugins("broken_plugin")
+    with pytest.raises(UserError, match="'broken_plugin' failed while importing: RuntimeError: needs a GPU driver"):
+        load_plugins("broken_plugin")
