@@ -34,12 +34,13 @@ from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
-from searchseg.training.checkpoints import load_state
+from searchseg.training.checkpoints import load_state, save_state
 from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.tuning.selection import TrialChoice
 
 FINAL_DIR = "final"
+FINAL_CHECKPOINT = "checkpoint.pt"  # the final training's state after its latest epoch, until final/ is written
 
 
 def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
@@ -148,6 +149,16 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
                  "model": copy.deepcopy(trainer.model.state_dict())}
         last, best_val = dict(start), dict(start)
         origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
+        checkpoint = Path(experiment_dir) / FINAL_DIR / FINAL_CHECKPOINT
+        earlier = _earlier_final_epochs(checkpoint, state_path, config)
+        if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
+            trainer.load_state_dict(earlier["trainer"])
+            if config.scheduler != "onecycle":
+                trainer.set_total_epochs(trainer.epoch + max(1, planned_epochs))
+            last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
+                        model=copy.deepcopy(trainer.model.state_dict()))
+            origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
+        history = list(earlier["history"]) if earlier is not None else []
         echo(f"final model: training {config.arch}/{config.encoder} {origin} "
              f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
@@ -157,19 +168,20 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
                         model=copy.deepcopy(trainer.model.state_dict()))
             if row["val_miou"] > best_val["val_miou"]:
                 best_val.update(last)
+            history.append(row)  # per epoch, like a trial: a killed run's --resume continues from here
+            save_state({"trainer": trainer.state_dict(), "val_miou": row["val_miou"], "history": history,
+                        "trial_state": str(state_path)}, checkpoint)
             fits = pace.epochs_left(deadline)
             if fits < 1:
                 raise StopTraining("the budget's final share is used")
             if config.scheduler != "onecycle":  # the horizon from the pace measured so far, after every epoch
                 trainer.set_total_epochs(trainer.epoch + fits)
 
-        history = []
         # Past the deadline already, a trial's state is kept as it is; with none (no trial reported in time)
         # one epoch is trained all the same: an untrained network is no final model.
-        if time.time() < deadline or state_path is None:
+        if time.time() < deadline or (state_path is None and earlier is None):
             pace = EpochPace()  # from here: the first epoch's clock starts with the training
             result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
-            history = result.history
             if result.status == "nan_loss":
                 echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
         comparison = {}
@@ -189,8 +201,25 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
             **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
             **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
-    return _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=max(1, trainer.epoch)), trainer,
-                        [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
+    summary = _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=max(1, trainer.epoch)), trainer,
+                           [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
+    checkpoint.unlink(missing_ok=True)  # the final model is written: nothing left to resume
+    return summary
+
+
+def _earlier_final_epochs(checkpoint: Path, state_path: Path | None, config: TrialConfig) -> dict | None:
+    """What an interrupted final training saved after its last epoch, if it continued this trial with this
+    config; otherwise nothing (a stale file from another trial is ignored)."""
+    if not checkpoint.is_file():
+        return None
+    earlier = load_state(checkpoint)
+
+    def recipe(flat: dict) -> dict:  # what trains: not the thread count or the horizon, which the run re-plans
+        return {key: value for key, value in flat.items() if key not in ("threads", "epochs")}
+
+    same = earlier.get("trial_state") == str(state_path) and isinstance(earlier.get("trainer"), dict) and \
+        recipe(earlier["trainer"].get("config", {})) == recipe(config.to_flat())
+    return earlier if same and isinstance(earlier.get("history"), list) else None
 
 
 class EpochPace:

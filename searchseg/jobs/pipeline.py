@@ -66,7 +66,8 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         plan = outcome.plan
-        deadline = started_at + plan.budget_seconds - plan.reserve_seconds
+        clock = outcome.started_at if outcome.started_at is not None else started_at
+        deadline = clock + plan.budget_seconds - plan.reserve_seconds
         # the seconds the search left unused are the final model's too: its first schedule spans all that is left
         epoch_seconds = plan.final_seconds / plan.final_epochs
         final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,

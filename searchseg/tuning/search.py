@@ -29,7 +29,7 @@ from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unknown_name
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.machine import available_cpus
-from searchseg.options import SearchOptions
+from searchseg.options import SEARCHERS, SearchOptions
 from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
@@ -57,6 +57,7 @@ from searchseg.tuning.budget import (
     BudgetPlan,
     Costs,
     budget_in_seconds,
+    format_duration,
     plan_budget,
 )
 from searchseg.tuning.locking import LOCK_FILE, lock_experiment
@@ -72,7 +73,6 @@ SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
-SEARCHERS = ("tpe", "random")
 SCHEDULERS = ("asha", "none")
 _EMPTY_SPLIT = ("the {split} split is empty ({key}=0), but a planned run chooses its trial on the validation split and "
                 "scores its final model on the test split; set {key} above 0 (e.g. 0.15)")
@@ -88,6 +88,7 @@ class SearchOutcome:
     best_state: Path | None = None  # the best trial's latest checkpoint state
     plan: BudgetPlan | None = None
     selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
+    started_at: float | None = None  # the budget's clock: a resumed run's is moved back by what was used before
 
 
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
@@ -496,6 +497,15 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
             plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
         except TypeError:
             raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
+        if plan is not None:  # the remaining budget, not a new one: the clock goes on from where it stopped
+            used = _budget_used_before(experiment_dir, saved, plan)
+            started_at -= used
+            atomic_write_text(run_file, json.dumps({**saved, "started_at": started_at}, indent=2, default=str))
+            left = max(0.0, plan.budget_seconds - (time.time() - started_at))
+            echo(f"resuming with the remaining budget: {format_duration(used)} of "
+                 f"{format_duration(plan.budget_seconds)} were used before the interruption, "
+                 f"{format_duration(left)} remain (until "
+                 f"{time.strftime('%H:%M:%S', time.localtime(started_at + plan.budget_seconds))})")
     else:
         trust_plugins(options.fixed.get("plugins"))  # --set plugins=... or Search(fixed=...): named by the user
         space = as_space(options.space)
@@ -548,7 +558,7 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
         atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
             "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
             "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
-            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "started_at": started_at,
             "plan": plan.to_dict() if plan else None, "storage": options.output.storage,
             "warm_start": {"experiment": str(options.search.warm_start), "trials": len(warm_trials)}
             if options.search.warm_start is not None else None, **run_metadata(),
@@ -612,7 +622,7 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
         echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
              f"best {settings.metric} {best_value:.4f}")
     return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
-                         plan, selection)
+                         plan, selection, started_at)
 
 
 def _best_result(results: list[tune.Result], metric: str, mode: str) -> tune.Result:
@@ -691,6 +701,20 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     ).fit()
+
+
+def _budget_used_before(experiment_dir: Path, saved: dict, plan: BudgetPlan) -> float:
+    """Seconds of the budget an interrupted run used: from its clock's start (``started_at`` in run.json, moved on
+    at each resume) to the last file it wrote (tables, checkpoints, the final model's per-epoch state)."""
+    origin = saved.get("started_at")
+    if not isinstance(origin, (int, float)):  # written before started_at was recorded: "started" came after planning
+        try:
+            origin = time.mktime(time.strptime(str(saved.get("started")), "%Y-%m-%d %H:%M:%S")) - plan.spent_seconds
+        except ValueError:
+            return 0.0
+    written = [path.stat().st_mtime for path in experiment_dir.rglob("*")
+               if path.is_file() and path.name != LOCK_FILE]
+    return min(float(plan.budget_seconds), max(0.0, max(written, default=origin) - origin))
 
 
 def _ray_state_saved(ray_folder: str) -> bool:

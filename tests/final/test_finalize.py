@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from searchseg.final.finalize import continue_best
+from searchseg.final.finalize import FINAL_CHECKPOINT, continue_best
 from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
+from searchseg.training.checkpoints import load_state
 from searchseg.training.engine import StopTraining, Trainer, fit
 from searchseg.training.losses import LOSSES, register_loss
 from tests.conftest import tiny_data
@@ -42,6 +43,25 @@ class SlowFirstSteps(torch.nn.Module):
 if "test_slow_first_epoch" not in LOSSES:  # this module is also imported by other tests' modules
     register_loss("test_slow_first_epoch")(lambda ctx: SlowFirstSteps())
 SLOW = {**BASE, "loss": {"ce": 0.5, "dice": 0.5, "test_slow_first_epoch": 1.0}}
+
+INTERRUPT_AT = {"step": None}  # the training step (counted down) at which a kill of the run is simulated
+
+
+class InterruptAtStep(torch.nn.Module):
+    """A loss term of 0 that raises KeyboardInterrupt at the step ``INTERRUPT_AT`` counts down to."""
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and INTERRUPT_AT["step"] is not None:
+            INTERRUPT_AT["step"] -= 1
+            if INTERRUPT_AT["step"] == 0:
+                INTERRUPT_AT["step"] = None
+                raise KeyboardInterrupt
+        return logits.sum() * 0.0
+
+
+if "test_interrupt" not in LOSSES:
+    register_loss("test_interrupt")(lambda ctx: InterruptAtStep())
+INTERRUPTIBLE = {**BASE, "loss": {"ce": 0.5, "dice": 0.5, "test_interrupt": 1.0}}
 
 
 def stopped_trial(folder, data, epochs_run: int = 3):
@@ -171,3 +191,25 @@ def test_with_no_trial_state_and_the_deadline_already_past_one_epoch_is_trained(
                             echo=lambda *_: None)
     assert summary.final_training["epochs_run"] == summary.final_training["kept_epoch"] == 1
     assert TrialConfig.load(tmp_path / "final" / "config.yaml").epochs == 1
+
+
+def test_a_final_training_interrupted_after_two_epochs_resumes_from_its_own_checkpoint(tmp_path):
+    data = tiny_data(count=16)
+    stopped_trial(tmp_path, data)  # 3 epochs
+    TrialConfig(**INTERRUPTIBLE, epochs=10, epoch_steps=4).save(tmp_path / "best_config.yaml")
+    INTERRUPT_AT["step"] = 10  # in the third final epoch of 4 steps
+    with pytest.raises(KeyboardInterrupt):
+        continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 120, planned_epochs=6,
+                      overlays=0, progress=False, echo=lambda *_: None)
+    checkpoint = tmp_path / "final" / FINAL_CHECKPOINT
+    saved = load_state(checkpoint)
+    assert saved["trainer"]["epoch"] == 5 and [row["epoch"] for row in saved["history"]] == [4, 5]
+    assert not (tmp_path / "final" / "metrics.json").exists()
+
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, planned_epochs=3,
+                            overlays=0, progress=False, echo=lambda *_: None)
+    rule = summary.final_training
+    curves = pd.read_csv(tmp_path / "final" / "curves.csv")
+    assert rule["start_epoch"] == 3 and rule["epochs_run"] > 5  # went on from its own epoch 5, not the trial's 3
+    assert curves["epoch"].tolist() == list(range(4, rule["epochs_run"] + 1))  # every epoch once, in order
+    assert not checkpoint.exists()  # the final model is written: nothing left to resume

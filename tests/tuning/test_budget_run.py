@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -159,3 +161,35 @@ def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configurati
     assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
     for name in ("report.html", "study.db", "final/model.pt"):
         assert (folder / name).is_file(), name
+
+
+def test_a_run_killed_during_its_final_training_resumes_it_with_the_remaining_budget(search_dataset, tmp_path):
+    """SIGKILL of the whole process group once the final training saved an epoch; --resume goes on from that epoch
+    with what is left of the budget, not a new one."""
+    budget = 40
+    space = search_dataset.parent / "budget_space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    command = [sys.executable, "-m", "searchseg.run", "--budget", f"{budget}s", "--samples", "0", "--space",
+               str(space), "--data", str(search_dataset), "--class-map", str(search_dataset / "classes.yaml"),
+               "--results", str(tmp_path), "--name", "killed"]
+    started = time.time()
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = tmp_path / "killed" / "final" / "checkpoint.pt"
+    while time.time() < started + budget and first.poll() is None and not checkpoint.is_file():
+        time.sleep(0.2)
+    assert first.poll() is None, "the run ended before its final training could be killed"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    used = time.time() - started
+    saved_epochs = [row["epoch"] for row in load_state(checkpoint)["history"]]
+
+    resumed_at = time.perf_counter()
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=budget * 3)
+    seconds = time.perf_counter() - resumed_at
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming with the remaining budget" in done.stdout and "were used before the interruption" in done.stdout
+    assert seconds < budget - used + 15, (seconds, used)  # the rest of the budget (and start-up), not a new one
+    curves = pd.read_csv(tmp_path / "killed" / "final" / "curves.csv")
+    assert curves["epoch"].tolist()[:len(saved_epochs)] == saved_epochs  # the epochs before the kill are kept
+    assert curves["epoch"].is_unique and curves["epoch"].is_monotonic_increasing
+    assert (tmp_path / "killed" / "final" / "metrics.json").is_file() and not checkpoint.exists()
