@@ -8,7 +8,6 @@ from pathlib import Path
 
 from searchseg.errors import cli_entry
 from searchseg.io_utils import writable_folder
-from searchseg.jobs.datacheck import CheckOptions, format_report, run_data_check
 
 
 def build_parser(prog: str = "python -m searchseg.check") -> argparse.ArgumentParser:
@@ -44,6 +43,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     for flag, path in (("--json", args.json), ("--html", args.html), ("--infer-class-map", args.infer_class_map)):
         if path:  # refused before the check runs, not after
             writable_folder(path.expanduser().resolve().parent, f"{flag} path")
+    from searchseg.jobs.datacheck import CheckOptions, format_report, run_data_check  # after the arguments
+
     outcome = run_data_check(CheckOptions(
         data=args.data, class_map=args.class_map, mask_suffix=args.mask_suffix, image_size=args.image_size,
         fix_mask_size=args.fix_mask_size, infer_class_map=args.infer_class_map, preflight_space=args.preflight,

@@ -7,10 +7,12 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from searchseg.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _process_umask() -> int:
@@ -96,6 +98,8 @@ def read_table(path: Path, columns: tuple[str, ...] = (), **read_csv) -> pd.Data
     Trial ids stay text: Ray's hex ids are sometimes all digits, and a table whose only trial has such an id
     would otherwise hold a number that matches nothing in the other tables.
     """
+    import pandas as pd  # here: the commands' --help and argument errors stay fast
+
     try:
         table = pd.read_csv(path, dtype={"trial_id": str}, **read_csv)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:

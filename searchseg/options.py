@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from searchseg.data.loader import SegmentationData
     from searchseg.spaces.space import SearchSpace
 
+SEARCHERS = ("tpe", "random")  # Optuna's TPE, or random sampling as the baseline
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+EXPORT_FORMATS = ("onnx", "torchscript")
+BACKENDS = ("torch", "onnx")  # predict: final/model.pt through PyTorch, or final/model.onnx through ONNX Runtime
+RESIZE_RULES = ("auto", "squash")  # the card's rule (tiles at the training scale), or one window per image
+
 
 @dataclass
 class SearchConfig:

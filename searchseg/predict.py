@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from searchseg.errors import cli_entry
-from searchseg.prediction.batch import predict_to_folder
-from searchseg.prediction.predictor import BACKENDS, RESIZE_RULES, Predictor
+from searchseg.options import BACKENDS, RESIZE_RULES
 from searchseg.spaces.config import DEVICES
 from searchseg.training.plugins import add_plugins_argument, trust_plugins
 
@@ -47,6 +46,9 @@ def build_parser(prog: str = "python -m searchseg.predict") -> argparse.Argument
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     trust_plugins(args.plugins)
+    from searchseg.prediction.batch import predict_to_folder  # torch: after the arguments are read
+    from searchseg.prediction.predictor import Predictor
+
     predictor = Predictor.load(args.experiment, backend=args.backend, device=args.device, batch_size=args.batch_size,
                                overlap=args.overlap, resize=args.resize)
     table = predict_to_folder(predictor, args.inputs, args.out, overlays=args.overlays,

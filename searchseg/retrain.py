@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from searchseg.errors import cli_entry
-from searchseg.final.evaluate import EXPORT_FORMATS
-from searchseg.final.finalize import retrain_best
+from searchseg.options import EXPORT_FORMATS
 from searchseg.training.plugins import add_plugins_argument, trust_plugins
 
 
@@ -34,6 +33,8 @@ def build_parser(prog: str = "python -m searchseg.retrain") -> argparse.Argument
 def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     trust_plugins(args.plugins)
+    from searchseg.final.finalize import retrain_best  # torch: after the arguments are read
+
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
                            overlays=args.overlays, progress=not args.quiet, trial=args.trial)
     spread = f" ± {summary.test_miou_std:.4f}" if args.seeds > 1 else ""

@@ -7,13 +7,11 @@ from pathlib import Path
 
 from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.errors import cli_entry
-from searchseg.final.evaluate import EXPORT_FORMATS
+from searchseg.options import EXPORT_FORMATS, SEARCHERS, TRACKERS
+from searchseg.spaces.config import parse_assignments
 from searchseg.spaces.space import list_spaces
-from searchseg.tracking.trackers import TRACKERS
 from searchseg.training.plugins import add_plugins_argument, trust_plugins
-from searchseg.trial import parse_assignments
 from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS, format_duration, parse_duration, process_started_at
-from searchseg.tuning.search import SEARCHERS
 
 
 def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentParser:

@@ -7,37 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from searchseg.errors import UserError, cli_entry
 from searchseg.io_utils import folder_name
-from searchseg.spaces.config import TrialConfig, config_help
-from searchseg.training.augment import PRESETS
-from searchseg.training.local_trial import run_local_trial
-from searchseg.training.losses import LOSSES
-from searchseg.training.models import arch_names, list_encoders
-from searchseg.training.optim import OPTIMIZERS
+from searchseg.spaces.config import TrialConfig, config_help, parse_assignments
 from searchseg.training.plugins import add_plugins_argument, load_plugins, trust_plugins
-
-
-def parse_assignments(assignments: list[str]) -> dict:
-    """``["lr=1e-3", "loss.dice=0.5"]`` -> ``{"lr": 0.001, "loss.dice": 0.5}``, values read as YAML scalars."""
-    parsed = {}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set {item!r} is not key=value (e.g. --set lr=3e-4)")
-        try:
-            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed[key.strip()] = value
-        if isinstance(parsed[key.strip()], str):
-            # YAML 1.1 reads "1e-3" as a string; numbers are what users mean.
-            try:
-                parsed[key.strip()] = float(value)
-            except ValueError:
-                pass
-    return parsed
 
 
 def build_parser(prog: str = "python -m searchseg.trial") -> argparse.ArgumentParser:
@@ -68,6 +41,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     args = (build_parser(prog) if prog else build_parser()).parse_args(argv)
     trust_plugins(args.plugins)
     if args.list:
+        from searchseg.training.augment import PRESETS  # the registries (and torch): after the arguments are read
+        from searchseg.training.losses import LOSSES
+        from searchseg.training.models import arch_names, list_encoders
+        from searchseg.training.optim import OPTIMIZERS
+
         load_plugins(args.plugins)  # their names are listed too
         print("architectures:", ", ".join(arch_names()))
         print("losses:", ", ".join(sorted(LOSSES)))
@@ -86,6 +64,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     if args.resume and not args.name:
         raise UserError("--resume needs --name of the trial to continue")
     name = folder_name(args.name) if args.name else f"{config.arch}-{config.encoder}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from searchseg.training.local_trial import run_local_trial
+
     result = run_local_trial(config, args.output / name, resume=args.resume, progress=not args.quiet)
     fit = result.fit
     if fit.status == "nan_loss":

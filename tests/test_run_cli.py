@@ -1,8 +1,11 @@
 """Bad input to the search and retrain CLIs: one line, exit code 2, no traceback."""
 
 import importlib.util
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -105,3 +108,13 @@ def test_the_dashboard_starts_with_the_local_cluster_and_its_url_answers():
     status, dashboard, cluster = result.stdout.splitlines()[-3:]
     assert status == "200" and dashboard.startswith("Ray dashboard: http://127.0.0.1:")
     assert cluster.startswith("local Ray cluster: ray status --address ")
+
+
+def test_ctrl_c_while_the_run_starts_up_is_one_line(tmp_path):
+    """Ctrl-C 2 s after launch lands in the imports or the data check: one line, exit 130, no traceback."""
+    run = subprocess.Popen([sys.executable, "-m", "searchseg.run", "--results", str(tmp_path), "--quiet"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(2)
+    os.killpg(run.pid, signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr, stderr[-2000:]

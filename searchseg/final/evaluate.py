@@ -10,9 +10,8 @@ from torch import nn
 
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write, atomic_write_png
+from searchseg.options import EXPORT_FORMATS
 from searchseg.palette import as_rgb, colourise
-
-EXPORT_FORMATS = ("onnx", "torchscript")
 
 
 def write_overlays(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, names: list[str],

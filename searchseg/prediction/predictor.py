@@ -20,13 +20,12 @@ import torch.nn.functional as F
 from searchseg.data.io import resize_image
 from searchseg.errors import UserError
 from searchseg.final.model_card import ONNX_METADATA_KEY, ModelCard
+from searchseg.options import BACKENDS, RESIZE_RULES
 from searchseg.spaces.config import DEVICES
 from searchseg.training.checkpoints import load_state
 from searchseg.training.metrics import predict_labels
 
-BACKENDS = ("torch", "onnx")
 LOCAL_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")  # in this order, where installed
-RESIZE_RULES = ("auto", "squash")  # the card's rule (tiles at the training scale), or one window per image
 
 
 @dataclass

@@ -236,3 +236,23 @@ def config_help() -> str:
         shown = {"loss": "loss.ce=1.0", "options": "KIND.NAME.PARAM=V"}.get(f.name, f"{f.name}={default}")
         lines.append(f"  {shown:<28} {f.metadata['help']}")
     return "\n".join(lines)
+
+
+def parse_assignments(assignments: list[str]) -> dict:
+    """``["lr=1e-3", "loss.dice=0.5"]`` -> ``{"lr": 0.001, "loss.dice": 0.5}``, values read as YAML scalars."""
+    parsed = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r} is not key=value (e.g. --set lr=3e-4)")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed[key.strip()] = value
+        if isinstance(parsed[key.strip()], str):
+            # YAML 1.1 reads "1e-3" as a string; numbers are what users mean.
+            try:
+                parsed[key.strip()] = float(value)
+            except ValueError:
+                pass
+    return parsed

@@ -15,11 +15,11 @@ from typing import Literal
 import pandas as pd
 
 from searchseg.errors import UserError
+from searchseg.options import TRACKERS
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.engine import metric_name
 
-TRACKERS = ("tensorboard", "wandb", "mlflow")
 PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}
 FINAL_RUN = "final"
 FINAL_FILES = ("metrics.json", "model_card.json", "curves.csv", "config.yaml")
