@@ -57,5 +57,7 @@ def load_experiment(path: str | Path) -> Experiment:
     final_dir = path / "final"
     final = read_json(final_dir / "metrics.json") if (final_dir / "metrics.json").is_file() else None
     final_curves = read_table(final_dir / "curves.csv") if (final_dir / "curves.csv").is_file() else None
-    overlays = sorted((final_dir / "overlays").glob("*.png")) if (final_dir / "overlays").is_dir() else []
+    overlays = [image for image in sorted((final_dir / "overlays").glob("*.png"))  # embedded in report.html:
+                if image.is_file() and not image.is_symlink()  # never a link to a file elsewhere
+                and image.resolve().is_relative_to(final_dir.resolve())] if (final_dir / "overlays").is_dir() else []
     return Experiment(path, run, space, trials, curves, final, final_curves, overlays)

@@ -269,3 +269,15 @@ def test_overlays_are_captioned_with_their_item_path(tmp_path):
         save(root / "final" / "overlays" / f"{tile}__images__image_part_001.png", np.zeros((8, 24, 3), np.uint8))
     page = render_report(load_experiment(root))
     assert "Tile 1/images/image_part_001: image" in page and "Tile 2/images/image_part_001: image" in page
+
+
+def test_a_symlinked_overlay_is_not_embedded_in_the_self_contained_report(tmp_path):
+    import base64
+
+    root = make_experiment(tmp_path / "linked")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG private key material")
+    (root / "final" / "overlays" / "stolen.png").symlink_to(secret)
+    page = render_report(load_experiment(root))
+    assert "stolen" not in page and base64.b64encode(secret.read_bytes()).decode() not in page
+    assert "tile: image" in page  # the real overlay is still there
