@@ -86,3 +86,15 @@ class SearchOptions:
     resources: ResourceConfig = field(default_factory=ResourceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     resume: bool = False
+
+    def check_types(self) -> None:
+        """One line naming a field given the wrong kind of object (``Search(fixed=3)``), before anything runs."""
+        from searchseg.errors import UserError
+
+        groups = {"fixed": dict, "search": SearchConfig, "resources": ResourceConfig, "output": OutputConfig}
+        for name, kind in groups.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise UserError(f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r:.60}")
+        if not isinstance(self.resume, bool):
+            raise UserError(f"resume must be True or False, got {self.resume!r:.60}")

@@ -170,6 +170,10 @@ def test_a_budget_that_is_no_duration_is_one_line(budget):
     ({"class_map": 2.5}, "class_map must be a path, got float 2.5"),
     ({"search": SearchConfig(samples="x")}, "search.samples must be a whole number, got 'x'"),
     ({"search": SearchConfig(samples="x", budget=60)}, "--samples 'x' must be a whole number"),
+    ({"fixed": 3}, "fixed must be dict, got int 3"),
+    ({"search": 3}, "search must be SearchConfig, got int 3"),
+    ({"resources": {"cpus_per_trial": 1}}, "resources must be ResourceConfig, got dict"),
+    ({"resume": "yes"}, "resume must be True or False, got 'yes'"),
 ])
 def test_the_api_given_wrong_types_answers_in_one_line(tmp_path, given, message):
     with pytest.raises(UserError, match=message):

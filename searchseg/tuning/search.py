@@ -472,6 +472,7 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
     planned to end within the budget: the search gets the plan's share and stops when it is used up.
     """
     started_at = time.time() if started_at is None else started_at
+    options.check_types()
     _check_options(options)
     with environment_defaults(TUNE_ENVIRONMENT, restore=("WANDB_MODE",)), optuna_warnings_only():
         return _run_search(options, echo, started_at)
