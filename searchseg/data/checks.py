@@ -156,7 +156,7 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
     report = CheckReport(str(spec.path), len(pairing.pairs))
     _pairing_findings(report, pairing)
     if not pairing.pairs:
-        report.add("error", "no_pairs", f"no image/mask pairs found in {spec.path}; see the README's data layouts")
+        report.add("error", "no_pairs", f"no image/mask pairs found in {spec.path}; see docs/data.md for the layouts")
     good: list[Pair] = []
     image_modes: Counter[str] = Counter()
     mask_modes: Counter[str] = Counter()

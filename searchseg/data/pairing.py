@@ -119,7 +119,7 @@ def find_suffix_pairs(root: Path, mask_suffix: str | None) -> Pairing:
         if not suffixes:
             raise UserError(
                 f"{root}: found neither images/ and masks/ folders nor masks named like IMAGE_mask.png beside "
-                "their images; see the README's data layouts"
+                "their images; see docs/data.md for the layouts"
             )
         top = suffixes.most_common()
         if len(top) > 1 and top[1][1] >= top[0][1] / 2:

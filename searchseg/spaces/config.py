@@ -98,7 +98,7 @@ class TrialConfig:
                              ("torch", "onnx"))
     num_workers: int = _opt(0, "DataLoader worker processes (data is already decoded in memory)", low=0, high=64)
     plugins: str = _opt("", "modules to import before a trial is checked or built, comma-separated; they register "
-                            "models, losses or optimizers (README: Extending)")
+                            "models, losses or optimizers (docs/models.md: Extending)")
     options: dict = _opt({}, "parameters of registered entries as KIND.NAME.PARAM keys, e.g. loss.my_focal.gamma=3")
 
     def __post_init__(self) -> None:
