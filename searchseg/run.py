@@ -107,9 +107,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     outcome = job.fit(retrain=not args.no_retrain, retrain_seeds=args.retrain_seeds, export=args.export,
                       started_at=started_at)
     search = outcome.search
-    print(f"best configuration ({search.experiment_dir / 'best_config.yaml'}):")
-    for key, value in search.best_config.to_flat().items():
-        print(f"  {key}: {value}")
+    best = search.best_config
+    losses = " + ".join(f"{weight:g} {name}" for name, weight in best.loss.items())
+    print(f"best configuration: {best.arch}/{best.encoder}, lr {best.lr:g}, weight decay {best.weight_decay:g}, "
+          f"loss {losses}, {best.augment} augmentation, {best.image_size} px "
+          f"(every key: {search.experiment_dir / 'best_config.yaml'})")
     if outcome.final:
         spread = f" ± {outcome.final.test_miou_std:.4f}" if args.retrain_seeds > 1 else ""
         print(f"test mIoU {outcome.final.test_miou:.4f}{spread} on {outcome.final.test_images} held-out "

@@ -274,8 +274,10 @@ def _init_ray(options: SearchOptions, echo) -> None:
                             "start it with 'ray start --head' or check the address") from None
     else:
         dashboard = options.resources.dashboard
+        # Ray's own warnings (token authentication, ...) only with --verbose: the run's lines say what matters
         context = ray.init(log_to_driver=False, include_dashboard=dashboard, dashboard_host="127.0.0.1",
-                           configure_logging=True, logging_level=logging.WARNING)
+                           configure_logging=True,
+                           logging_level=logging.WARNING if options.output.verbose >= 2 else logging.ERROR)
         if dashboard:
             echo(f"Ray dashboard: http://{context.dashboard_url}")
         echo(f"local Ray cluster: ray status --address {ray.get_runtime_context().gcs_address}")

@@ -112,12 +112,13 @@ def test_asha_stops_the_trials_below_its_rung_cutoff(finished):
     assert (trials["epochs_run"] == 3).any()
     # ASHA's rule at the rung (epoch 1, reduction 3): a trial goes on only if it reaches the top third of the
     # values recorded there before it. Whether any is stopped depends on the order the trials arrive in, and
-    # two trials reporting within a second of each other may reach the driver in either order, so only the
-    # reports clearly earlier are counted as recorded before.
+    # two trials reporting within a few seconds of each other may reach the driver in either order (on a loaded
+    # machine one report reached it more than 1 s after a later one), so only the reports clearly earlier are
+    # counted as recorded before.
     first = curves[curves["epoch"] == 1]
     must_stop = set()
     for row in first.itertuples():
-        before = first.loc[first["reported_at"] < row.reported_at - 1.0, "val_miou"]
+        before = first.loc[first["reported_at"] < row.reported_at - 3.0, "val_miou"]
         if len(before) and row.val_miou < np.percentile(before, 100 * (1 - 1 / 3)):
             must_stop.add(row.trial_id)
     assert must_stop <= stopped
