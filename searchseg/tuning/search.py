@@ -247,7 +247,9 @@ def data_config(fixed: dict) -> TrialConfig:
 
 
 TUNE_ENVIRONMENT = {
-    "RAY_AIR_NEW_OUTPUT": "1",
+    # Tune's legacy reporter: silent unless --verbose asks for its status tables (the new one printed a
+    # configuration box and a TensorBoard hint into Ray's temp folder however quiet the run was)
+    "RAY_AIR_NEW_OUTPUT": "0",
     # One checkpoint kept per trial forces a snapshot per epoch; that is intended, not a bottleneck here.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     # Ray Tune saves the experiment's state (trials, searcher) every 10 s by default: a driver killed in between
