@@ -63,12 +63,14 @@ def parallel_figure(table: pd.DataFrame, metric: str) -> go.Figure:
         if numeric.notna().sum() == values.notna().sum() and numeric.nunique() > 3:
             positive = numeric[numeric > 0]
             log = len(positive) == numeric.notna().sum() and positive.max() / positive.min() > 20
+            shown = np.log10(numeric) if log else numeric
+            ticks = list(np.linspace(shown.min(), shown.max(), 5))
             dimensions.append({"label": f"log10({column})" if log else column,
-                               "values": np.log10(numeric) if log else numeric})
+                               **_with_not_applicable(shown, ticks, [f"{tick:.3g}" for tick in ticks])})
         elif numeric.notna().sum() == values.notna().sum():  # a numeric choice: its few values, on a number axis
             ticks = sorted(numeric.dropna().unique())
-            dimensions.append({"label": column, "values": numeric, "tickvals": ticks,
-                               "ticktext": [f"{tick:.3g}" for tick in ticks]})
+            dimensions.append({"label": column,
+                               **_with_not_applicable(numeric, ticks, [f"{tick:.3g}" for tick in ticks])})
         else:
             labels = sorted(values.fillna("n/a").astype(str).unique())
             codes = values.fillna("n/a").astype(str).map({label: i for i, label in enumerate(labels)})
@@ -79,6 +81,17 @@ def parallel_figure(table: pd.DataFrame, metric: str) -> go.Figure:
                                     dimensions=dimensions))
     return _layout(figure, f"Parameters against {metric} (finished trials)",
                    margin={"l": 80, "r": 40, "t": 110, "b": 40})
+
+
+def _with_not_applicable(values: pd.Series, ticks: list, labels: list[str]) -> dict:
+    """A numeric axis on which a trial without this parameter (a conditional one, e.g. ``focal_gamma`` when the
+    focal loss is off) sits at "n/a" below the range: plotly drops a line that has a missing value, and the
+    chart once drew 1 line for 10 trials."""
+    if not values.isna().any():
+        return {"values": values, "tickvals": ticks, "ticktext": labels}
+    low, high = values.min(), values.max()
+    below = low - 0.15 * (high - low) if high > low else low - 1.0
+    return {"values": values.fillna(below), "tickvals": [below, *ticks], "ticktext": ["n/a", *labels]}
 
 
 def importance_figure(table: pd.DataFrame) -> go.Figure:

@@ -281,3 +281,21 @@ def test_a_symlinked_overlay_is_not_embedded_in_the_self_contained_report(tmp_pa
     page = render_report(load_experiment(root))
     assert "stolen" not in page and base64.b64encode(secret.read_bytes()).decode() not in page
     assert "tile: image" in page  # the real overlay is still there
+
+
+def test_parallel_coordinates_keep_every_trial_when_a_conditional_parameter_is_missing():
+    """plotly drops a line with a missing value: a conditional parameter once left 1 line of 10 trials."""
+    from searchseg.report.figures import parallel_figure
+
+    table = pd.DataFrame({
+        "trial_id": list("abcdef"), "arch": ["unet", "fpn"] * 3, "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 2e-2],
+        "focal_gamma": [np.nan, 2.0, np.nan, np.nan, 3.0, np.nan],  # a choice, set only with the focal loss
+        "tversky_alpha": [0.1, np.nan, 0.3, 0.45, np.nan, 0.7],  # a range, set only with the Tversky loss
+        "value": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]})
+    dimensions = parallel_figure(table, "val_miou").data[0].dimensions
+    for dimension in dimensions:
+        values = np.asarray(dimension.values, dtype=float)
+        assert len(values) == 6 and not np.isnan(values).any(), dimension.label
+    for label in ("focal_gamma", "tversky_alpha"):
+        dimension = next(d for d in dimensions if d.label == label)
+        assert dimension.ticktext[0] == "n/a" and min(dimension.values) == dimension.tickvals[0]
