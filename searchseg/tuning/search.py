@@ -14,7 +14,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -482,72 +482,136 @@ def run_search(options: SearchOptions, echo=print, started_at: float | None = No
         return _run_search(options, echo, started_at)
 
 
-def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcome:
-    plan = None
-    if options.resume:
-        if not options.output.name:
-            raise UserError("--resume needs --name of the experiment to continue")
-        experiment_dir, storage_path = experiment_location(options, options.output.name)
-        run_file = experiment_dir / RUN_FILE
-        if not run_file.is_file():
-            raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
-        lock_experiment(experiment_dir)
-        warm_trials = []  # an earlier experiment's trials are in the restored searcher's study already
-        saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
-        space = load_space(str(experiment_dir / SPACE_FILE), named_by_user=False)  # data: --plugins trusts
-        space.settings.__dict__.update(saved["settings"])
-        fixed = saved["fixed"]
-        load_plugins(fixed.get("plugins"))  # named in run.json, data: imported only if --plugins names them
-        try:
-            plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
-        except TypeError:
-            raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
-        if plan is not None:  # the remaining budget, not a new one: the clock goes on from where it stopped
-            used = _budget_used_before(experiment_dir, saved, plan)
-            started_at -= used
-            atomic_write_text(run_file, json.dumps({**saved, "started_at": started_at}, indent=2, default=str))
-            left = max(0.0, plan.budget_seconds - (time.time() - started_at))
-            echo(f"resuming with the remaining budget: {format_duration(used)} of "
-                 f"{format_duration(plan.budget_seconds)} were used before the interruption, "
-                 f"{format_duration(left)} remain (until "
-                 f"{time.strftime('%H:%M:%S', time.localtime(started_at + plan.budget_seconds))})")
-    else:
-        trust_plugins(options.fixed.get("plugins"))  # --set plugins=... or Search(fixed=...): named by the user
-        space = as_space(options.space)
-        _settings_with_options(space, options)
-        fixed = fixed_config(space, options)
-        warm_trials = _warm_start(space, options, echo)
-        name = options.output.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        experiment_dir, storage_path = experiment_location(options, name)
-        writable_folder(experiment_dir, "--results or --storage")
-        lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
-        if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
-            raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
-                            "or choose another --name")
-    settings = space.settings
-    name = experiment_dir.name
+@dataclass
+class _Experiment:
+    """What a new or resumed search starts from."""
 
+    space: SearchSpace
+    fixed: dict
+    experiment_dir: Path
+    storage_path: str
+    started_at: float  # the budget's clock
+    plan: BudgetPlan | None = None  # a resumed run's saved plan; a new run's is made once its data is decoded
+    warm_trials: list[WarmTrial] = field(default_factory=list)
+    saved_fingerprint: str | None = None  # a resumed run's data, which must not have changed
+
+
+def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcome:
+    job = _resumed_experiment(options, echo, started_at) if options.resume else _new_experiment(options, echo,
+                                                                                                  started_at)
+    space, fixed, experiment_dir, plan = job.space, job.fixed, job.experiment_dir, job.plan
+    settings, name = space.settings, experiment_dir.name
     data = options.data if isinstance(options.data, SegmentationData) else \
         load_from_config(data_config(fixed), progress=options.output.verbose > 0)
-    if options.resume and data.fingerprint != saved["data_fingerprint"]:
+    if job.saved_fingerprint is not None and data.fingerprint != job.saved_fingerprint:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
-                        f"{saved['data_fingerprint']}); start a new experiment instead of resuming")
+                        f"{job.saved_fingerprint}); start a new experiment instead of resuming")
     totals = _cluster_totals(options, echo)
     resources = _resources(options, *totals)
     if not options.resume:  # Ray gives a trial as many threads as CPUs; saying so makes best_config.yaml rerunnable
         fixed.setdefault("threads", max(1, int(resources["cpu"])))
-    budget = budget_seconds(options)
-    if budget is not None and not options.resume:
-        for split in ("val", "test"):
-            if not len(data.splits[split]):
-                raise UserError(_EMPTY_SPLIT.format(split=split, key=f"{split}_fraction"))
-        plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
-        _apply_plan(space, fixed, plan)
-        clock = time.strftime("%H:%M:%S", time.localtime(started_at + budget))
-        for line in plan.describe(len(space.start), clock):
-            echo(line)
+        plan = _planned_for(options, space, fixed, data, resources, totals, job.started_at, echo)
     searching = plan is None or plan.samples > 0
-    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    _describe(options, space, name, data, resources, searching, echo)
+    if not options.resume:
+        _write_run_file(options, job, data, resources, plan)
+
+    study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
+    writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
+                           time_budget=plan is not None, study=study)
+    grid, finished = None, []
+    if searching:
+        _start_ray(options, echo)
+        with signal_handlers_kept():
+            grid = _fit(options, space, fixed, data, resources, experiment_dir, job.storage_path, writer, plan,
+                        job.started_at, job.warm_trials)
+        if _stopped_early(grid, settings.samples, plan, job.started_at):
+            raise Interrupted(_interrupted_line(options, settings.samples, experiment_dir))
+        finished = _finished_results([grid[i] for i in range(len(grid))], settings, experiment_dir)
+    else:
+        writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
+    if not finished and plan is None:
+        raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
+    best, best_config, best_value, selection = _best_trial(finished, grid, space, fixed, plan, searching, echo)
+    best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    best_state = _best_state(best, experiment_dir)
+    if searching:
+        counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
+        echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+             f"best {settings.metric} {best_value:.4f}")
+    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
+                         plan, selection, job.started_at)
+
+
+def _resumed_experiment(options: SearchOptions, echo, started_at: float) -> _Experiment:
+    """The experiment ``--resume --name`` continues, with the remaining budget: its clock goes on from where the
+    interrupted run stopped, not from a new start."""
+    if not options.output.name:
+        raise UserError("--resume needs --name of the experiment to continue")
+    experiment_dir, storage_path = experiment_location(options, options.output.name)
+    run_file = experiment_dir / RUN_FILE
+    if not run_file.is_file():
+        raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
+    lock_experiment(experiment_dir)
+    saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
+    space = load_space(str(experiment_dir / SPACE_FILE), named_by_user=False)  # data: --plugins trusts
+    space.settings.__dict__.update(saved["settings"])
+    fixed = saved["fixed"]
+    load_plugins(fixed.get("plugins"))  # named in run.json, data: imported only if --plugins names them
+    try:
+        plan = BudgetPlan(**saved["plan"]) if saved.get("plan") else None
+    except TypeError:
+        raise UserError(f"{run_file}: its budget plan is damaged; restore it from a copy") from None
+    if plan is not None:
+        used = _budget_used_before(experiment_dir, saved, plan)
+        started_at -= used
+        atomic_write_text(run_file, json.dumps({**saved, "started_at": started_at}, indent=2, default=str))
+        left = max(0.0, plan.budget_seconds - (time.time() - started_at))
+        echo(f"resuming with the remaining budget: {format_duration(used)} of "
+             f"{format_duration(plan.budget_seconds)} were used before the interruption, "
+             f"{format_duration(left)} remain (until "
+             f"{time.strftime('%H:%M:%S', time.localtime(started_at + plan.budget_seconds))})")
+    # an earlier experiment's warm-start trials are in the restored searcher's study already
+    return _Experiment(space, fixed, experiment_dir, storage_path, started_at, plan,
+                       saved_fingerprint=saved["data_fingerprint"])
+
+
+def _new_experiment(options: SearchOptions, echo, started_at: float) -> _Experiment:
+    trust_plugins(options.fixed.get("plugins"))  # --set plugins=... or Search(fixed=...): named by the user
+    space = as_space(options.space)
+    _settings_with_options(space, options)
+    fixed = fixed_config(space, options)
+    warm_trials = _warm_start(space, options, echo)
+    name = options.output.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    experiment_dir, storage_path = experiment_location(options, name)
+    writable_folder(experiment_dir, "--results or --storage")
+    lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
+    if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
+        raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
+                        "or choose another --name")
+    return _Experiment(space, fixed, experiment_dir, storage_path, started_at, warm_trials=warm_trials)
+
+
+def _planned_for(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
+                 totals: tuple[float, float], started_at: float, echo) -> BudgetPlan | None:
+    """A new run's plan from measured costs, applied to the space and printed; none for a search sized by hand."""
+    budget = budget_seconds(options)
+    if budget is None:
+        return None
+    for split in ("val", "test"):
+        if not len(data.splits[split]):
+            raise UserError(_EMPTY_SPLIT.format(split=split, key=f"{split}_fraction"))
+    plan = _plan(space, fixed, data, options, resources, totals, started_at, echo)
+    _apply_plan(space, fixed, plan)
+    clock = time.strftime("%H:%M:%S", time.localtime(started_at + budget))
+    for line in plan.describe(len(space.start), clock):
+        echo(line)
+    return plan
+
+
+def _describe(options: SearchOptions, space: SearchSpace, name: str, data: SegmentationData, resources: dict,
+              searching: bool, echo) -> None:
+    settings, sizes = space.settings, {split: len(idx) for split, idx in data.splits.items()}
     if searching:
         searcher = options.search.searcher
         echo(f"search {name}: space {space.name}, "
@@ -558,76 +622,77 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
 
-    if not options.resume:
-        atomic_write_text(experiment_dir / SPACE_FILE, space.text)
-        atomic_write_text(experiment_dir / RUN_FILE, json.dumps({
-            "name": name, "space": space.name, "settings": asdict(settings), "fixed": fixed,
-            "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
-            "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "started_at": started_at,
-            "plan": plan.to_dict() if plan else None, "storage": options.output.storage,
-            "warm_start": {"experiment": str(options.search.warm_start), "trials": len(warm_trials)}
-            if options.search.warm_start is not None else None, **run_metadata(),
-        }, indent=2, default=str))
 
-    study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
-    writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
-                           time_budget=plan is not None, study=study)
-    if searching:
-        _start_ray(options, echo)
-        with signal_handlers_kept():
-            grid = _fit(options, space, fixed, data, resources, experiment_dir, storage_path, writer, plan,
-                        started_at, warm_trials)
-        if _stopped_early(grid, settings.samples, plan, started_at):
-            resume = f"python -m searchseg.run --resume --name {name}" + (
-                f" --storage {options.output.storage}" if options.output.storage else
-                f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
-            raise Interrupted(f"the search stopped before its {settings.samples} trials ended; its state is kept "
-                              f"in {experiment_dir}; continue it with: {resume} (from Python: "
-                              f"searchseg.Search.restore('{experiment_dir}').fit())")
-        results = [grid[i] for i in range(len(grid))]
-    else:
-        grid, results = None, []
-        writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
+def _write_run_file(options: SearchOptions, job: _Experiment, data: SegmentationData, resources: dict,
+                    plan: BudgetPlan | None) -> None:
+    space = job.space
+    atomic_write_text(job.experiment_dir / SPACE_FILE, space.text)
+    atomic_write_text(job.experiment_dir / RUN_FILE, json.dumps({
+        "name": job.experiment_dir.name, "space": space.name, "settings": asdict(space.settings), "fixed": job.fixed,
+        "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
+        "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "started_at": job.started_at,
+        "plan": plan.to_dict() if plan else None, "storage": options.output.storage,
+        "warm_start": {"experiment": str(options.search.warm_start), "trials": len(job.warm_trials)}
+        if options.search.warm_start is not None else None, **run_metadata(),
+    }, indent=2, default=str))
+
+
+def _interrupted_line(options: SearchOptions, samples: int, experiment_dir: Path) -> str:
+    name = experiment_dir.name
+    resume = f"python -m searchseg.run --resume --name {name}" + (
+        f" --storage {options.output.storage}" if options.output.storage else
+        f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
+    return (f"the search stopped before its {samples} trials ended; its state is kept in {experiment_dir}; continue "
+            f"it with: {resume} (from Python: searchseg.Search.restore('{experiment_dir}').fit())")
+
+
+def _finished_results(results: list[tune.Result], settings: SearchSettings, experiment_dir: Path
+                      ) -> list[tune.Result]:
+    """The trials that reported the metric (and, with a latency limit, ran within it)."""
     finished = [r for r in results if r.metrics and settings.metric in r.metrics]
     if settings.max_latency_ms is not None:
         finished = [r for r in finished if (r.metrics or {}).get(FAILURE_KEY) != TrialStatus.INFEASIBLE]
         if not finished:
             fastest = load_trials(experiment_dir)["latency_ms"].min()
-            raise UserError(f"no configuration of {name} ran within --max-latency-ms {settings.max_latency_ms:g} "
-                            f"(the fastest measured {fastest:g} ms per image; trials.csv lists them); raise the "
-                            "limit or search smaller models")
-    if not finished and plan is None:
-        raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
-    best_state, selection = None, None
+            raise UserError(f"no configuration of {experiment_dir.name} ran within --max-latency-ms "
+                            f"{settings.max_latency_ms:g} (the fastest measured {fastest:g} ms per image; "
+                            "trials.csv lists them); raise the limit or search smaller models")
+    return finished
+
+
+def _best_trial(finished: list[tune.Result], grid: tune.ResultGrid | None, space: SearchSpace, fixed: dict,
+                plan: BudgetPlan | None, searching: bool, echo
+                ) -> tuple[tune.Result | None, TrialConfig, float, TrialChoice | None]:
+    """(the trial the final model starts from, its config, its score, how a planned run chose it)."""
+    settings = space.settings
     if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
-        best_config, best_value, best = TrialConfig.from_flat({**fixed, **first_configuration(space)}), \
-            float("nan"), None
+        config = TrialConfig.from_flat({**fixed, **first_configuration(space)})
         if searching:
             echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
-                 f"{best_config.arch}/{best_config.encoder} from scratch (a larger --budget lets the search run)")
-    elif plan is None:
+                 f"{config.arch}/{config.encoder} from scratch (a larger --budget lets the search run)")
+        return None, config, float("nan"), None
+    if plan is None:
         assert grid is not None, "without a plan there is always a search"
         best = _best_result(finished, settings.metric, settings.mode) if settings.max_latency_ms is not None else \
             grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
-        best_value = _best_score(best, settings.metric, settings.mode)
-        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
-    else:
-        best, best_value, selection = _trial_to_continue(finished, space, echo)
-        best_config = TrialConfig.from_flat({**fixed, **searched_config(best)})
-    best_config.save(experiment_dir / BEST_CONFIG_FILE)
-    if best is not None and best.checkpoint is not None:
-        with best.checkpoint.as_directory() as folder:
-            best_state = Path(folder) / STATE_FILE
-            if best_state.parent != Path(best.checkpoint.path):  # a temporary copy of remote storage: keep it
-                kept, source = experiment_dir / "best_trial_state.pt", best_state
-                atomic_write(kept, lambda tmp: shutil.copyfile(source, tmp))  # called at once
-                best_state = kept
-    if searching:
-        counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
-        echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
-             f"best {settings.metric} {best_value:.4f}")
-    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
-                         plan, selection, started_at)
+        return best, TrialConfig.from_flat({**fixed, **searched_config(best)}), \
+            _best_score(best, settings.metric, settings.mode), None
+    best, value, selection = _trial_to_continue(finished, space, echo)
+    return best, TrialConfig.from_flat({**fixed, **searched_config(best)}), value, selection
+
+
+def _best_state(best: tune.Result | None, experiment_dir: Path) -> Path | None:
+    """The chosen trial's latest checkpoint state, copied into the experiment when it is a temporary copy of
+    remote storage."""
+    if best is None or best.checkpoint is None:
+        return None
+    with best.checkpoint.as_directory() as folder:
+        state = Path(folder) / STATE_FILE
+        if state.parent != Path(best.checkpoint.path):
+            kept, source = experiment_dir / "best_trial_state.pt", state
+            atomic_write(kept, lambda tmp: shutil.copyfile(source, tmp))  # called at once
+            return kept
+    return state
 
 
 def _best_result(results: list[tune.Result], metric: str, mode: str) -> tune.Result:
