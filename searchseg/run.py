@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
               f"images (pixel accuracy {outcome.final.mean_pixel_accuracy:.4f})")
         print(f"predict new images: searchseg predict {search.experiment_dir} IMAGES... --out DIR")
     print(f"report: {outcome.report}")
-    print(f"optuna study: optuna-dashboard sqlite:///{outcome.study.resolve()}")
+    missing = "" if importlib.util.find_spec("optuna_dashboard") else " (pip install 'searchseg[trackers]' first)"
+    print(f"optuna study: optuna-dashboard sqlite:///{outcome.study.resolve()}{missing}")
     print(f"results: {search.experiment_dir}")
 
 
