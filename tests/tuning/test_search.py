@@ -335,14 +335,14 @@ def test_ctrl_c_after_the_search_and_sigterm_during_it_stop_the_run_with_one_lin
                                                                                   moment):
     """Ctrl-C reaches the process group; a scheduler's or container's SIGTERM reaches the driver alone."""
     dataset = search_dataset
-    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
+    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", "2",
                "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "stopped",
                "--results", str(tmp_path), "--concurrency", "1", "--quiet", "--retrain-seeds", "30"]
     first = _started(command, {**os.environ, "RAY_ADDRESS": ""})
     trials_csv = tmp_path / "stopped" / "trials.csv"
     if moment == "final model":
         finished = ["completed", "early_stopped"]
-        _wait_for(lambda: _table(trials_csv)["status"].isin(finished).sum() == KILL_SAMPLES, first)
+        _wait_for(lambda: _table(trials_csv)["status"].isin(finished).sum() == 2, first)
         time.sleep(3)  # Ray Tune has returned; the best is being retrained 30 times
     else:
         _wait_for(lambda: (_table(trials_csv)["status"] == "running").any(), first)
