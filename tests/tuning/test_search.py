@@ -242,48 +242,6 @@ def _location(tmp_path: Path, storage: bool) -> tuple[list[str], Path]:
     return ["--results", str(tmp_path)], tmp_path
 
 
-def test_killed_driver_resumes_without_repeats_and_keeps_tpe_history(search_dataset, tmp_path):
-    """Kill the driver with SIGKILL part-way, then resume from a new driver process."""
-    dataset = search_dataset
-    where, root = _location(tmp_path, storage=False)
-    command = [sys.executable, "-m", "searchseg.run", "--space", _kill_space(dataset), "--samples", str(KILL_SAMPLES),
-               "--data", str(dataset), "--class-map", str(dataset / "classes.yaml"), "--name", "resumable",
-               *where, "--concurrency", "1", "--no-retrain", "--quiet"]
-    env = {**os.environ, "RAY_ADDRESS": ""}
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                             env=env)
-    trials_csv = root / "resumable" / "trials.csv"
-    deadline = time.time() + 240
-    finished_before = pd.DataFrame()
-    while time.time() < deadline and first.poll() is None:
-        if trials_csv.is_file():
-            table = pd.read_csv(trials_csv)
-            finished_before = table[table["status"].isin(["completed", "early_stopped"])]
-            if len(finished_before) >= 2:
-                break
-        time.sleep(1)
-    assert first.poll() is None, "the search ended before it could be interrupted"
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
-    assert 2 <= len(finished_before) < KILL_SAMPLES
-
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600, env=env)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    trials = pd.read_csv(trials_csv)
-    curves = pd.read_csv(root / "resumable" / "curves.csv")
-    assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
-    assert set(trials["status"]) <= {"completed", "early_stopped"}
-    assert not curves.duplicated(["trial_id", "epoch"]).any()
-    for _, row in finished_before.iterrows():  # finished trials were not run again
-        after = trials.set_index("trial_id").loc[row["trial_id"]]
-        assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
-    study = _searcher_study(root / "resumable")
-    told = [t for t in study.trials if t.state.is_finished()]
-    assert len(told) == KILL_SAMPLES, "the restored searcher lost the trials it had seen before the interruption"
-    for name in ("best_config.yaml", "report.html", "study.db"):
-        assert (root / "resumable" / name).is_file(), name
-
-
 def _started(command: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env=env)
@@ -321,13 +279,24 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     assert "--resume --name interrupted" in stderr
     assert not (tmp_path / "interrupted" / "final").exists(), "an interrupted search's best was retrained"
     assert not (tmp_path / "interrupted" / "report.html").exists()
+    before = _table(trials_csv)
+    finished_before = before[before["status"].isin(["completed", "early_stopped"])]
 
     resumed = subprocess.run([*command, "--resume", "--no-retrain"], capture_output=True, text=True, timeout=600,
                              env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     trials = pd.read_csv(trials_csv)
+    curves = pd.read_csv(tmp_path / "interrupted" / "curves.csv")
     assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
+    assert not curves.duplicated(["trial_id", "epoch"]).any()
+    for _, row in finished_before.iterrows():  # finished trials were not run again
+        after = trials.set_index("trial_id").loc[row["trial_id"]]
+        assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
+    told = [t for t in _searcher_study(tmp_path / "interrupted").trials if t.state.is_finished()]
+    assert len(told) == KILL_SAMPLES, "the restored searcher lost the trials it had seen before the interruption"
+    for name in ("best_config.yaml", "report.html", "study.db"):
+        assert (tmp_path / "interrupted" / name).is_file(), name
 
 
 @pytest.mark.parametrize("stop, moment", [("SIGINT", "final model"), ("SIGTERM", "first trial running")])
