@@ -279,14 +279,14 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     assert "--resume --name interrupted" in stderr
     assert not (tmp_path / "interrupted" / "final").exists(), "an interrupted search's best was retrained"
     assert not (tmp_path / "interrupted" / "report.html").exists()
-    before = _table(trials_csv)
+    before = read_table(trials_csv)  # trial ids as text: Ray's hex ids are sometimes all digits
     finished_before = before[before["status"].isin(["completed", "early_stopped"])]
 
     resumed = subprocess.run([*command, "--resume", "--no-retrain"], capture_output=True, text=True, timeout=600,
                              env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    trials = pd.read_csv(trials_csv)
-    curves = pd.read_csv(tmp_path / "interrupted" / "curves.csv")
+    trials = read_table(trials_csv)
+    curves = read_table(tmp_path / "interrupted" / "curves.csv")
     assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
     assert not curves.duplicated(["trial_id", "epoch"]).any()
