@@ -294,7 +294,8 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run_all(scale: Scale, only: list[int] | None = None) -> list[Row]:
+def run_all(scale: Scale, only: list[int] | None = None, on_rows=lambda rows: None) -> list[Row]:
+    """Run the benchmarks (``only`` these numbers); ``on_rows(rows so far)`` after each one."""
     if not ray.is_initialized():
         ray.init(num_cpus=available_cpus(), include_dashboard=False, log_to_driver=False)
     bench = Bench(scale)
@@ -306,6 +307,7 @@ def run_all(scale: Scale, only: list[int] | None = None) -> list[Row]:
         started = time.perf_counter()
         new = benchmark(bench)
         rows += new
+        on_rows(rows)
         print(format_table(new).splitlines()[-1] if len(new) == 1 else "\n".join(format_table(new).splitlines()[2:]),
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     print()
@@ -320,8 +322,9 @@ def write_results(rows: list[Row], scale: Scale, path: Path, only: list[int] | N
         fresh = {r.name.split(".")[0]: format_table([r]).splitlines()[-1] for r in rows}
         lines = [fresh.get(line[2:].split(".")[0], line) if line.startswith("| ") else line for line in lines]
         stamp = time.strftime("%Y-%m-%d %H:%M")
-        path.write_text("\n".join(lines) + f"\n\nRows {', '.join(fresh)} re-measured on {stamp} with "
-                        f"`python -m benchmarks {' '.join(sys.argv[1:])}`.\n")
+        note = f"Rows {', '.join(fresh)} re-measured on {stamp} with `python -m benchmarks {' '.join(sys.argv[1:])}`."
+        lines = [line for line in lines if line != note]  # written again after each benchmark of the run
+        path.write_text("\n".join(lines).rstrip("\n") + f"\n\n{note}\n")
         return
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}; "

@@ -44,8 +44,9 @@ def test_the_equal_time_runs_the_no_search_arm_with_the_search_switched_off(tmp_
 
 
 @pytest.mark.slow
-def test_python_m_benchmarks_runs_a_cheap_row(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "5"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+def test_python_m_benchmarks_runs_a_cheap_row_and_writes_it_when_it_finishes(tmp_path):
+    output = tmp_path / "RESULTS.md"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "5", "--output", str(output)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "5. trial start-up" in done.stdout
+    assert "5. trial start-up" in done.stdout and "| 5. trial start-up" in output.read_text()

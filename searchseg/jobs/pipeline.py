@@ -13,13 +13,13 @@ from searchseg.options import SearchOptions
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
 from searchseg.spaces.config import TrialConfig
+from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.tracking.optuna_study import export_study
 from searchseg.tracking.pareto import write_pareto
 from searchseg.tracking.trackers import log_final_model
 from searchseg.tuning.search import run_search
 
 if TYPE_CHECKING:
-    from searchseg.tracking.final_metrics import FinalMetrics
     from searchseg.tuning.search import SearchOutcome
 
 
@@ -62,7 +62,11 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
     outcome = run_search(options, echo=echo, started_at=started_at)
     final = None
     progress = options.output.verbose > 0
-    if retrain and outcome.plan is not None:
+    written = outcome.experiment_dir / FINAL_DIR / "metrics.json"  # the final stage's last file
+    if retrain and options.resume and written.is_file():  # interrupted after it, e.g. while the report was written
+        final = FinalMetrics.load(written)
+        echo(f"final model: kept as the interrupted run wrote it ({written.parent}); the report is written again")
+    elif retrain and outcome.plan is not None:
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         plan = outcome.plan

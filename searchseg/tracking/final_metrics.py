@@ -8,7 +8,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from searchseg.io_utils import atomic_write_text, json_default
+from searchseg.errors import UserError
+from searchseg.io_utils import atomic_write_text, json_default, read_json
 
 
 @dataclass
@@ -56,3 +57,13 @@ class FinalMetrics:
 
     def save(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=json_default))
+
+    @classmethod
+    def load(cls, path: Path) -> FinalMetrics:
+        """``final/metrics.json`` as ``save`` wrote it; one line naming the file when it is damaged."""
+        fields = read_json(path, ("test_miou",))
+        known = {field.name for field in dataclasses.fields(cls)}
+        try:
+            return cls(**{key: value for key, value in fields.items() if key in known})
+        except TypeError as error:
+            raise UserError(f"{path} is not what searchseg wrote ({error}); restore it from a copy") from None

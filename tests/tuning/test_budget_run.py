@@ -196,3 +196,28 @@ def test_a_run_killed_during_its_final_training_resumes_it_with_the_remaining_bu
     assert curves["epoch"].tolist()[:len(saved_epochs)] == saved_epochs  # the epochs before the kill are kept
     assert curves["epoch"].is_unique and curves["epoch"].is_monotonic_increasing
     assert (tmp_path / "killed" / "final" / "metrics.json").is_file() and not checkpoint.exists()
+
+
+def test_a_run_killed_once_its_final_model_is_written_keeps_it_and_writes_the_report_on_resume(search_dataset,
+                                                                                                tmp_path):
+    """SIGKILL the moment final/metrics.json appears (the report is written next): --resume keeps that final
+    model as it is instead of training it again, and writes the report."""
+    space = search_dataset.parent / "budget_space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    command = [sys.executable, "-m", "searchseg.run", "--budget", "25s", "--samples", "0", "--space", str(space),
+               "--data", str(search_dataset), "--class-map", str(search_dataset / "classes.yaml"),
+               "--results", str(tmp_path), "--name", "reporting", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    metrics = tmp_path / "reporting" / "final" / "metrics.json"
+    while first.poll() is None and not metrics.is_file():
+        time.sleep(0.02)
+    if first.poll() is None:
+        os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    written = metrics.read_bytes()
+    (tmp_path / "reporting" / "report.html").unlink(missing_ok=True)  # as if the kill came before the report
+
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert metrics.read_bytes() == written  # not trained again
+    assert (tmp_path / "reporting" / "report.html").is_file() and "test mIoU" in done.stdout
