@@ -62,6 +62,14 @@ def test_retrain_refuses_a_folder_that_is_not_an_experiment(tmp_path, capsys):
     assert "is not a finished searchseg experiment" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("trial", ["../../elsewhere", "a/b", ".."])
+def test_retrain_trial_must_name_one_folder_inside_the_experiment(tmp_path, capsys, trial):
+    """--trial names final-TRIAL/: a path would write it elsewhere."""
+    with pytest.raises(SystemExit) as exit_info:
+        retrain_main([str(tmp_path), "--trial", trial])
+    assert exit_info.value.code == 2 and "--trial" in capsys.readouterr().err
+
+
 def test_run_help_lists_every_option():
     result = subprocess.run([sys.executable, "-m", "searchseg.run", "--help"], capture_output=True, text=True,
                             timeout=120)

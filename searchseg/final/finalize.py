@@ -28,7 +28,7 @@ from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
 from searchseg.final.evaluate import export_model, write_overlays
 from searchseg.final.model_card import ONNX_METADATA_KEY, build_model_card
-from searchseg.io_utils import atomic_write, atomic_write_text
+from searchseg.io_utils import atomic_write, atomic_write_text, folder_name
 from searchseg.machine import available_cpus
 from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
@@ -84,6 +84,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
 
 def _trial_config(experiment_dir: Path, trial: str) -> Path:
     """The full config a trial saved beside its results (``train_segmentation_TRIAL_*/config.yaml``)."""
+    folder_name(trial, "--trial")  # it names final-TRIAL/: one folder inside the experiment
     found = sorted(experiment_dir.glob(f"train_segmentation_{glob.escape(trial)}_*/config.yaml"))
     if not found:
         raise UserError(f"{experiment_dir} has no trial {trial!r} with a saved config; pick a trial_id from its "
