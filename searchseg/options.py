@@ -1,6 +1,6 @@
 """The job's plain records: how to search (``SearchConfig``), on what (``ResourceConfig``), where results go
 (``OutputConfig``), and everything a search is given (``SearchOptions``), grouped as Ray Tune's
-``TuneConfig``/``RunConfig``. Standard library only, at the bottom of the package: every stage may read them and
+``TuneConfig``/``RunConfig``. Standard library (and ``errors``) only, at the bottom: every stage may read them and
 none imports the front door (``api.Search`` adds ``fit`` and ``restore`` to ``SearchOptions``).
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from searchseg.errors import UserError
 
 if TYPE_CHECKING:
     import optuna
@@ -89,8 +91,6 @@ class SearchOptions:
 
     def check_types(self) -> None:
         """One line naming a field given the wrong kind of object (``Search(fixed=3)``), before anything runs."""
-        from searchseg.errors import UserError
-
         groups = {"fixed": dict, "search": SearchConfig, "resources": ResourceConfig, "output": OutputConfig}
         for name, kind in groups.items():
             value = getattr(self, name)

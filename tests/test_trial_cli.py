@@ -33,6 +33,13 @@ def test_builtin_demo_then_resume(tmp_path, capsys):
     assert metrics["epoch"].tolist() == [1, 2]
     assert "epoch 2/2" in capsys.readouterr().out
 
+    for garbled, message in (("epoch,val_miou\none,0.5\n", "holds epochs that are not numbers"),
+                             ("val_miou\n0.5\n", "lacks the columns epoch")):
+        (trial / "metrics.csv").write_text(garbled)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--resume", "--name", "demo", "--epochs", "3", "--output", str(tmp_path), "--quiet"])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
 
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path):
     result = run_cli("--set", "arch=unet3000", "--output", str(tmp_path))

@@ -46,8 +46,6 @@ class SearchResult:
 
     def experiment(self):
         """The experiment's tables (trials, curves, final metrics) as the report reads them."""
-        from searchseg.report.experiment import load_experiment
-
         return load_experiment(self.experiment_dir)
 
 
@@ -70,8 +68,7 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         if retrain_seeds > 1:
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         plan = outcome.plan
-        clock = outcome.started_at if outcome.started_at is not None else started_at
-        deadline = clock + plan.budget_seconds - plan.reserve_seconds
+        deadline = outcome.started_at + plan.budget_seconds - plan.reserve_seconds
         # the seconds the search left unused are the final model's too: its first schedule spans all that is left
         epoch_seconds = plan.final_seconds / plan.final_epochs
         final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,

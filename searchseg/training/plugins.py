@@ -15,6 +15,7 @@ runs ``predict``, ``retrain`` or ``--resume`` on cannot choose code for them to 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from importlib.metadata import entry_points
@@ -36,15 +37,16 @@ def trust_plugins(value: object) -> None:
     _named_by_user.update(plugin_modules(value))
 
 
-def installed_plugins() -> dict[str, str]:
-    """Entry points of the ``searchseg.plugins`` group: name -> module, installed with a package and so trusted."""
-    return {point.name: point.module for point in entry_points(group=ENTRY_POINT_GROUP)}
+@functools.cache  # installed packages do not change while a process runs; every Trainer checks its plugins
+def installed_plugins() -> frozenset[str]:
+    """Modules of the ``searchseg.plugins`` entry points: installed with a package, and so trusted."""
+    return frozenset(point.module for point in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def load_plugins(value: object) -> None:
     """Import every installed plugin, then each module named in ``value`` (the ``plugins`` config value) that the
     user named or that is installed; one line naming the module and the way to trust it otherwise."""
-    installed = set(installed_plugins().values())
+    installed = installed_plugins()
     for name in sorted(installed) + plugin_modules(value):
         if name in sys.modules:
             continue

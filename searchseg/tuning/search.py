@@ -85,10 +85,10 @@ class SearchOutcome:
     best_value: float
     trials_csv: Path
     data: SegmentationData
+    started_at: float  # the budget's clock: a resumed run's is moved back by what was used before
     best_state: Path | None = None  # the best trial's latest checkpoint state
     plan: BudgetPlan | None = None
     selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
-    started_at: float | None = None  # the budget's clock: a resumed run's is moved back by what was used before
 
 
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
@@ -539,8 +539,8 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
         counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
         echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
              f"best {settings.metric} {best_value:.4f}")
-    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data, best_state,
-                         plan, selection, job.started_at)
+    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data,
+                         job.started_at, best_state, plan, selection)
 
 
 def _resumed_experiment(options: SearchOptions, echo, started_at: float) -> _Experiment:
