@@ -36,6 +36,7 @@ from searchseg.data import load_from_config
 from searchseg.data.balance import median_frequency_weights
 from searchseg.data.loader import SegmentationData
 from searchseg.io_utils import atomic_write_text
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.losses import LossContext, LossMix
 from searchseg.training.metrics import SegmentationMetrics, predict_labels
@@ -73,13 +74,13 @@ def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: 
     seconds = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(f"searchseg run failed ({done.returncode}): {done.stderr[-2000:]}")
-    metrics = json.loads((results / name / "final" / "metrics.json").read_text())
-    run = json.loads((results / name / "run.json").read_text())
-    trials = pd.read_csv(results / name / "trials.csv")  # kept so a lost point can be explained later
+    metrics = json.loads(ExperimentLayout(results / name).final().metrics.read_text())
+    run = json.loads(ExperimentLayout(results / name).run.read_text())
+    trials = pd.read_csv(ExperimentLayout(results / name).trials)  # kept so a lost point can be explained later
     columns = [c for c in TRIAL_COLUMNS if c in trials.columns]
     return {"seconds": seconds, "test_miou": metrics["test_miou"], "plan": run["plan"],
             "final_training": metrics.get("final_training"), "trials": trials[columns].to_dict("records"),
-            "best_config": (results / name / "best_config.yaml").read_text()}
+            "best_config": ExperimentLayout(results / name).best_config.read_text()}
 
 
 def fixed_recipe(data: SegmentationData, seconds: float, seed: int) -> dict:

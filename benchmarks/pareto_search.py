@@ -27,6 +27,7 @@ import ray
 from benchmarks.equal_time import DATASETS
 from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.io_utils import atomic_write_text
+from searchseg.layout import ExperimentLayout
 from searchseg.tracking.pareto import non_dominated
 
 OBJECTIVES = "val_miou:max,latency_ms:min"
@@ -44,8 +45,8 @@ def hypervolume(points: np.ndarray, reference_latency: float) -> float:
 
 def hypervolume_at(folder: Path, trial_epochs: int, reference_latency: float) -> float:
     """The hypervolume of a search's trials after its first ``trial_epochs`` trained epochs (in report order)."""
-    curves = pd.read_csv(folder / "curves.csv").sort_values("reported_at").head(trial_epochs)
-    latency = pd.read_csv(folder / "trials.csv").set_index("trial_id")["latency_ms"]
+    curves = pd.read_csv(ExperimentLayout(folder).curves).sort_values("reported_at").head(trial_epochs)
+    latency = pd.read_csv(ExperimentLayout(folder).trials).set_index("trial_id")["latency_ms"]
     best = curves.groupby("trial_id")["val_miou"].max()
     return hypervolume(np.column_stack([best.to_numpy(), latency.loc[best.index].to_numpy()]), reference_latency)
 
@@ -63,9 +64,10 @@ def run(dataset: dict, samples: int, epochs: int, seed: int, searcher: str, sche
 def compare(name: str, dataset: dict, samples: int, epochs: int, seed: int, results: Path) -> dict:
     random_dir = run(dataset, samples, epochs, seed, "random", "none", results, f"{name}-random-{seed}")
     pareto_dir = run(dataset, 2 * samples, epochs, seed, "tpe", "asha", results, f"{name}-pareto-{seed}")
-    spent = {key: len(pd.read_csv(folder / "curves.csv")) for key, folder in
+    spent = {key: len(pd.read_csv(ExperimentLayout(folder).curves)) for key, folder in
              (("random", random_dir), ("pareto", pareto_dir))}
-    latencies = pd.concat([pd.read_csv(folder / "trials.csv")["latency_ms"] for folder in (random_dir, pareto_dir)])
+    latencies = pd.concat([pd.read_csv(ExperimentLayout(folder).trials)["latency_ms"]
+                           for folder in (random_dir, pareto_dir)])
     reference = 1.1 * float(latencies.max())
     equal = min(spent.values())
     return {

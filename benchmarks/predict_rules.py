@@ -23,6 +23,7 @@ import torch
 from searchseg.data import load_from_config, resolve_spec
 from searchseg.data.loader import MaskDecoding
 from searchseg.data.pairing import find_pairs
+from searchseg.layout import ExperimentLayout
 from searchseg.prediction.predictor import BACKENDS, RESIZE_RULES, Predictor
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.metrics import SegmentationMetrics
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("experiment", type=Path, help="experiment folder with a final model")
     parser.add_argument("--backend", choices=BACKENDS, default="torch")
     args = parser.parse_args()
-    config = TrialConfig.load(args.experiment / "final" / "config.yaml")
+    config = TrialConfig.load(ExperimentLayout(args.experiment).final().config)
     data, pairs, decoding = original_test_pairs(config)
     decoded = [decoding.decode_pair(pair, None, config.in_channels) for pair in pairs]
     sizes = sorted({image.shape[:2] for image, _, _ in decoded})

@@ -31,6 +31,7 @@ from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.data.torch_dataset import ArrayDataset
+from searchseg.layout import ExperimentLayout
 from searchseg.machine import available_cpus
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
@@ -111,7 +112,7 @@ class Bench:
 
 
 def _curves(folder: Path) -> pd.DataFrame:
-    return pd.read_csv(folder / "curves.csv").sort_values("reported_at").reset_index(drop=True)
+    return pd.read_csv(ExperimentLayout(folder).curves).sort_values("reported_at").reset_index(drop=True)
 
 
 def search_efficiency(bench: Bench) -> list[Row]:
@@ -162,7 +163,7 @@ def tune_overhead(bench: Bench) -> list[Row]:
     folder = bench.search("random", False, 0, space="lr_wd", samples=s.overhead_trials, epochs=s.overhead_epochs,
                           concurrency=2)
     searchseg_seconds = time.perf_counter() - started
-    trials = pd.read_csv(folder / "trials.csv")
+    trials = pd.read_csv(ExperimentLayout(folder).trials)
     fixed = {**load_space("lr_wd").fixed, **bench.fixed, "epochs": s.overhead_epochs}
     searched = list(load_space("lr_wd").params)
     configs = [{**fixed, **{k: v for k, v in row.items() if k in searched and pd.notna(v)}}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from searchseg.errors import UserError
+from searchseg.layout import ExperimentLayout
 from searchseg.options import OutputConfig, ResourceConfig, SearchConfig, SearchOptions
 
 __all__ = ["OutputConfig", "ResourceConfig", "Search", "SearchConfig", "check_data", "train"]
@@ -44,11 +44,10 @@ class Search(SearchOptions):
     def restore(cls, path: str | Path, data: SegmentationData | None = None, **output: Any) -> Search:
         """The search in experiment folder ``path``, to continue with ``fit()``. Pass ``data`` if the search was
         given decoded data; ``output`` changes output settings (``verbose``, ``trackers``)."""
-        from searchseg.tracking.files import RUN_FILE, read_run
+        from searchseg.tracking.files import read_run
 
         folder = Path(path).expanduser().resolve()
-        if not (folder / RUN_FILE).is_file():
-            raise UserError(f"{folder} is not a searchseg experiment (no {RUN_FILE}); pass its folder")
+        ExperimentLayout(folder).require_run("pass its folder")
         storage = read_run(folder).get("storage")
         return cls(data=data, resume=True, output=OutputConfig(
             **{"results_dir": folder.parent, "storage": storage, **output, "name": folder.name}))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from searchseg.errors import cli_entry
+from searchseg.layout import ExperimentLayout
 from searchseg.options import EXPORT_FORMATS
 from searchseg.training.plugins import add_plugins_argument, trust_plugins
 
@@ -38,8 +39,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
     summary = retrain_best(args.experiment, seeds=args.seeds, epochs=args.epochs, export=args.export,
                            overlays=args.overlays, progress=not args.quiet, trial=args.trial)
     spread = f" ± {summary.test_miou_std:.4f}" if args.seeds > 1 else ""
-    final = args.experiment / ("final" if args.trial is None else f"final-{args.trial}")
-    print(f"test mIoU {summary.test_miou:.4f}{spread}; results in {final}")
+    final = ExperimentLayout(args.experiment).final(args.trial)
+    print(f"test mIoU {summary.test_miou:.4f}{spread}; results in {final.path}")
 
 
 if __name__ == "__main__":

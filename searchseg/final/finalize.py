@@ -29,6 +29,7 @@ from searchseg.errors import UserError
 from searchseg.final.evaluate import export_model, write_overlays
 from searchseg.final.model_card import ONNX_METADATA_KEY, build_model_card
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name
+from searchseg.layout import ExperimentLayout, FinalLayout
 from searchseg.machine import available_cpus
 from searchseg.palette import class_palette
 from searchseg.provenance import run_metadata
@@ -39,9 +40,6 @@ from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads,
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.tuning.selection import TrialChoice
 
-FINAL_DIR = "final"
-FINAL_CHECKPOINT = "checkpoint.pt"  # the final training's state after its latest epoch, until final/ is written
-
 
 def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, seeds: int = 1,
                  epochs: int | None = None, export: str | None = None, overlays: int = 6,
@@ -49,9 +47,8 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
     """Retrain ``best_config.yaml`` of an experiment ``seeds`` times and evaluate on the test split, into
     ``final/``; with ``trial`` (an id of ``trials.csv``, e.g. a point of ``pareto.csv``), that trial's configuration
     into ``final-TRIAL/``."""
-    config_path = Path(experiment_dir) / "best_config.yaml"
-    if trial is not None:
-        config_path = _trial_config(Path(experiment_dir), trial)
+    layout = ExperimentLayout(experiment_dir)
+    config_path = layout.best_config if trial is None else _trial_config(layout, trial)
     if not config_path.is_file():
         raise UserError(f"{experiment_dir} is not a finished searchseg experiment (no best_config.yaml)")
     if seeds < 1:
@@ -78,21 +75,20 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
              f"pixel accuracy {metrics['pixel_accuracy']:.4f}")
         first_trainer = first_trainer or trainer
     assert first_trainer is not None, "seeds >= 1 trains at least one model"
-    final = Path(experiment_dir) / (FINAL_DIR if trial is None else f"{FINAL_DIR}-{trial}")
-    return _write_final(final, config, first_trainer, runs, curves, export, overlays, echo)
+    return _write_final(layout.final(trial), config, first_trainer, runs, curves, export, overlays, echo)
 
 
-def _trial_config(experiment_dir: Path, trial: str) -> Path:
-    """The full config a trial saved beside its results (``train_segmentation_TRIAL_*/config.yaml``)."""
+def _trial_config(layout: ExperimentLayout, trial: str) -> Path:
+    """The full config a trial saved beside its results, in its Ray Tune trial folder."""
     folder_name(trial, "--trial")  # it names final-TRIAL/: one folder inside the experiment
-    found = sorted(experiment_dir.glob(f"train_segmentation_{glob.escape(trial)}_*/config.yaml"))
+    found = [folder.config for folder in layout.trial_folders(glob.escape(trial)) if folder.config.is_file()]
     if not found:
-        raise UserError(f"{experiment_dir} has no trial {trial!r} with a saved config; pick a trial_id from its "
+        raise UserError(f"{layout.path} has no trial {trial!r} with a saved config; pick a trial_id from its "
                         "pareto.csv or trials.csv")
     return found[0]
 
 
-def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],
+def _write_final(final: FinalLayout, config: TrialConfig, first_trainer: Trainer, runs: list[dict], curves: list[dict],
                  export: str | None, overlays: int, echo, final_training: dict | None = None) -> FinalMetrics:
     data = first_trainer.data
     summary = FinalMetrics.from_runs(
@@ -100,14 +96,14 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
         class_colors=class_palette(data.class_colors, data.num_classes).tolist(),  # as the overlays draw them
         test_images=len(data.splits["test"]), epochs=config.epochs, data_fingerprint=data.fingerprint,
         final_training=final_training, **run_metadata())
-    config.save(final / "config.yaml")
-    atomic_write(final / "model.pt", lambda tmp: torch.save(first_trainer.model.state_dict(), tmp))
-    atomic_write_text(final / "curves.csv", pd.DataFrame(curves).to_csv(index=False))
+    config.save(final.config)
+    atomic_write(final.model, lambda tmp: torch.save(first_trainer.model.state_dict(), tmp))
+    atomic_write_text(final.curves, pd.DataFrame(curves).to_csv(index=False))
     shown = data.splits["test"][:overlays]
     predictions = first_trainer.predict(shown)
     write_overlays(data.images[shown], data.masks[shown], predictions, [data.names[i] for i in shown],
-                   data.class_colors, data.ignore_index, final / "overlays")
-    path = final / f"model.{'onnx' if export == 'onnx' else 'ts'}"
+                   data.class_colors, data.ignore_index, final.overlays)
+    path = final.export(export or "")
     card = build_model_card(config, data, summary, onnx=path.name if export == "onnx" else None)
     if export:
         example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
@@ -116,8 +112,8 @@ def _write_final(final: Path, config: TrialConfig, first_trainer: Trainer, runs:
         summary.export = {"format": export, "path": path.name, "max_abs_logit_difference": difference,
                           "max_abs_logit": scale}
         echo(f"exported {path} (largest logit difference from PyTorch: {difference:.2e}, largest logit {scale:.2e})")
-    card.save(final)
-    summary.save(final / "metrics.json")
+    card.save(final.path)
+    summary.save(final.metrics)
     return summary
 
 
@@ -137,7 +133,8 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     passes during the first epoch, that epoch still competes with the trial's state; with no trial state, one epoch
     is trained even past the deadline. ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
-    config = TrialConfig.load(Path(experiment_dir) / "best_config.yaml").replace(threads=available_cpus())
+    layout = ExperimentLayout(experiment_dir)
+    config = TrialConfig.load(layout.best_config).replace(threads=available_cpus())
     with torch_threads(config.threads):
         trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
         if state_path is not None:
@@ -150,7 +147,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
                  "model": copy.deepcopy(trainer.model.state_dict())}
         last, best_val = dict(start), dict(start)
         origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
-        checkpoint = Path(experiment_dir) / FINAL_DIR / FINAL_CHECKPOINT
+        checkpoint = layout.final().checkpoint
         earlier = _earlier_final_epochs(checkpoint, state_path, config)
         if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
             trainer.load_state_dict(earlier["trainer"])
@@ -202,7 +199,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
             **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
             **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
-    summary = _write_final(Path(experiment_dir) / FINAL_DIR, config.replace(epochs=max(1, trainer.epoch)), trainer,
+    summary = _write_final(layout.final(), config.replace(epochs=max(1, trainer.epoch)), trainer,
                            [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
     checkpoint.unlink(missing_ok=True)  # the final model is written: nothing left to resume
     return summary

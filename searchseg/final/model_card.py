@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write_text, json_default
+from searchseg.layout import FinalLayout
 from searchseg.training.normalisation import normalisation
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from searchseg.spaces.config import TrialConfig
     from searchseg.tracking.final_metrics import FinalMetrics
 
-CARD_FILE = "model_card.json"
 ONNX_METADATA_KEY = "searchseg_model_card"
 FORMAT = "searchseg-model-card/1"
 SIZE_MULTIPLE = 32  # smp encoders downsample 32x
@@ -91,7 +91,7 @@ class ModelCard:
         return json.dumps(dataclasses.asdict(self), indent=2, default=json_default)
 
     def save(self, folder: Path) -> Path:
-        path = Path(folder) / CARD_FILE
+        path = FinalLayout(Path(folder)).card
         atomic_write_text(path, self.to_json())
         return path
 
@@ -152,9 +152,9 @@ class ModelCard:
 
     @classmethod
     def load(cls, folder: Path) -> ModelCard:
-        path = Path(folder) / CARD_FILE
+        path = FinalLayout(Path(folder)).card
         if not path.is_file():
-            raise UserError(f"{folder} has no {CARD_FILE}: its final model was written before model cards or not at "
+            raise UserError(f"{folder} has no {path.name}: its final model was written before model cards or not at "
                             f"all; run searchseg retrain {Path(folder).parent} to train one")
         return cls.from_json(path.read_text(), str(path))
 

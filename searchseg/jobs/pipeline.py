@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from searchseg.final.finalize import FINAL_DIR, continue_best, retrain_best
+from searchseg.final.finalize import continue_best, retrain_best
 from searchseg.io_utils import read_table
+from searchseg.layout import ExperimentLayout
 from searchseg.options import SearchOptions
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import write_report
@@ -60,7 +61,8 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
     outcome = run_search(options, echo=echo, started_at=started_at)
     final = None
     progress = options.output.verbose > 0
-    written = outcome.experiment_dir / FINAL_DIR / "metrics.json"  # the final stage's last file
+    final_dir = ExperimentLayout(outcome.experiment_dir).final()
+    written = final_dir.metrics  # the final stage's last file
     if retrain and options.resume and written.is_file():  # interrupted after it, e.g. while the report was written
         final = FinalMetrics.load(written)
         echo(f"final model: kept as the interrupted run wrote it ({written.parent}); the report is written again")
@@ -78,9 +80,8 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
                              progress=progress, echo=echo)
     if final is not None and options.output.trackers:
-        final_dir = outcome.experiment_dir / FINAL_DIR
         log_final_model(options.output.trackers, outcome.experiment_dir, outcome.experiment_dir.name,
-                        TrialConfig.load(final_dir / "config.yaml"), final, read_table(final_dir / "curves.csv"))
+                        TrialConfig.load(final_dir.config), final, read_table(final_dir.curves))
     experiment = load_experiment(outcome.experiment_dir)
     write_pareto(experiment)
     report = write_report(outcome.experiment_dir)

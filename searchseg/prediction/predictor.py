@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from searchseg.data.io import resize_image
 from searchseg.errors import UserError
 from searchseg.final.model_card import ONNX_METADATA_KEY, ModelCard
+from searchseg.layout import ExperimentLayout, FinalLayout
 from searchseg.options import BACKENDS, RESIZE_RULES
 from searchseg.spaces.config import DEVICES
 from searchseg.training.checkpoints import load_state
@@ -80,7 +81,7 @@ class Predictor:
         if source.suffix == ".onnx":
             card, onnx_path = _card_from_onnx(source), source
         else:
-            final = source if (source / "model_card.json").is_file() else source / "final"
+            final = source if FinalLayout(source).card.is_file() else ExperimentLayout(source).final().path
             if not final.is_dir():
                 raise UserError(f"{source} is neither a searchseg experiment folder nor its final/ folder")
             card = ModelCard.load(final)

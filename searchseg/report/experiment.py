@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from searchseg.errors import UserError
 from searchseg.io_utils import read_json, read_table
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.space import SearchSettings, SearchSpace, load_space
-from searchseg.tracking.files import CURVES_FILE, RUN_FILE, TRIALS_FILE, read_run
+from searchseg.tracking.files import read_run
 from searchseg.tracking.status import TrialStatus
 
 
@@ -40,24 +40,23 @@ class Experiment:
     @property
     def running(self) -> bool:
         """True while the search has not written its best configuration, or a trial is still running."""
-        finished = (self.path / "best_config.yaml").is_file()
+        finished = ExperimentLayout(self.path).best_config.is_file()
         return not finished or (self.trials.get("status") == TrialStatus.RUNNING).any()
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    path = Path(path)
-    if not (path / RUN_FILE).is_file():
-        raise UserError(f"{path} is not a searchseg experiment (no {RUN_FILE}); pass a folder under results/")
-    run = read_run(path)
-    space = load_space(str(path / "space.yaml"), check_names=False) if (path / "space.yaml").is_file() else None
-    trials = read_table(path / TRIALS_FILE, ("trial_id", "status")) if (path / TRIALS_FILE).is_file() else \
+    layout = ExperimentLayout(path)
+    layout.require_run("pass a folder under results/")
+    run = read_run(layout.path)
+    space = load_space(str(layout.space), check_names=False) if layout.space.is_file() else None
+    trials = read_table(layout.trials, ("trial_id", "status")) if layout.trials.is_file() else \
         pd.DataFrame(columns=["trial_id", "status"])
-    curves = read_table(path / CURVES_FILE, ("trial_id", "epoch")) if (path / CURVES_FILE).is_file() else \
+    curves = read_table(layout.curves, ("trial_id", "epoch")) if layout.curves.is_file() else \
         pd.DataFrame(columns=["trial_id", "epoch"])
-    final_dir = path / "final"
-    final = read_json(final_dir / "metrics.json") if (final_dir / "metrics.json").is_file() else None
-    final_curves = read_table(final_dir / "curves.csv") if (final_dir / "curves.csv").is_file() else None
-    overlays = [image for image in sorted((final_dir / "overlays").glob("*.png"))  # embedded in report.html:
+    final_dir = layout.final()
+    final = read_json(final_dir.metrics) if final_dir.metrics.is_file() else None
+    final_curves = read_table(final_dir.curves) if final_dir.curves.is_file() else None
+    overlays = [image for image in sorted(final_dir.overlays.glob("*.png"))  # embedded in report.html:
                 if image.is_file() and not image.is_symlink()  # never a link to a file elsewhere
-                and image.resolve().is_relative_to(final_dir.resolve())] if (final_dir / "overlays").is_dir() else []
-    return Experiment(path, run, space, trials, curves, final, final_curves, overlays)
+                and image.resolve().is_relative_to(final_dir.path.resolve())] if final_dir.overlays.is_dir() else []
+    return Experiment(layout.path, run, space, trials, curves, final, final_curves, overlays)

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from searchseg.io_utils import atomic_write_text
+from searchseg.layout import ExperimentLayout
 from searchseg.palette import IGNORE_COLOUR, class_palette, rgb_to_hex
 from searchseg.report import figures as F
 from searchseg.report import tables as T
@@ -14,7 +15,6 @@ from searchseg.report.experiment import Experiment, load_experiment
 from searchseg.tracking.optuna_study import build_study
 from searchseg.tracking.pareto import drawn_costs, pareto_table
 
-REPORT_FILE = "report.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
 .gallery img{width:min(100%,900px);image-rendering:pixelated;margin:6px 0;border:1px solid #ddd}
@@ -135,7 +135,7 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
 def write_report(path: str | Path) -> Path:
     """Write ``EXPERIMENT/report.html`` from the experiment's current files."""
     exp = load_experiment(path)
-    target = exp.path / REPORT_FILE
+    target = ExperimentLayout(exp.path).report
     atomic_write_text(target, render_report(exp))
     return target
 

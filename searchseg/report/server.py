@@ -6,10 +6,9 @@ from __future__ import annotations
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from searchseg.layout import ExperimentLayout
 from searchseg.report.experiment import load_experiment
 from searchseg.report.html import render_report
-
-WATCHED = ("trials.csv", "curves.csv", "best_config.yaml", "final/metrics.json")
 
 
 class ReportServer(ThreadingHTTPServer):
@@ -20,8 +19,9 @@ class ReportServer(ThreadingHTTPServer):
         super().__init__((host, port), ReportHandler)
 
     def page(self) -> bytes:
-        stamp = tuple((self.experiment_dir / name).stat().st_mtime_ns if (self.experiment_dir / name).exists()
-                      else 0 for name in WATCHED)
+        layout = ExperimentLayout(self.experiment_dir)
+        watched = (layout.trials, layout.curves, layout.best_config, layout.final().metrics)
+        stamp = tuple(path.stat().st_mtime_ns if path.exists() else 0 for path in watched)
         if self._cache is None or self._cache[0] != stamp:
             html = render_report(load_experiment(self.experiment_dir), refresh_seconds=self.refresh_seconds)
             self._cache = (stamp, html.encode("utf-8"))

@@ -1,5 +1,5 @@
 """An experiment's files: ``run.json``, ``trials.csv`` (one row per trial) and ``curves.csv`` (one row per
-trial-epoch), their names and readers.
+trial-epoch), their readers (their names: ``layout``).
 
 Reading them imports neither torch nor Ray, so ``report`` stays light; ``writer.ResultsWriter``, the
 Ray Tune callback that writes the tables during a search, lives apart for that reason.
@@ -14,22 +14,22 @@ import pandas as pd
 
 from searchseg.errors import UserError
 from searchseg.io_utils import read_json, read_table
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.space import SearchSettings
 
-TRIALS_FILE, CURVES_FILE, RUN_FILE = "trials.csv", "curves.csv", "run.json"
 CURVE_COLUMNS = ("trial_id", "epoch", "train_loss", "val_loss", "val_miou", "val_dice", "val_pixel_accuracy",
                  "lr", "epoch_seconds", "train_images_per_s", "node_id", "resumed_from_epoch", "reported_at")
 
 
 def load_trials(experiment_dir: Path) -> pd.DataFrame:
-    return read_table(Path(experiment_dir) / TRIALS_FILE, ("trial_id", "status"), keep_default_na=False,
+    return read_table(ExperimentLayout(experiment_dir).trials, ("trial_id", "status"), keep_default_na=False,
                       na_values=[""])
 
 
 def read_run(experiment_dir: Path, required: tuple[str, ...] = ("settings",)) -> dict:
     """``run.json`` of an experiment with the ``required`` keys, checked: one line naming the file when it is
     damaged."""
-    path = Path(experiment_dir) / RUN_FILE
+    path = ExperimentLayout(experiment_dir).run
     run = read_json(path, required)
     settings = run["settings"]
     known = {f.name for f in fields(SearchSettings)}

@@ -24,6 +24,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import SQLAlchemyError
 
+from searchseg.layout import ExperimentLayout
 from searchseg.scoped import optuna_warnings_only
 from searchseg.spaces.space import Distribution, Param, SearchSpace
 from searchseg.tracking.status import FAILED, Direction, TrialStatus
@@ -31,7 +32,6 @@ from searchseg.tracking.status import FAILED, Direction, TrialStatus
 if TYPE_CHECKING:  # the tables it is built from, as report.load_experiment reads them
     from searchseg.report.experiment import Experiment
 
-STUDY_FILE = "study.db"
 LIVE_MARK = "searchseg_live_study"  # a study attribute: written by StudyWriter, safe to update in place
 STATES = {TrialStatus.RUNNING.value: TrialState.RUNNING, TrialStatus.COMPLETED.value: TrialState.COMPLETE,
           TrialStatus.EARLY_STOPPED.value: TrialState.PRUNED, TrialStatus.TIME_BUDGET.value: TrialState.PRUNED,
@@ -217,13 +217,13 @@ def build_study(exp: Experiment) -> optuna.Study:
 def export_study(exp: Experiment) -> Path:
     """``study.db`` from the experiment's tables: brought up to date in place when a search wrote it live (so an
     open optuna-dashboard keeps working), written anew otherwise. ``optuna-dashboard sqlite:///PATH`` opens it."""
-    path = exp.path / STUDY_FILE
+    path = ExperimentLayout(exp.path).study
     if path.is_file() and _is_live(path, exp.path.name):
         writer = StudyWriter(path, exp.path.name, exp.space, exp.metric, exp.settings.mode)
         writer.sync(exp.trials, exp.curves, final=not exp.running)
         writer.close()
         return path
-    tmp = path.with_name(f".{STUDY_FILE}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
     writer = StudyWriter(tmp, exp.path.name, exp.space, exp.metric, exp.settings.mode)
     writer.sync(exp.trials, exp.curves)

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from searchseg.io_utils import atomic_write_text
+from searchseg.layout import ExperimentLayout
 from searchseg.tracking.status import FINISHED, Direction
 
 if TYPE_CHECKING:
     from searchseg.report.experiment import Experiment
 
-PARETO_FILE = "pareto.csv"
 COST = "latency_ms"  # the cost the front is drawn against: what a deployment feels
 # One model measures its latency differently in different trials (other trials share the machine: up to 25 %
 # apart on a 2-core CPU), so trials of the same model, known by the same parameters and MACs, share the median of
@@ -117,6 +117,6 @@ def write_pareto(exp: Experiment) -> Path:
     """``EXPERIMENT/pareto.csv``: the front's trials over the search's objectives (the metric and latency when it
     had one objective), cheapest first, with every column ``trials.csv`` has."""
     table = pareto_table(exp.trials, exp.metric, exp.settings.mode, exp.settings.objectives)
-    path = exp.path / PARETO_FILE
+    path = ExperimentLayout(exp.path).pareto
     atomic_write_text(path, table[table["front"]].drop(columns="front").to_csv(index=False))
     return path

@@ -15,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from searchseg.errors import UserError
+from searchseg.layout import ExperimentLayout
 from searchseg.options import TRACKERS
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
@@ -22,7 +23,6 @@ from searchseg.training.engine import metric_name
 
 PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}
 FINAL_RUN = "final"
-FINAL_FILES = ("metrics.json", "model_card.json", "curves.csv", "config.yaml")
 
 
 def check_trackers(trackers: list[str]) -> None:
@@ -94,7 +94,7 @@ def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config
     """Log the final model to each tracker beside the trials: its config, its per-epoch curves (of its first
     seed) and its test metrics; MLflow also keeps its metrics, card, curves and config as artifacts."""
     check_trackers(trackers)
-    final_dir = Path(experiment_dir) / "final"
+    final = ExperimentLayout(experiment_dir).final()
     first_seed = curves[curves["seed"] == curves["seed"].iloc[0]] if len(curves) else curves
     epochs = [{k: float(v) for k, v in row.items() if k not in ("seed", "epoch") and pd.notna(v)}
               for row in first_seed.to_dict("records")]
@@ -104,7 +104,7 @@ def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config
             if tracker == "tensorboard":
                 from tensorboardX import SummaryWriter
 
-                with SummaryWriter(str(final_dir / "tensorboard")) as writer:
+                with SummaryWriter(str(final.path / "tensorboard")) as writer:
                     for step, row in enumerate(epochs, start=1):
                         for key, value in row.items():
                             writer.add_scalar(f"final/{key}", value, step)
@@ -131,9 +131,9 @@ def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config
                         client.log_metric(run_id, key, value, step=step)
                 for key, value in scalars.items():
                     client.log_metric(run_id, key, value)
-                for file in FINAL_FILES:
-                    if (final_dir / file).is_file():
-                        client.log_artifact(run_id, str(final_dir / file))
+                for file in final.shared_files:
+                    if file.is_file():
+                        client.log_artifact(run_id, str(file))
                 client.set_terminated(run_id)
         except ImportError as error:
             raise _missing(tracker, error) from None

@@ -15,8 +15,9 @@ from ray.tune import Callback
 from sqlalchemy.exc import SQLAlchemyError
 
 from searchseg.io_utils import atomic_write_text, read_table
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.space import COST_OBJECTIVES, trial_config_from_tune
-from searchseg.tracking.files import CURVE_COLUMNS, CURVES_FILE, TRIALS_FILE, load_trials
+from searchseg.tracking.files import CURVE_COLUMNS, load_trials
 from searchseg.tracking.optuna_study import StudyWriter
 from searchseg.tracking.status import FAILED, FAILURE_KEY, Direction, TrialStatus, finished_status
 
@@ -29,6 +30,7 @@ class ResultsWriter(Callback):
     def __init__(self, experiment_dir: Path, searched_keys: list[str], max_epochs: int, metric: str,
                  mode: str, time_budget: bool = False, study: StudyWriter | None = None) -> None:
         self.experiment_dir = Path(experiment_dir)
+        self.layout = ExperimentLayout(self.experiment_dir)
         self.study, self.study_failed = study, False
         self.time_budget = time_budget
         self.searched_keys, self.max_epochs, self.metric = searched_keys, max_epochs, metric
@@ -38,7 +40,7 @@ class ResultsWriter(Callback):
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
         """On resume, start from the rows already written by the interrupted driver."""
-        trials_path, curves_path = self.experiment_dir / TRIALS_FILE, self.experiment_dir / CURVES_FILE
+        trials_path, curves_path = self.layout.trials, self.layout.curves
         if trials_path.is_file():  # empty cells (a trial killed before its first report) come back as None
             for row in load_trials(self.experiment_dir).to_dict("records"):
                 self.trials[str(row["trial_id"])] = {key: _clean(value) for key, value in row.items()}
@@ -125,10 +127,10 @@ class ResultsWriter(Callback):
                    "resumed_from_epoch", "started_at", "finished_at"]
         trials = pd.DataFrame(list(self.trials.values()))
         trials = trials.reindex(columns=columns + [c for c in trials.columns if c not in columns])
-        atomic_write_text(self.experiment_dir / TRIALS_FILE, trials.to_csv(index=False))
+        atomic_write_text(self.layout.trials, trials.to_csv(index=False))
         curves = pd.DataFrame(list(self.curves.values()), columns=list(CURVE_COLUMNS))
         curves = curves.sort_values(["trial_id", "epoch"]) if len(curves) else curves
-        atomic_write_text(self.experiment_dir / CURVES_FILE, curves.to_csv(index=False))
+        atomic_write_text(self.layout.curves, curves.to_csv(index=False))
         self._sync_study(trials, curves, final)
 
     def _sync_study(self, trials: pd.DataFrame, curves: pd.DataFrame, final: bool) -> None:

@@ -19,15 +19,13 @@ from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
 from searchseg.io_utils import atomic_write_text, read_table
+from searchseg.layout import TrialLayout
 from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state, save_state
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import FitResult, Trainer, fit, validate_config
-
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.yaml"
 
 
 @dataclass
@@ -47,11 +45,12 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
                     echo=print, data: SegmentationData | None = None) -> LocalTrialResult:
     """Train ``config`` and keep its files in ``trial_dir``; with ``resume``, continue from its checkpoint.
     ``data`` (decoded) stands in for the dataset the config names."""
-    checkpoint_path = trial_dir / CHECKPOINT
+    files = TrialLayout(trial_dir)
+    checkpoint_path = files.checkpoint
     resume_state = None
     if resume:
         if not checkpoint_path.is_file():
-            raise UserError(f"{trial_dir} has no {CHECKPOINT} to resume from; start it without --resume")
+            raise UserError(f"{trial_dir} has no {checkpoint_path.name} to resume from; start it without --resume")
         resume_state = load_state(checkpoint_path)
         saved = TrialConfig.from_flat(resume_state["config"])
         config = saved.replace(epochs=config.epochs) if config.epochs != saved.epochs else saved
@@ -63,8 +62,8 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     data = data if data is not None else load_from_config(config, progress=progress)
     trainer = Trainer(config, data)
     trial_dir.mkdir(parents=True, exist_ok=True)
-    trainer.config.save(trial_dir / CONFIG)
-    save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+    trainer.config.save(files.config)
+    save_augmentation(trainer.augmentation, files.augmentation)
     sizes = {split: len(idx) for split, idx in data.splits.items()}
     echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
          f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
@@ -74,7 +73,7 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.model_size} px image, "
          f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
 
-    metrics_path = trial_dir / "metrics.csv"
+    metrics_path = files.metrics
     earlier = read_table(metrics_path, ("epoch",)) if resume and metrics_path.is_file() else pd.DataFrame()
     if len(earlier) and not pd.api.types.is_numeric_dtype(earlier["epoch"]):
         raise UserError(f"{metrics_path} holds epochs that are not numbers; restore it from a copy or delete it "

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import IO
 
 from searchseg.errors import UserError
+from searchseg.layout import ExperimentLayout
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; runs there are not locked
     fcntl = None  # type: ignore[assignment]
 
-LOCK_FILE = ".lock"
 _held: dict[Path, IO] = {}  # open handles keep the locks; this process may come back to a folder it holds
 
 
@@ -27,7 +27,7 @@ def lock_experiment(folder: Path) -> None:
     folder = Path(folder).resolve()
     if fcntl is None or folder in _held:
         return
-    handle = (folder / LOCK_FILE).open("a+")
+    handle = ExperimentLayout(folder).lock.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

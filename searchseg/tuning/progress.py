@@ -11,8 +11,9 @@ from pathlib import Path
 from ray.tune import Callback
 from tqdm import tqdm
 
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.space import trial_config_from_tune
-from searchseg.tracking.files import TRIALS_FILE, load_trials
+from searchseg.tracking.files import load_trials
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus, finished_status
 
 
@@ -26,7 +27,7 @@ class SearchProgress(Callback):
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
         done = 0
-        if (self.experiment_dir / TRIALS_FILE).is_file():  # a resumed search starts where it stopped
+        if ExperimentLayout(self.experiment_dir).trials.is_file():  # a resumed search starts where it stopped
             done = int((load_trials(self.experiment_dir)["status"] != TrialStatus.RUNNING).sum())
         self.bar = tqdm(total=self.total, initial=done, desc="trials", unit="trial", dynamic_ncols=True)
 

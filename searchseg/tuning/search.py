@@ -28,6 +28,7 @@ from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unknown_name
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
+from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.machine import available_cpus
 from searchseg.options import SEARCHERS, SearchOptions
 from searchseg.provenance import run_metadata
@@ -42,8 +43,8 @@ from searchseg.spaces.space import (
     parse_objectives,
     trial_config_from_tune,
 )
-from searchseg.tracking.files import RUN_FILE, load_trials, read_run
-from searchseg.tracking.optuna_study import STUDY_FILE, StudyWriter
+from searchseg.tracking.files import load_trials, read_run
+from searchseg.tracking.optuna_study import StudyWriter
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
@@ -60,15 +61,14 @@ from searchseg.tuning.budget import (
     format_duration,
     plan_budget,
 )
-from searchseg.tuning.locking import LOCK_FILE, lock_experiment
+from searchseg.tuning.locking import lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
 from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
 from searchseg.tuning.timing import model_step_seconds, step_seconds
-from searchseg.tuning.trainable import STATE_FILE, train_segmentation
+from searchseg.tuning.trainable import train_segmentation
 from searchseg.tuning.warm_start import WarmTrial, earlier_trials
 
-SPACE_FILE, BEST_CONFIG_FILE = "space.yaml", "best_config.yaml"
 # Decoded once per search, so a trial cannot choose them.
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
@@ -500,7 +500,7 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
     job = _resumed_experiment(options, echo, started_at) if options.resume else _new_experiment(options, echo,
                                                                                                   started_at)
     space, fixed, experiment_dir, plan = job.space, job.fixed, job.experiment_dir, job.plan
-    settings, name = space.settings, experiment_dir.name
+    settings, name, layout = space.settings, experiment_dir.name, ExperimentLayout(experiment_dir)
     data = options.data if isinstance(options.data, SegmentationData) else \
         load_from_config(data_config(fixed), progress=options.output.verbose > 0)
     if job.saved_fingerprint is not None and data.fingerprint != job.saved_fingerprint:
@@ -516,7 +516,7 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
     if not options.resume:
         _write_run_file(options, job, data, resources, plan)
 
-    study = StudyWriter(experiment_dir / STUDY_FILE, name, space, settings.metric, settings.mode)
+    study = StudyWriter(layout.study, name, space, settings.metric, settings.mode)
     writer = ResultsWriter(experiment_dir, list(space.params), settings.epochs, settings.metric, settings.mode,
                            time_budget=plan is not None, study=study)
     grid, finished = None, []
@@ -531,15 +531,15 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
     else:
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
     if not finished and plan is None:
-        raise UserError(f"no trial of {name} reported {settings.metric}; see {experiment_dir / 'trials.csv'}")
+        raise UserError(f"no trial of {name} reported {settings.metric}; see {layout.trials}")
     best, best_config, best_value, selection = _best_trial(finished, grid, space, fixed, plan, searching, echo)
-    best_config.save(experiment_dir / BEST_CONFIG_FILE)
+    best_config.save(layout.best_config)
     best_state = _best_state(best, experiment_dir)
     if searching:
         counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
         echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
              f"best {settings.metric} {best_value:.4f}")
-    return SearchOutcome(experiment_dir, best_config, best_value, experiment_dir / "trials.csv", data,
+    return SearchOutcome(experiment_dir, best_config, best_value, layout.trials, data,
                          job.started_at, best_state, plan, selection)
 
 
@@ -549,12 +549,12 @@ def _resumed_experiment(options: SearchOptions, echo, started_at: float) -> _Exp
     if not options.output.name:
         raise UserError("--resume needs --name of the experiment to continue")
     experiment_dir, storage_path = experiment_location(options, options.output.name)
-    run_file = experiment_dir / RUN_FILE
-    if not run_file.is_file():
-        raise UserError(f"{experiment_dir} is not a searchseg experiment (no {RUN_FILE}); check --name/--storage")
+    layout = ExperimentLayout(experiment_dir)
+    run_file = layout.run
+    layout.require_run("check --name/--storage")
     lock_experiment(experiment_dir)
     saved = read_run(experiment_dir, ("settings", "fixed", "data_fingerprint"))
-    space = load_space(str(experiment_dir / SPACE_FILE), named_by_user=False)  # data: --plugins trusts
+    space = load_space(str(layout.space), named_by_user=False)  # data: --plugins trusts
     space.settings.__dict__.update(saved["settings"])
     fixed = saved["fixed"]
     load_plugins(fixed.get("plugins"))  # named in run.json, data: imported only if --plugins names them
@@ -586,7 +586,7 @@ def _new_experiment(options: SearchOptions, echo, started_at: float) -> _Experim
     experiment_dir, storage_path = experiment_location(options, name)
     writable_folder(experiment_dir, "--results or --storage")
     lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
-    if any(path.name != LOCK_FILE for path in experiment_dir.iterdir()):
+    if any(path != ExperimentLayout(experiment_dir).lock for path in experiment_dir.iterdir()):
         raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
                         "or choose another --name")
     return _Experiment(space, fixed, experiment_dir, storage_path, started_at, warm_trials=warm_trials)
@@ -625,9 +625,9 @@ def _describe(options: SearchOptions, space: SearchSpace, name: str, data: Segme
 
 def _write_run_file(options: SearchOptions, job: _Experiment, data: SegmentationData, resources: dict,
                     plan: BudgetPlan | None) -> None:
-    space = job.space
-    atomic_write_text(job.experiment_dir / SPACE_FILE, space.text)
-    atomic_write_text(job.experiment_dir / RUN_FILE, json.dumps({
+    space, layout = job.space, ExperimentLayout(job.experiment_dir)
+    atomic_write_text(layout.space, space.text)
+    atomic_write_text(layout.run, json.dumps({
         "name": job.experiment_dir.name, "space": space.name, "settings": asdict(space.settings), "fixed": job.fixed,
         "data_fingerprint": data.fingerprint, "class_names": list(data.class_names),
         "resources": resources, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "started_at": job.started_at,
@@ -687,9 +687,9 @@ def _best_state(best: tune.Result | None, experiment_dir: Path) -> Path | None:
     if best is None or best.checkpoint is None:
         return None
     with best.checkpoint.as_directory() as folder:
-        state = Path(folder) / STATE_FILE
+        state = CheckpointLayout(Path(folder)).state
         if state.parent != Path(best.checkpoint.path):
-            kept, source = experiment_dir / "best_trial_state.pt", state
+            kept, source = ExperimentLayout(experiment_dir).best_trial_state, state
             atomic_write(kept, lambda tmp: shutil.copyfile(source, tmp))  # called at once
             return kept
     return state
@@ -782,8 +782,8 @@ def _budget_used_before(experiment_dir: Path, saved: dict, plan: BudgetPlan) -> 
             origin = time.mktime(time.strptime(str(saved.get("started")), "%Y-%m-%d %H:%M:%S")) - plan.spent_seconds
         except ValueError:
             return 0.0
-    written = [path.stat().st_mtime for path in experiment_dir.rglob("*")
-               if path.is_file() and path.name != LOCK_FILE]
+    lock = ExperimentLayout(experiment_dir).lock
+    written = [path.stat().st_mtime for path in experiment_dir.rglob("*") if path.is_file() and path != lock]
     return min(float(plan.budget_seconds), max(0.0, max(written, default=origin) - origin))
 
 

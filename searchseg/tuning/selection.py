@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from searchseg.layout import CheckpointLayout
 from searchseg.tracking.status import Direction
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 
 RECENT_EPOCHS = 3
-CONFUSIONS_FILE = "val_confusions.npy"  # beside a trial checkpoint's state: (epochs, images, C, C)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def is_start(config: dict[str, Any], starts: Sequence[dict[str, Any]]) -> bool:
 
 def recent_confusions(checkpoint_folder: Path) -> np.ndarray | None:
     """A trial's validation confusions per image summed over its last evaluations, or None if not saved."""
-    path = checkpoint_folder / CONFUSIONS_FILE
+    path = CheckpointLayout(checkpoint_folder).confusions
     return np.load(path).sum(axis=0) if path.is_file() else None
 
 

@@ -23,6 +23,7 @@ from ray import tune
 
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
+from searchseg.layout import CheckpointLayout, TrialLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import trial_config_from_tune
 from searchseg.tracking.status import FAILURE_KEY, TrialStatus
@@ -31,9 +32,7 @@ from searchseg.training.checkpoints import load_state
 from searchseg.training.costs import measure_costs
 from searchseg.training.engine import Trainer, fit
 from searchseg.training.plugins import trust_plugins
-from searchseg.tuning.selection import CONFUSIONS_FILE, RECENT_EPOCHS
-
-STATE_FILE = "state.pt"
+from searchseg.tuning.selection import RECENT_EPOCHS
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -61,9 +60,10 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            resume_state = load_state(Path(folder) / STATE_FILE)
-            if (Path(folder) / CONFUSIONS_FILE).is_file():
-                recent_confusions.extend(np.load(Path(folder) / CONFUSIONS_FILE))
+            saved = CheckpointLayout(Path(folder))
+            resume_state = load_state(saved.state)
+            if saved.confusions.is_file():
+                recent_confusions.extend(np.load(saved.confusions))
     node_id = ray.get_runtime_context().get_node_id()
     resumed_from = resume_state["epoch"] if resume_state else 0
 
@@ -74,8 +74,9 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
                    FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time(), **costs}
         recent_confusions.append(trainer.eval_confusions)
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(trainer.state_dict(), Path(folder) / STATE_FILE)
-            np.save(Path(folder) / CONFUSIONS_FILE, np.stack(recent_confusions))
+            saving = CheckpointLayout(Path(folder))
+            torch.save(trainer.state_dict(), saving.state)
+            np.save(saving.confusions, np.stack(recent_confusions))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     trainer = None
@@ -83,8 +84,8 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
         trainer = Trainer(trial_config, data)
         costs.update(measure_costs(trainer, trial_config.cost_runs).to_metrics())  # known before it trains
         trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
-        trainer.config.save(trial_dir / "config.yaml")
-        save_augmentation(trainer.augmentation, trial_dir / "augmentation.json")
+        trainer.config.save(TrialLayout(trial_dir).config)
+        save_augmentation(trainer.augmentation, TrialLayout(trial_dir).augmentation)
         if max_latency_ms is not None and not costs["latency_ms"] <= max_latency_ms:
             _report_failure({**worst, **costs}, TrialStatus.INFEASIBLE,
                             f"latency {costs['latency_ms']:g} ms per image > --max-latency-ms {max_latency_ms:g}", 0)

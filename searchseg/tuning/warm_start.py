@@ -17,8 +17,9 @@ from typing import Any
 import optuna
 
 from searchseg.errors import UserError
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.space import SearchSpace
-from searchseg.tracking.files import TRIALS_FILE, load_trials
+from searchseg.tracking.files import load_trials
 from searchseg.tracking.status import Direction
 
 WarmTrial = tuple[dict[str, Any], float]  # the searched config keys and the trial's best value of the metric
@@ -27,15 +28,16 @@ WarmTrial = tuple[dict[str, Any], float]  # the searched config keys and the tri
 def earlier_trials(experiment_dir: str | Path, space: SearchSpace) -> list[WarmTrial]:
     """The trials of ``experiment_dir`` that reported the space's metric and that ``space`` can sample, best first."""
     folder = Path(experiment_dir).expanduser()
-    if not (folder / TRIALS_FILE).is_file():
-        raise UserError(f"--warm-start {experiment_dir}: no {TRIALS_FILE} there; name the folder of an earlier "
+    trials_file = ExperimentLayout(folder).trials
+    if not trials_file.is_file():
+        raise UserError(f"--warm-start {experiment_dir}: no {trials_file.name} there; name the folder of an earlier "
                         "searchseg experiment (results/NAME)")
     trials = load_trials(folder)
     metric, mode = space.settings.metric, space.settings.mode
     column = f"best_{metric}"
     if column not in trials.columns:
         raise UserError(f"--warm-start {experiment_dir}: its trials were not scored by {metric} (no {column} in "
-                        f"{TRIALS_FILE}); warm-start from a search with the same metric")
+                        f"{trials_file.name}); warm-start from a search with the same metric")
     found = []
     for _, row in trials.iterrows():
         score = row[column]

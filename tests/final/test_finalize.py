@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from searchseg.final.finalize import FINAL_CHECKPOINT, continue_best
+from searchseg.final.finalize import continue_best
+from searchseg.layout import ExperimentLayout
 from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
@@ -201,7 +202,7 @@ def test_a_final_training_interrupted_after_two_epochs_resumes_from_its_own_chec
     with pytest.raises(KeyboardInterrupt):
         continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 120, planned_epochs=6,
                       overlays=0, progress=False, echo=lambda *_: None)
-    checkpoint = tmp_path / "final" / FINAL_CHECKPOINT
+    checkpoint = ExperimentLayout(tmp_path).final().checkpoint
     saved = load_state(checkpoint)
     assert saved["trainer"]["epoch"] == 5 and [row["epoch"] for row in saved["history"]] == [4, 5]
     assert not (tmp_path / "final" / "metrics.json").exists()

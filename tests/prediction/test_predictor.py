@@ -13,7 +13,8 @@ from PIL import Image
 
 from searchseg.errors import UserError
 from searchseg.final.finalize import continue_best
-from searchseg.final.model_card import CARD_FILE, InputSize, ModelCard
+from searchseg.final.model_card import InputSize, ModelCard
+from searchseg.layout import FinalLayout
 from searchseg.prediction.batch import predict_to_folder
 from searchseg.prediction.predictor import Predictor, tile_starts
 from searchseg.spaces.config import TrialConfig
@@ -114,15 +115,15 @@ def test_an_experiment_without_a_card_or_model_is_one_line(tmp_path, final_model
     with pytest.raises(UserError, match="neither a searchseg experiment"):
         Predictor.load(tmp_path)
     (tmp_path / "final").mkdir()
-    with pytest.raises(UserError, match=f"no {CARD_FILE}.*searchseg retrain"):
+    with pytest.raises(UserError, match="no model_card.json.*searchseg retrain"):
         Predictor.load(tmp_path)
     folder, _ = final_model
-    (tmp_path / "final" / CARD_FILE).write_text((folder / "final" / CARD_FILE).read_text())
+    FinalLayout(tmp_path / "final").card.write_text(FinalLayout(folder / "final").card.read_text())
     with pytest.raises(UserError, match="model.pt does not exist"):
         Predictor.load(tmp_path)
     with pytest.raises(UserError, match="model.onnx does not exist.*--export onnx"):
         Predictor.load(tmp_path, backend="onnx")
-    (tmp_path / "final" / CARD_FILE).write_text('{"format": "something else"}')
+    FinalLayout(tmp_path / "final").card.write_text('{"format": "something else"}')
     with pytest.raises(UserError, match="not a searchseg-model-card/1"):
         Predictor.load(tmp_path)
     with pytest.raises(UserError, match="overlap"):
@@ -177,14 +178,14 @@ def test_a_malformed_model_card_is_one_line(final_model, tmp_path, damage):
 
     folder, _ = final_model
     keys, value, message = CARD_DAMAGE[damage]
-    card = json.loads((folder / "final" / CARD_FILE).read_text())
+    card = json.loads(FinalLayout(folder / "final").card.read_text())
     target = card
     for key in keys[:-1]:
         target = target[key]
     target[keys[-1]] = value
     (tmp_path / "final").mkdir()
-    (tmp_path / "final" / CARD_FILE).write_text(json.dumps(card))
-    with pytest.raises(UserError, match=f"{CARD_FILE} is not a readable model card.*{message}"):
+    FinalLayout(tmp_path / "final").card.write_text(json.dumps(card))
+    with pytest.raises(UserError, match=f"model_card.json is not a readable model card.*{message}"):
         Predictor.load(tmp_path)
 
 

@@ -17,7 +17,7 @@ import yaml
 import searchseg
 from searchseg.errors import UserError
 from searchseg.final.finalize import continue_best
-from searchseg.final.model_card import CARD_FILE
+from searchseg.layout import ExperimentLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.plugins import ENTRY_POINT_GROUP, load_plugins, plugin_modules, trust_plugins
 from tests.conftest import save, tiny_data
@@ -89,9 +89,10 @@ def hostile_experiment(tmp_path_factory):
     data = tiny_data(count=8, size=64)
     stopped_trial(folder, data, epochs_run=1)
     continue_best(folder, folder / "state.pt", data, deadline=time.time() - 1, progress=False, echo=lambda *_: None)
-    card = json.loads((folder / "final" / CARD_FILE).read_text())
+    card_file = ExperimentLayout(folder).final().card
+    card = json.loads(card_file.read_text())
     card["config"]["plugins"] = "hostile_plugin"
-    (folder / "final" / CARD_FILE).write_text(json.dumps(card))
+    card_file.write_text(json.dumps(card))
     TrialConfig.load(folder / "best_config.yaml").replace(plugins="hostile_plugin").save(folder / "best_config.yaml")
     (folder / "hostile_plugin.py").write_text(HOSTILE_PLUGIN)
     save(folder / "new.png", data.images[0])

@@ -16,12 +16,12 @@ import yaml
 
 from searchseg.data import load_from_config
 from searchseg.io_utils import read_table
+from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
 from searchseg.training.engine import Trainer
 from searchseg.training.metrics import miou_of_confusion
-from searchseg.tuning.selection import CONFUSIONS_FILE, RECENT_EPOCHS
-from searchseg.tuning.trainable import STATE_FILE
+from searchseg.tuning.selection import RECENT_EPOCHS
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +67,24 @@ def test_the_whole_job_ends_within_its_budget_and_uses_it(budgeted):
     assert_uses_its_budget(folder, seconds, BUDGET)
     for name in ("trials.csv", "curves.csv", "best_config.yaml", "report.html", "study.db", "final/metrics.json"):
         assert (folder / name).is_file(), name
+
+
+def test_every_file_the_run_writes_is_named_by_the_layout(budgeted):
+    folder = budgeted[0]
+    layout = ExperimentLayout(folder)
+    named = {layout.run, layout.space, layout.trials, layout.curves, layout.study, layout.pareto, layout.best_config,
+             layout.best_trial_state, layout.report, layout.lock, layout.final().path,
+             *(trial.path for trial in layout.trial_folders())}
+    ray_state = ("tuner.pkl", "basic-variant-state", "experiment_state", "trainable.pkl", "search_gen_state",
+                 "searcher-state", ".validate_storage_marker")  # Ray Tune's own, what --resume restores
+    unnamed = [path.name for path in folder.iterdir() if path not in named
+               and not any(path.name.startswith(prefix) for prefix in ray_state)]
+    assert not unnamed, f"written but not in searchseg/layout.py: {unnamed}"
+    final = layout.final()
+    assert {path.name for path in final.path.iterdir()} == {path.name for path in (
+        final.metrics, final.model, final.config, final.curves, final.card, final.overlays)}
+    reported = [trial for trial in layout.trial_folders() if any(trial.path.glob("checkpoint_*"))]
+    assert reported and all(trial.config.is_file() and trial.augmentation.is_file() for trial in reported)
 
 
 def test_the_plan_is_printed_first_and_kept(budgeted):
@@ -135,8 +153,8 @@ def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continue
         # search's time ran out
         trial_dir = next(folder.glob(f"train_segmentation_{trial_id}_*"))
         latest = max(trial_dir.glob("checkpoint_*"))
-        state = load_state(latest / STATE_FILE)
-        confusions = np.load(latest / CONFUSIONS_FILE)
+        state = load_state(CheckpointLayout(latest).state)
+        confusions = np.load(CheckpointLayout(latest).confusions)
         assert confusions.shape[0] == min(state["epoch"], RECENT_EPOCHS)
         trainer = Trainer(TrialConfig.load(trial_dir / "config.yaml"), data)
         trainer.load_state_dict(state)

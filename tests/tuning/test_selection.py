@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from searchseg.tuning.selection import CONFUSIONS_FILE, Candidate, choose_trial, is_start, recent_confusions
+from searchseg.layout import CheckpointLayout
+from searchseg.tuning.selection import Candidate, choose_trial, is_start, recent_confusions
 
 STARTS = [{"arch": "unet", "encoder": "resnet18", "lr": 1e-3}, {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}]
 
@@ -71,5 +72,5 @@ def test_a_start_configuration_is_recognised_by_its_listed_keys_only():
 
 def test_recent_confusions_are_summed_over_the_saved_epochs(tmp_path):
     assert recent_confusions(tmp_path) is None
-    np.save(tmp_path / CONFUSIONS_FILE, np.stack([START_LEVEL, CLEARLY_BETTER]))
+    np.save(CheckpointLayout(tmp_path).confusions, np.stack([START_LEVEL, CLEARLY_BETTER]))
     assert (recent_confusions(tmp_path) == START_LEVEL + CLEARLY_BETTER).all()
