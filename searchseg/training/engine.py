@@ -9,7 +9,6 @@ so a run resumed from a checkpoint continues exactly as the uninterrupted run wo
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -84,10 +83,13 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+@contextmanager
+def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
+    """Torch's random generator seeded with ``seed`` inside, put back as it was after: a Trainer draws its
+    initial weights and each epoch's dropout from its own seed and leaves the caller's random state alone."""
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -141,12 +143,11 @@ class Trainer:
         self.config, self.data, self.eval_split = config, data, eval_split
         self.device = resolve_device(config.device)
         self.cuda = self.device.type == "cuda"
-        seed_everything(config.seed)
-
         binary = data.binary
-        self.model = create_model(config.arch, config.encoder, config.encoder_weights, config.in_channels,
-                                  1 if binary else data.num_classes,
-                                  options=config.options_for("arch", config.arch)).to(self.device)
+        with seeded_torch(config.seed, self.device):
+            self.model = create_model(config.arch, config.encoder, config.encoder_weights, config.in_channels,
+                                      1 if binary else data.num_classes,
+                                      options=config.options_for("arch", config.arch)).to(self.device)
         if self.cuda and config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.class_weights = median_frequency_weights(data.class_frequencies("train"))
@@ -237,7 +238,10 @@ class Trainer:
         epoch_seed = self.config.seed * 100_003 + self.epoch
         self.loader_generator.manual_seed(epoch_seed)
         self.augmentation.set_random_seed(epoch_seed)
-        torch.manual_seed(epoch_seed)
+        with seeded_torch(epoch_seed, self.device):  # dropout, drop-path
+            return self._train_epoch(progress)
+
+    def _train_epoch(self, progress: bool) -> tuple[float, float]:
         self.model.train()
         total_loss, seen, started = 0.0, 0, time.perf_counter()
         batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",

@@ -1,6 +1,9 @@
 import gc
 import math
+import random
 import weakref
+
+import numpy as np
 
 import pytest
 import torch
@@ -45,6 +48,26 @@ def test_resume_continues_at_the_saved_epoch_as_if_never_stopped():
     assert [row["epoch"] for row in resumed] == [3]
     assert resumed[0]["val_miou"] == pytest.approx(uninterrupted[2]["val_miou"], abs=1e-6)
     assert resumed[0]["train_loss"] == pytest.approx(uninterrupted[2]["train_loss"], rel=1e-5)
+
+
+def test_a_trainer_draws_from_its_own_seed_and_leaves_the_callers_random_state_alone():
+    data = tiny_data()
+    config = TrialConfig(**BASE, epochs=1, seed=3)
+    torch.manual_seed(123)
+    random.seed(123)
+    np.random.seed(123)
+    expected = [*torch.rand(3).tolist(), random.random(), np.random.rand()]
+    torch.manual_seed(123)
+    random.seed(123)
+    np.random.seed(123)
+    first = Trainer(config, data)
+    first.train_one_epoch()
+    assert [*torch.rand(3).tolist(), random.random(), np.random.rand()] == expected
+    torch.manual_seed(999)  # another caller state: the same seed still draws the same weights and epoch
+    second = Trainer(config, data)
+    second.train_one_epoch()
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_nan_loss_ends_the_run_with_its_reason():
