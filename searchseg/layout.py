@@ -68,6 +68,14 @@ class TrialLayout:
     def checkpoint(self) -> Path:  # a local trial's state after its latest epoch
         return self.path / "checkpoint.pt"
 
+    @property
+    def best_model(self) -> Path:  # a local trial's weights at its best validation epoch
+        return self.path / "best_model.pt"
+
+    @property
+    def summary(self) -> Path:  # how a local trial ended, its costs and versions
+        return self.path / "summary.json"
+
 
 @dataclass(frozen=True)
 class FinalLayout:
@@ -117,7 +125,7 @@ class ExperimentLayout:
 
     path: Path
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # readers are called with a str from Python as well
         object.__setattr__(self, "path", Path(self.path))
 
     @property

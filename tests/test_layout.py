@@ -12,7 +12,7 @@ def test_a_folder_without_run_json_is_one_line_naming_it_and_the_fix(tmp_path):
     with pytest.raises(UserError, match=rf"{tmp_path} is not a searchseg experiment \(no run.json\); pass its folder"):
         ExperimentLayout(tmp_path).require_run("pass its folder")
     (tmp_path / "run.json").write_text("{}")
-    ExperimentLayout(str(tmp_path)).require_run("unused")  # a str path is taken as a Path
+    ExperimentLayout(tmp_path).require_run("unused")
 
 
 def test_trial_folders_are_ray_tunes_folders_and_one_trial_is_found_by_its_escaped_id(tmp_path):

@@ -38,6 +38,7 @@ from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.checkpoints import load_state, save_state
 from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.training.schedules import ONE_CYCLE
 from searchseg.tuning.selection import TrialChoice
 
 
@@ -136,73 +137,94 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     layout = ExperimentLayout(experiment_dir)
     config = TrialConfig.load(layout.best_config).replace(threads=available_cpus())
     with torch_threads(config.threads):
-        trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
-        if state_path is not None:
-            trainer.load_state_dict(load_state(state_path))
-        start_epoch = trainer.epoch
-        if config.scheduler != "onecycle":
-            trainer.set_total_epochs(start_epoch + max(1, planned_epochs))
-        _, start_metrics = trainer.evaluate("val")
-        start = {"val_miou": start_metrics["miou"], "epoch": start_epoch,
-                 "model": copy.deepcopy(trainer.model.state_dict())}
-        last, best_val = dict(start), dict(start)
-        origin = f"from its trial's epoch {start_epoch}" if state_path is not None else "from scratch"
-        checkpoint = layout.final().checkpoint
-        earlier = _earlier_final_epochs(checkpoint, state_path, config)
-        if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
-            trainer.load_state_dict(earlier["trainer"])
-            if config.scheduler != "onecycle":
-                trainer.set_total_epochs(trainer.epoch + max(1, planned_epochs))
-            last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
-                        model=copy.deepcopy(trainer.model.state_dict()))
-            origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
-        history = list(earlier["history"]) if earlier is not None else []
-        echo(f"final model: training {config.arch}/{config.encoder} {origin} "
-             f"(val mIoU {start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
+        run = _FinalTraining(config, data, state_path, layout.final().checkpoint, planned_epochs)
+        echo(f"final model: training {config.arch}/{config.encoder} {run.origin} "
+             f"(val mIoU {run.start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
-
-        def track_until_deadline(row: dict, trainer: Trainer) -> None:
-            last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
-                        model=copy.deepcopy(trainer.model.state_dict()))
-            if row["val_miou"] > best_val["val_miou"]:
-                best_val.update(last)
-            history.append(row)  # per epoch, like a trial: a killed run's --resume continues from here
-            save_state({"trainer": trainer.state_dict(), "val_miou": row["val_miou"], "history": history,
-                        "trial_state": str(state_path)}, checkpoint)
-            fits = pace.epochs_left(deadline)
-            if fits < 1:
-                raise StopTraining("the budget's final share is used")
-            if config.scheduler != "onecycle":  # the horizon from the pace measured so far, after every epoch
-                trainer.set_total_epochs(trainer.epoch + fits)
-
         # Past the deadline already, a trial's state is kept as it is; with none (no trial reported in time)
         # one epoch is trained all the same: an untrained network is no final model.
-        if time.time() < deadline or (state_path is None and earlier is None):
-            pace = EpochPace()  # from here: the first epoch's clock starts with the training
-            result = fit(trainer.config, data, track_until_deadline, progress=progress, trainer=trainer)
-            if result.status == "nan_loss":
-                echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
-        comparison = {}
-        if best_val["epoch"] not in (start_epoch, last["epoch"]):
-            trainer.model.load_state_dict(best_val["model"])
-            comparison = {"best_val_epoch": best_val["epoch"], "best_val_epoch_val_miou": best_val["val_miou"],
-                          "best_val_epoch_test_miou": trainer.evaluate("test")[1]["miou"]}
-        kept, trial_win_rate, candidate_test = _keep_last_unless_trial_clearly_better(trainer, start, last)
+        if time.time() < deadline or (state_path is None and not run.resumed):
+            run.train_until(deadline, progress, echo)
+        comparison = run.best_val_epoch_record()
+        kept, trial_win_rate, candidate_test = _keep_last_unless_trial_clearly_better(run.trainer, run.start, run.last)
+    trainer, start = run.trainer, run.start
     described = "the trial's own state" if kept is start else f"its last epoch, {kept['epoch']}"
     metrics = candidate_test["trial" if kept is start else "last"]
     echo(f"final model: {described} (val mIoU {kept['val_miou']:.4f} against {start['val_miou']:.4f} at the "
          f"start; the trial scored higher on {trial_win_rate:.0%} of validation resamples); "
          f"test mIoU {metrics['miou']:.4f}, Dice {metrics['dice']:.4f}")
-    curves = [{"seed": config.seed, **{k: v for k, v in row.items() if "." not in k}} for row in history]
-    rule = {"rule": "continue_best", "start_epoch": start_epoch, "epochs_run": trainer.epoch,
+    curves = [{"seed": config.seed, **{k: v for k, v in row.items() if "." not in k}} for row in run.history]
+    rule = {"rule": "continue_best", "start_epoch": start["epoch"], "epochs_run": trainer.epoch,
             "steps_per_epoch": trainer.steps_per_epoch, "start_val_miou": start["val_miou"],
             "kept_epoch": kept["epoch"], "kept_val_miou": kept["val_miou"], "trial_win_rate": trial_win_rate,
             **{f"{name}_test_miou": values["miou"] for name, values in candidate_test.items()}, **comparison,
             **({"trial_choice": trial_choice.to_dict()} if trial_choice else {})}
     summary = _write_final(layout.final(), config.replace(epochs=max(1, trainer.epoch)), trainer,
                            [{"seed": config.seed, **metrics}], curves, export, overlays, echo, final_training=rule)
-    checkpoint.unlink(missing_ok=True)  # the final model is written: nothing left to resume
+    run.checkpoint.unlink(missing_ok=True)  # the final model is written: nothing left to resume
     return summary
+
+
+class _FinalTraining:
+    """The best trial's state loaded into a Trainer on all resources, or an interrupted final training's state
+    when ``--resume`` finds one; then epochs until a deadline, each saved so that a kill loses at most one.
+
+    ``start``, ``last`` and ``best_val`` are ``{"val_miou", "epoch", "model"}`` records: the trial as the search
+    left it, the latest epoch, and the epoch that scored highest on validation."""
+
+    def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path,
+                 planned_epochs: int) -> None:
+        self.trainer = trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
+        self.data, self.state_path, self.checkpoint, self.planned_epochs = data, state_path, checkpoint, planned_epochs
+        if state_path is not None:
+            trainer.load_state_dict(load_state(state_path))
+        self._plan_horizon()
+        _, start_metrics = trainer.evaluate("val")
+        self.start = {"val_miou": start_metrics["miou"], "epoch": trainer.epoch,
+                      "model": copy.deepcopy(trainer.model.state_dict())}
+        self.last, self.best_val = dict(self.start), dict(self.start)
+        self.origin = f"from its trial's epoch {trainer.epoch}" if state_path is not None else "from scratch"
+        earlier = _earlier_final_epochs(checkpoint, state_path, config)
+        self.resumed = earlier is not None
+        self.history: list[dict] = list(earlier["history"]) if earlier is not None else []
+        if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
+            trainer.load_state_dict(earlier["trainer"])
+            self._plan_horizon()
+            self.last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
+                             model=copy.deepcopy(trainer.model.state_dict()))
+            self.origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
+
+    def _plan_horizon(self, epochs_left: int | None = None) -> None:
+        if self.trainer.config.scheduler != ONE_CYCLE:  # one-cycle keeps the trial's own horizon
+            self.trainer.set_total_epochs(self.trainer.epoch + max(1, epochs_left or self.planned_epochs))
+
+    def train_until(self, deadline: float, progress: bool, echo) -> None:
+        pace = EpochPace()  # from here: the first epoch's clock starts with the training
+
+        def track_until_deadline(row: dict, trainer: Trainer) -> None:
+            self.last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
+                             model=copy.deepcopy(trainer.model.state_dict()))
+            if row["val_miou"] > self.best_val["val_miou"]:
+                self.best_val.update(self.last)
+            self.history.append(row)  # per epoch, like a trial: a killed run's --resume continues from here
+            save_state({"trainer": trainer.state_dict(), "val_miou": row["val_miou"], "history": self.history,
+                        "trial_state": str(self.state_path)}, self.checkpoint)
+            fits = pace.epochs_left(deadline)
+            if fits < 1:
+                raise StopTraining("the budget's final share is used")
+            self._plan_horizon(fits)  # the horizon from the pace measured so far, after every epoch
+
+        result = fit(self.trainer.config, self.data, track_until_deadline, progress=progress, trainer=self.trainer)
+        if result.status == "nan_loss":
+            echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
+
+    def best_val_epoch_record(self) -> dict:
+        """The epoch with the best validation score, evaluated on the test split for comparison only (not kept)."""
+        if self.best_val["epoch"] in (self.start["epoch"], self.last["epoch"]):
+            return {}
+        self.trainer.model.load_state_dict(self.best_val["model"])
+        return {"best_val_epoch": self.best_val["epoch"], "best_val_epoch_val_miou": self.best_val["val_miou"],
+                "best_val_epoch_test_miou": self.trainer.evaluate("test")[1]["miou"]}
 
 
 def _earlier_final_epochs(checkpoint: Path, state_path: Path | None, config: TrialConfig) -> dict | None:

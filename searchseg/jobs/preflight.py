@@ -17,8 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from searchseg.data.loader import SegmentationData
-from searchseg.spaces.config import TrialConfig
-from searchseg.spaces.space import SearchSpace
+from searchseg.spaces.space import SearchSpace, merged_config
 from searchseg.training.engine import Trainer
 
 
@@ -54,7 +53,7 @@ def _initial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_in
 def run_preflight(space: SearchSpace, fixed: dict, data: SegmentationData, steps: int = 30) -> PreflightResult:
     """Measure the representative model of ``space`` on one training batch."""
     central = space.central_values()
-    config = TrialConfig.from_flat({**fixed, **central, "augment": "none"})
+    config = merged_config(fixed, {**central, "augment": "none"})
     trainer = Trainer(config, data)
     images, masks = next(iter(trainer.train_loader))
     images, masks = trainer.prepare_batch(images, masks)

@@ -45,7 +45,7 @@ class Experiment:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    layout = ExperimentLayout(path)
+    layout = ExperimentLayout(Path(path))
     layout.require_run("pass a folder under results/")
     run = read_run(layout.path)
     space = load_space(str(layout.space), check_names=False) if layout.space.is_file() else None

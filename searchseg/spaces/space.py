@@ -295,6 +295,12 @@ def trial_config_from_tune(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if CASE_SEPARATOR not in k}
 
 
+def merged_config(fixed: dict[str, Any], sampled: dict[str, Any]) -> TrialConfig:
+    """A trial's config: the fixed keys with a sample's over them (Optuna's case-dependent names dropped). Every
+    stage builds a trial's config here, so a sample means the same config in a trial, the final model and a report."""
+    return TrialConfig.from_flat({**fixed, **trial_config_from_tune(sampled)})
+
+
 def find_space(name_or_path: str) -> Path:
     """A bundled space by name (``arch_loss``) or any YAML file by path."""
     path = Path(name_or_path).expanduser()

@@ -24,7 +24,7 @@ from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state, save_state
-from searchseg.training.costs import measure_costs
+from searchseg.training.costs import ModelCosts, measure_costs
 from searchseg.training.engine import FitResult, Trainer, fit, validate_config
 
 
@@ -64,28 +64,15 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
     trial_dir.mkdir(parents=True, exist_ok=True)
     trainer.config.save(files.config)
     save_augmentation(trainer.augmentation, files.augmentation)
-    sizes = {split: len(idx) for split, idx in data.splits.items()}
-    echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
-         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
-    echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({trainer.config.threads} CPU threads); "
-         f"loss {trainer.loss_fn.weights}")
     costs = measure_costs(trainer, config.cost_runs)
-    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.model_size} px image, "
-         f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
-
-    metrics_path = files.metrics
-    earlier = read_table(metrics_path, ("epoch",)) if resume and metrics_path.is_file() else pd.DataFrame()
-    if len(earlier) and not pd.api.types.is_numeric_dtype(earlier["epoch"]):
-        raise UserError(f"{metrics_path} holds epochs that are not numbers; restore it from a copy or delete it "
-                        "(the checkpoint alone resumes the trial)")
-    rows = earlier.to_dict("records")
-    rows = [r for r in rows if r["epoch"] <= (resume_state or {}).get("epoch", 0)]
+    _describe(trainer, costs, echo)
+    rows = _earlier_rows(files.metrics, resume_state) if resume else []
 
     def on_epoch(row: dict, trainer: Trainer) -> None:
         rows.append(row)
-        atomic_write_text(metrics_path, pd.DataFrame(rows).to_csv(index=False))
+        atomic_write_text(files.metrics, pd.DataFrame(rows).to_csv(index=False))
         if trainer.best_epoch == trainer.epoch:
-            save_state(trainer.model.state_dict(), trial_dir / "best_model.pt")
+            save_state(trainer.model.state_dict(), files.best_model)
         save_state(trainer.state_dict(), checkpoint_path)
         echo(_format_row(row, config.epochs))
 
@@ -104,5 +91,25 @@ def run_local_trial(config: TrialConfig, trial_dir: Path, resume: bool = False, 
         "costs": costs.to_metrics(),
         **run_metadata(),
     }
-    atomic_write_text(trial_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(files.summary, json.dumps(summary, indent=2))
     return LocalTrialResult(trial_dir, result, seconds)
+
+
+def _describe(trainer: Trainer, costs: ModelCosts, echo) -> None:
+    data, config = trainer.data, trainer.config
+    sizes = {split: len(idx) for split, idx in data.splits.items()}
+    echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
+         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
+    echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({config.threads} CPU threads); "
+         f"loss {trainer.loss_fn.weights}")
+    echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.model_size} px image, "
+         f"{costs.latency_ms:.1f} ms per image at batch 1, {costs.batch_latency_ms:.1f} at batch {config.batch_size}")
+
+
+def _earlier_rows(metrics_path: Path, resume_state: dict | None) -> list[dict]:
+    """The per-epoch rows a resumed trial wrote up to its checkpoint's epoch (later ones were never saved)."""
+    earlier = read_table(metrics_path, ("epoch",)) if metrics_path.is_file() else pd.DataFrame()
+    if len(earlier) and not pd.api.types.is_numeric_dtype(earlier["epoch"]):
+        raise UserError(f"{metrics_path} holds epochs that are not numbers; restore it from a copy or delete it "
+                        "(the checkpoint alone resumes the trial)")
+    return [row for row in earlier.to_dict("records") if row["epoch"] <= (resume_state or {}).get("epoch", 0)]

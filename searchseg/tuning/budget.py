@@ -192,22 +192,9 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     epoch_seconds = epoch_steps * mean_step + costs.val_batches * mean_step / 3
     step_seconds = epoch_seconds / epoch_steps
 
-    def capacity(samples: int) -> float:  # optimizer steps all trials together can take
-        slots = min(costs.concurrency, samples)
-        usable = search_seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
-        return max(usable, 0.0) / step_seconds / ASHA_SLACK
-
-    def grace_units(samples: int, rungs: int) -> float:  # every trial to the first rung, 1/r of them further
-        return samples * (1 + (rungs - 1) * (reduction_factor - 1) / reduction_factor)
-
-    samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(capacity(4) / MIN_RUNG_STEPS)))
-    samples = min(samples, MAX_SAMPLES if max_samples is None else max_samples)
-    while samples >= 2:
-        rungs = _rung_count(samples, reduction_factor)
-        grace_steps = capacity(samples) / grace_units(samples, rungs)
-        if grace_steps >= MIN_RUNG_STEPS:
-            break
-        samples -= 1
+    search = _SearchCapacity(search_seconds, costs.concurrency, step_seconds, reduction_factor)
+    samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(search.steps(4) / MIN_RUNG_STEPS)))
+    samples, rungs, grace_steps = search.most_trials(min(samples, MAX_SAMPLES if max_samples is None else max_samples))
     if samples < 2:
         reason = ("--samples limits the search to one trial or none" if max_samples is not None and max_samples < 2
                   else f"the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them")
@@ -222,7 +209,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
             rungs = min(rungs, _rung_count_within(grace_epochs, max_trial_epochs, reduction_factor))
             grace_epochs = min(grace_epochs, max_trial_epochs)
             slots = min(costs.concurrency, samples)
-            needed = (grace_units(samples, rungs) * grace_epochs * epoch_steps * step_seconds * ASHA_SLACK
+            needed = (search.grace_units(samples, rungs) * grace_epochs * epoch_steps * step_seconds * ASHA_SLACK
                       + samples * TRIAL_START_SECONDS + slots * COLD_START_SECONDS) / slots
             if needed < search_seconds:  # the limit leaves seconds over: the final model gets them
                 final_seconds, search_seconds = left - needed, needed
@@ -236,6 +223,39 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
         step_seconds=step_seconds, no_search_reason=reason,
     )
+
+
+@dataclass(frozen=True)
+class _SearchCapacity:
+    """What the search's share of the budget affords: optimizer steps for a number of trials, and the most
+    trials whose first ASHA rung still holds ``MIN_RUNG_STEPS`` steps."""
+
+    seconds: float
+    concurrency: int
+    step_seconds: float
+    reduction_factor: int
+
+    def steps(self, samples: int) -> float:
+        """Optimizer steps all ``samples`` trials together can take."""
+        slots = min(self.concurrency, samples)
+        usable = self.seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
+        return max(usable, 0.0) / self.step_seconds / ASHA_SLACK
+
+    def grace_units(self, samples: int, rungs: int) -> float:
+        """First rungs' worth of training: every trial to the first rung, 1/r of them to each further one."""
+        return samples * (1 + (rungs - 1) * (self.reduction_factor - 1) / self.reduction_factor)
+
+    def most_trials(self, samples: int) -> tuple[int, int, float]:
+        """(trials, rungs, first-rung steps), from ``samples`` down until the first rung is long enough
+        (fewer than 2 trials: no search fits)."""
+        rungs, grace_steps = 1, 0.0
+        while samples >= 2:
+            rungs = _rung_count(samples, self.reduction_factor)
+            grace_steps = self.steps(samples) / self.grace_units(samples, rungs)
+            if grace_steps >= MIN_RUNG_STEPS:
+                break
+            samples -= 1
+        return samples, rungs, grace_steps
 
 
 def _rung_count_within(grace_epochs: int, max_trial_epochs: int, reduction_factor: int) -> int:

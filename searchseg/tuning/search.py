@@ -40,6 +40,7 @@ from searchseg.spaces.space import (
     SpaceSampler,
     as_space,
     load_space,
+    merged_config,
     parse_objectives,
     trial_config_from_tune,
 )
@@ -395,7 +396,7 @@ def first_configuration(space: SearchSpace) -> dict:
 def timing_config(space: SearchSpace, fixed: dict) -> TrialConfig:
     """What a step is timed with: the fixed keys and the first start configuration, so its loss mix and
     augmentation are timed too (each timed model swaps in only its architecture and encoder)."""
-    return TrialConfig.from_flat({**fixed, **first_configuration(space)})
+    return merged_config(fixed, first_configuration(space))
 
 
 def _start_models(space: SearchSpace, base: TrialConfig) -> list[tuple[str, str]]:
@@ -666,7 +667,7 @@ def _best_trial(finished: list[tune.Result], grid: tune.ResultGrid | None, space
     """(the trial the final model starts from, its config, its score, how a planned run chose it)."""
     settings = space.settings
     if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
-        config = TrialConfig.from_flat({**fixed, **first_configuration(space)})
+        config = merged_config(fixed, first_configuration(space))
         if searching:
             echo(f"no trial reported before the search's share of the budget ran out; the final model trains "
                  f"{config.arch}/{config.encoder} from scratch (a larger --budget lets the search run)")
@@ -675,10 +676,9 @@ def _best_trial(finished: list[tune.Result], grid: tune.ResultGrid | None, space
         assert grid is not None, "without a plan there is always a search"
         best = _best_result(finished, settings.metric, settings.mode) if settings.max_latency_ms is not None else \
             grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
-        return best, TrialConfig.from_flat({**fixed, **searched_config(best)}), \
-            _best_score(best, settings.metric, settings.mode), None
+        return best, merged_config(fixed, best.config or {}), _best_score(best, settings.metric, settings.mode), None
     best, value, selection = _trial_to_continue(finished, space, echo)
-    return best, TrialConfig.from_flat({**fixed, **searched_config(best)}), value, selection
+    return best, merged_config(fixed, best.config or {}), value, selection
 
 
 def _best_state(best: tune.Result | None, experiment_dir: Path) -> Path | None:

@@ -24,8 +24,7 @@ from ray import tune
 from searchseg.data.loader import SegmentationData
 from searchseg.errors import UserError
 from searchseg.layout import CheckpointLayout, TrialLayout
-from searchseg.spaces.config import TrialConfig
-from searchseg.spaces.space import trial_config_from_tune
+from searchseg.spaces.space import merged_config
 from searchseg.tracking.status import FAILURE_KEY, TrialStatus
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state
@@ -50,7 +49,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     ``max_latency_ms`` per image is measured and reported, not trained."""
     worst = {"val_miou": 0.0, "val_dice": 0.0, "val_pixel_accuracy": 0.0, "val_loss": float("inf")}
     try:
-        trial_config = TrialConfig.from_flat({**fixed, **trial_config_from_tune(config)})
+        trial_config = merged_config(fixed, config)
     except UserError as error:  # a sample the engine refuses is a bad point, not a crash worth retrying
         _report_failure(worst, TrialStatus.INVALID_CONFIG, str(error), 0)
         return
