@@ -57,8 +57,9 @@ TRIAL_COLUMNS = ("trial_id", "status", "arch", "encoder", "lr", "loss.ce", "loss
 
 
 def run_command(dataset: dict, budget: float, seed: int, results: Path, name: str,
-                search: bool = True) -> list[str]:
-    command = [sys.executable, "-m", "searchseg.run", "--budget", str(budget), "--results", str(results),
+                search: bool = True, space: str | None = None) -> list[str]:
+    command = [sys.executable, "-m", "searchseg.run", *(["--space", space] if space else []),
+               "--budget", str(budget), "--results", str(results),
                "--name", name, "--seed", str(seed), "--quiet", "--set", f"image_size={IMAGE_SIZE}", f"seed={seed}"]
     for key, value in dataset.items():
         if key in ("data", "class_map"):
@@ -68,9 +69,11 @@ def run_command(dataset: dict, budget: float, seed: int, results: Path, name: st
     return command + ([] if search else ["--samples", "0"])
 
 
-def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: str, search: bool = True) -> dict:
+def searchseg_run(dataset: dict, budget: float, seed: int, results: Path, name: str, search: bool = True,
+                  space: str | None = None) -> dict:
     started = time.perf_counter()
-    done = subprocess.run(run_command(dataset, budget, seed, results, name, search), capture_output=True, text=True)
+    done = subprocess.run(run_command(dataset, budget, seed, results, name, search, space), capture_output=True,
+                          text=True)
     seconds = time.perf_counter() - started
     if done.returncode:
         raise RuntimeError(f"searchseg run failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -149,24 +152,31 @@ def commit() -> str:
 
 
 def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
-            on_row=lambda rows: None) -> list[dict]:
-    """Run the three arms for every dataset, budget and seed; ``on_row(rows)`` after each (to save as it goes)."""
+            on_row=lambda rows: None, space: str | None = None, search_only: bool = False) -> list[dict]:
+    """Run the three arms for every dataset, budget and seed; ``on_row(rows)`` after each (to save as it goes).
+    ``space``: a space file for both searchseg arms (default: the bundled arch_loss); ``search_only``: the
+    search arm alone, to try a space whose first start configuration (all the no-search arm trains) is unchanged
+    (its rows stay out of the three-arm table)."""
     rows = []
     for name, dataset in available(names):
         data = decoded(dataset)
         for budget in budgets:
             for seed in seeds:
                 started = time.strftime("%Y-%m-%d %H:%M:%S")
-                ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}")
-                default = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
-                                        search=False)
-                recipe = fixed_recipe(data, ours["seconds"], seed)
-                rows.append({"dataset": name, "budget": budget, "seed": seed, "commit": commit(), "started": started,
-                             "searchseg": ours, "no_search": default, "recipe": recipe})
+                ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}", space=space)
+                row = {"dataset": name, "budget": budget, "seed": seed, "commit": commit(), "started": started,
+                       **({"space": Path(space).name} if space else {}), "searchseg": ours}
+                line = f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
+                if not search_only:
+                    default = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
+                                            search=False, space=space)
+                    recipe = fixed_recipe(data, ours["seconds"], seed)
+                    row.update(no_search=default, recipe=recipe)
+                    line += (f" | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s"
+                             f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)")
+                rows.append(row)
                 on_row(rows)
-                print(f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
-                      f" | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s"
-                      f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)", flush=True)
+                print(line, flush=True)
     return rows
 
 
@@ -229,6 +239,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "equal_time.json")
+    parser.add_argument("--space", help="space file for the searchseg arms (default: the bundled arch_loss)")
+    parser.add_argument("--search-only", action="store_true",
+                        help="run the search arm alone (a space whose first start configuration is unchanged)")
     args = parser.parse_args()
     previous = json.loads(args.output.read_text()) if args.output.is_file() else []
 
@@ -237,7 +250,7 @@ def main() -> None:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
-        rows = compare(args.datasets, args.budget, seeds, Path(folder), save)
+        rows = compare(args.datasets, args.budget, seeds, Path(folder), save, args.space, args.search_only)
     print(table(previous + rows))
     print(chart(previous + rows))
 
