@@ -273,15 +273,15 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     beyond resampling noise: on a few validation images a 0.02 lead in mIoU is often one image.
     """
     candidates = {"trial": start, "last": last} if last["epoch"] != start["epoch"] else {"trial": start}
-    confusions, test = {}, {}
+    counts, test = {}, {}
     for name, state in candidates.items():
         trainer.model.load_state_dict(state["model"])
         trainer.evaluate("val")
-        confusions[name] = trainer.eval_confusions
+        counts[name] = trainer.eval_counts
         test[name] = trainer.evaluate("test")[1]
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test
-    win_rate = bootstrap_win_rate(confusions["trial"], confusions["last"])
+    win_rate = bootstrap_win_rate(counts["trial"], counts["last"])
     kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
     trainer.model.load_state_dict(kept["model"])
     return kept, win_rate, test

@@ -28,7 +28,7 @@ from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import PRESETS, build_augmentation, check_preset
 from searchseg.training.losses import LOSSES, LossContext, LossMix, check_loss_names
-from searchseg.training.metrics import SegmentationMetrics, confusion_per_image, predict_labels
+from searchseg.training.metrics import SegmentationMetrics, class_counts_per_image, predict_labels
 from searchseg.training.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.training.normalisation import normalisation
 from searchseg.training.optim import OPTIMIZERS, build_optimizer
@@ -129,8 +129,8 @@ class ScheduleHorizon:
 class Trainer:
     """Model, loss, optimizer, schedule and loaders for one config on one decoded dataset.
 
-    After ``evaluate``, ``eval_confusions`` holds that evaluation's confusion matrix per image ``(N, C, C)``:
-    what a comparison of two models beyond resampling noise needs (``metrics.bootstrap_win_rate``).
+    After ``evaluate``, ``eval_counts`` holds that evaluation's class counts per image ``(N, 3, C)``: what a
+    comparison of two models beyond resampling noise needs (``metrics.bootstrap_win_rate``).
     """
 
     def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
@@ -182,7 +182,7 @@ class Trainer:
         self.epoch = 0
         self.best_miou = float("-inf")
         self.best_epoch = 0
-        self.eval_confusions = np.zeros((0, data.num_classes, data.num_classes), np.int64)
+        self.eval_counts = np.zeros((0, 3, data.num_classes), np.int32)
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         c = self.config
@@ -275,7 +275,7 @@ class Trainer:
                             batch_size=self.config.batch_size, shuffle=False)
         metrics = SegmentationMetrics(self.data.class_names, self.data.ignore_index, self.device)
         self.model.eval()
-        total_loss, seen, per_image = 0.0, 0, [self.eval_confusions[:0]]
+        total_loss, seen, per_image = 0.0, 0, [self.eval_counts[:0]]
         for images, masks in loader:
             images, masks = self.prepare_images(images), masks.to(self.device, non_blocking=True)
             logits = self.full_size_logits(images)
@@ -283,9 +283,9 @@ class Trainer:
             seen += len(images)
             labels = predict_labels(logits.float())
             metrics.update(labels, masks)
-            per_image.append(confusion_per_image(labels.cpu().numpy(), masks.cpu().numpy(), self.data.num_classes,
-                                                 self.data.ignore_index))
-        self.eval_confusions = np.concatenate(per_image)
+            per_image.append(class_counts_per_image(labels.cpu().numpy(), masks.cpu().numpy(),
+                                                    self.data.num_classes, self.data.ignore_index))
+        self.eval_counts = np.concatenate(per_image)
         return total_loss / max(seen, 1), metrics.compute() if seen else {}
 
     @torch.no_grad()

@@ -65,7 +65,7 @@ from searchseg.tuning.budget import (
 from searchseg.tuning.locking import lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
-from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
+from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_counts
 from searchseg.tuning.timing import model_step_seconds, step_seconds
 from searchseg.tuning.trainable import train_segmentation
 from searchseg.tuning.warm_start import WarmTrial, earlier_trials
@@ -725,13 +725,13 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
                             _best_score(result, metric, mode), result.checkpoint)
                   for trial_id, result in by_id.items()]
 
-    def read_confusions(candidate: Candidate):
+    def read_counts(candidate: Candidate):
         if candidate.checkpoint is None:
             return None
         with candidate.checkpoint.as_directory() as folder:
-            return recent_confusions(Path(folder))
+            return recent_counts(Path(folder))
 
-    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
+    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts)
     if selection.sampled_trial and selection.start_trial:
         sampled, start = (searched_config(by_id[key]) for key in (selection.sampled_trial, selection.start_trial))
         verdict = "continuing it" if selection.trial == selection.sampled_trial else \
