@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 import torch
@@ -92,11 +93,22 @@ def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+class FitStatus(str, Enum):
+    """How a ``fit`` ended."""
+
+    COMPLETED = "completed"  # every epoch of the config
+    NAN_LOSS = "nan_loss"  # the loss became NaN or infinite (the reason says where)
+    STOPPED = "stopped"  # the epoch callback raised StopTraining
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class FitResult:
-    """How a run ended: ``completed``, ``nan_loss`` (with the reason), or ``stopped`` by the callback."""
+    """How a run ended (with the reason for ``NAN_LOSS`` and ``STOPPED``), and what it reached."""
 
-    status: str
+    status: FitStatus
     reason: str
     epochs_run: int
     best_miou: float
@@ -360,13 +372,13 @@ def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | N
 
 def _fit_epochs(trainer: Trainer, on_epoch: EpochCallback | None, progress: bool) -> FitResult:
     history: list[dict] = []
-    status, reason = "completed", ""
+    status, reason = FitStatus.COMPLETED, ""
     while trainer.epoch < trainer.config.epochs:
         started = time.perf_counter()
         try:
             train_loss, images_per_s = trainer.train_one_epoch(progress)
         except FloatingPointError as err:
-            status, reason = "nan_loss", str(err)
+            status, reason = FitStatus.NAN_LOSS, str(err)
             break
         val_loss, metrics = trainer.evaluate()
         trainer.epoch += 1
@@ -381,6 +393,6 @@ def _fit_epochs(trainer: Trainer, on_epoch: EpochCallback | None, progress: bool
             try:
                 on_epoch(row, trainer)
             except StopTraining as stop:
-                status, reason = "stopped", str(stop)
+                status, reason = FitStatus.STOPPED, str(stop)
                 break
     return FitResult(status, reason, trainer.epoch, trainer.best_miou, trainer.best_epoch, history)

@@ -29,7 +29,7 @@ from searchseg.tracking.status import FAILURE_KEY, TrialStatus
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state
 from searchseg.training.costs import measure_costs
-from searchseg.training.engine import Trainer, fit
+from searchseg.training.engine import FitStatus, Trainer, fit
 from searchseg.training.plugins import trust_plugins
 from searchseg.tuning.selection import RECENT_EPOCHS, saved_counts
 
@@ -89,7 +89,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
                             f"latency {costs['latency_ms']:g} ms per image > --max-latency-ms {max_latency_ms:g}", 0)
             return
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
-        if result.status == "nan_loss":
+        if result.status is FitStatus.NAN_LOSS:
             _report_failure({**worst, **costs}, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
     except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
         if not _is_out_of_memory(error):
