@@ -820,6 +820,8 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
             name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.output.verbose - 1, 0),
             failure_config=tune.FailureConfig(max_failures=options.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # a trial's config.yaml and augmentation.json reach --storage from nodes that do not share a disk
+            sync_config=tune.SyncConfig(sync_artifacts=True),
         ),
     ).fit()
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from searchseg.layout import ExperimentLayout
 from tests.conftest import pids_matching
 
 pytestmark = pytest.mark.slow
@@ -139,6 +140,8 @@ def test_a_job_waits_for_workers_then_spreads_over_them_and_survives_a_killed_wo
     assert len(trials) == 4 and trials["trial_id"].is_unique
     assert (trials["status"] == "completed").all(), trials[["trial_id", "status", "stop_reason"]]
     assert curves["node_id"].nunique() >= 2, "every trial ran on one node"
+    saved = [folder.config for folder in ExperimentLayout(storage / "multinode").trial_folders()]
+    assert len(saved) == 4 and all(config.is_file() for config in saved), saved  # synced from the workers
     assert not curves.duplicated(["trial_id", "epoch"]).any()
     assert (curves.groupby("trial_id")["epoch"].apply(sorted).map(list) == [[1, 2, 3, 4, 5, 6]] * 4).all()
     resumed = trials[trials["resumed_from_epoch"].astype(int) > 0]
