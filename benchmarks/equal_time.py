@@ -208,6 +208,40 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def variant_table(rows: list[dict], space: str) -> str:
+    """Search-only runs of a space variant against the latest three-arm run of the same dataset, budget and seed:
+    validation mIoU of the kept final model (what a rule may be chosen on) and test mIoU (reported, not chosen on),
+    with the paired mean differences over the seeds."""
+    def key(row: dict) -> tuple:
+        return row["dataset"], row["budget"], row["seed"]
+
+    def kept_val(arm: dict) -> float:
+        return float((arm.get("final_training") or {}).get("kept_val_miou", float("nan")))
+
+    earlier = {key(r): r for r in rows if "no_search" in r and "space" not in r}  # the latest per key
+    pairs = [(r, earlier[key(r)]) for r in rows if r.get("space") == space and key(r) in earlier]
+    lines = [f"| dataset | T | seed | {space}: val, test | search: val, test | no search: val, test | continued |",
+             "|---|---|---|---|---|---|---|"]
+    for variant, base in pairs:
+        ours = variant["searchseg"]
+        continued = (ours.get("final_training") or {}).get("trial_choice", {}).get("trial", "")
+        chosen = next((f"{t['arch']}/{t['encoder']} lr {t['lr']:.2g}" for t in ours.get("trials", [])
+                       if t.get("trial_id") == continued), "no trial")
+        cells = [f"{kept_val(arm):.3f}, {arm['test_miou']:.3f}" for arm in (ours, base["searchseg"], base["no_search"])]
+        lines.append(f"| {variant['dataset']} | {variant['budget']:g} s | {variant['seed']} | {' | '.join(cells)} | "
+                     f"{chosen} |")
+    for dataset, budget in sorted({(v["dataset"], v["budget"]) for v, _ in pairs}):
+        group = [(v, b) for v, b in pairs if (v["dataset"], v["budget"]) == (dataset, budget)]
+        for other in ("searchseg", "no_search"):
+            for measure, value in (("val", kept_val), ("test", lambda arm: arm["test_miou"])):
+                differences = [value(v["searchseg"]) - value(b[other]) for v, b in group]
+                spread = statistics.pstdev(differences) if len(differences) > 1 else float("nan")
+                lines.append(f"- {dataset} {budget:g} s, {len(group)} seeds: {space} - "
+                             f"{'search' if other == 'searchseg' else 'no search'} ({measure}) "
+                             f"{statistics.fmean(differences):+.3f} ± {spread:.3f}")
+    return "\n".join(lines)
+
+
 def chart(rows: list[dict]) -> str:
     """Test mIoU against the budget T, one Mermaid chart per dataset (GitHub draws them in RESULTS.md):
     bars for searchseg, a line for no search and one for the recipe, means over the three-arm runs."""
@@ -253,6 +287,8 @@ def main() -> None:
         rows = compare(args.datasets, args.budget, seeds, Path(folder), save, args.space, args.search_only)
     print(table(previous + rows))
     print(chart(previous + rows))
+    if args.space:
+        print(variant_table(previous + rows, Path(args.space).name))
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ That run (``benchmarks/RESULTS.md``, row 6 at T = 900 s, first run) continued TP
 scratch, which led the ResNet-18 start configuration on validation after 270 steps and never improved in
 115 more epochs (test 0.279 against the recipe's 0.356). This trains the two trials again as that run's plan
 trained them (18 epochs of 15 steps, the schedule planned over 93 epochs, seed 0, 128 px) and applies the
-rule to them: the sampled trial's validation confusions over its last epochs against the start trial's.
+rule to them: the sampled trial's validation class counts over its last epochs against the start trial's.
 
 ``python -m benchmarks.trial_choice`` prints both trials' scores, the sampled trial's win rate over resamples
 of the validation images (whichever led) and the rule's decision.
@@ -31,18 +31,18 @@ SAMPLED = {"arch": "segformer", "encoder": "mit_b0", "lr": 0.0005808440646224611
 
 
 def train_trial(space, dataset: dict, searched: dict, data) -> tuple[float, object]:
-    """The trial's best validation mIoU and its validation confusions summed over its last epochs."""
+    """The trial's best validation mIoU and its validation class counts summed over its last epochs."""
     config = TrialConfig.from_flat({**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched,
                                     "image_size": 128, "epochs": HORIZON_EPOCHS, "epoch_steps": EPOCH_STEPS,
                                     "seed": 0})
     recent = deque(maxlen=RECENT_EPOCHS)
 
-    def keep_confusions(row: dict, trainer) -> None:
-        recent.append(trainer.eval_confusions)
+    def keep_counts(row: dict, trainer) -> None:
+        recent.append(trainer.eval_counts)
         if trainer.epoch >= TRIAL_EPOCHS:
             raise StopTraining("the trial's epochs are done")
 
-    result = fit(config, data, keep_confusions, progress=False)
+    result = fit(config, data, keep_counts, progress=False)
     print(f"{searched['arch']}/{searched['encoder']}: best val mIoU {result.best_miou:.4f}, last "
           f"{result.history[-1]['val_miou']:.4f}", flush=True)
     return result.best_miou, sum(recent)

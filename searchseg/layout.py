@@ -12,7 +12,7 @@
       .lock               held by the live run
       tuner.pkl, experiment_state-*.json, searcher-state-*.pkl, ...   Ray Tune's own state, for --resume
       train_segmentation_<trial>_<...>/   Ray Tune's trial folder: config.yaml, augmentation.json,
-                                          checkpoint_*/ (state.pt, val_confusions.npy)
+                                          checkpoint_*/ (state.pt, val_counts.npy)
       final/ (final-<trial>/ from retrain --trial)
         metrics.json model.pt config.yaml curves.csv model_card.json overlays/ model.onnx|model.ts
         checkpoint.pt     the final training after its latest epoch, until metrics.json is written
@@ -33,7 +33,7 @@ TRIAL_FUNCTION = "train_segmentation"  # Ray Tune names each trial folder after 
 
 @dataclass(frozen=True)
 class CheckpointLayout:
-    """A trial checkpoint folder: the trainer's state and the recent epochs' per-image validation confusions."""
+    """A trial checkpoint folder: the trainer's state and the recent epochs' per-image validation class counts."""
 
     path: Path
 
@@ -42,7 +42,11 @@ class CheckpointLayout:
         return self.path / "state.pt"
 
     @property
-    def confusions(self) -> Path:  # (epochs, images, C, C)
+    def counts(self) -> Path:  # (epochs, images, 3, C) int32: 12 bytes per image and class per epoch kept
+        return self.path / "val_counts.npy"
+
+    @property
+    def confusions(self) -> Path:  # (epochs, images, C, C), written before the counts; read, converted
         return self.path / "val_confusions.npy"
 
 

@@ -53,6 +53,7 @@ class ResourceConfig:
     address: str | None = None  # a running Ray cluster ("auto", "ray://HEAD:10001"); default: start one here
     max_failures: int = 2  # retries of a crashed trial from its checkpoint
     dashboard: bool = False  # start Ray's dashboard with a local cluster (the "dashboard" extra)
+    cluster_wait: float = 600.0  # seconds to wait, with --address, for nodes that can run one trial to join
 
 
 @dataclass

@@ -54,6 +54,9 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
     parser.add_argument("--gpus-per-trial", type=float,
                         help="GPUs per trial, fractions allowed: 0.25 packs 4 trials on a GPU (default: 1 if any)")
     parser.add_argument("--address", help="join a running Ray cluster, e.g. auto or ray://HEAD:10001")
+    parser.add_argument("--cluster-wait", metavar="DURATION", default="10m",
+                        help="with --address: how long to wait for nodes that can run one trial (an autoscaling "
+                             "cluster starts its workers on demand; Ray's autoscaler is asked for them) (default: 10m)")
     parser.add_argument("--dashboard", action="store_true",
                         help="start Ray's dashboard with the local cluster and print its URL (pip install "
                              "'searchseg[dashboard]')")
@@ -100,8 +103,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
                             smoke=args.smoke, objectives=args.objectives, max_latency_ms=args.max_latency_ms,
                             warm_start=args.warm_start),
         resources=ResourceConfig(cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                                 address=args.address, max_failures=args.max_failures,
-                                 dashboard=args.dashboard),
+                                 address=args.address, max_failures=args.max_failures, dashboard=args.dashboard,
+                                 cluster_wait=parse_duration(args.cluster_wait, "--cluster-wait")),
         output=OutputConfig(results_dir=args.results, name=args.name, storage=args.storage, trackers=args.trackers,
                             verbose=0 if args.quiet else (2 if args.verbose else 1)),
     )

@@ -68,11 +68,13 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
 
     result = run_local_trial(config, args.output / name, resume=args.resume, progress=not args.quiet)
     fit = result.fit
-    if fit.status == "nan_loss":
+    from searchseg.training.engine import FitStatus  # loaded with the trial above
+
+    if fit.status is FitStatus.NAN_LOSS:
         print(f"stopped: {fit.reason}", file=sys.stderr)
     best = f"{fit.best_miou:.4f} at epoch {fit.best_epoch}" if fit.best_epoch else "n/a"
     print(f"best val mIoU {best}; {fit.epochs_run} epochs in {result.seconds:.0f} s; results in {result.trial_dir}")
-    if fit.status == "nan_loss":
+    if fit.status is FitStatus.NAN_LOSS:
         sys.exit(1)
 
 

@@ -75,6 +75,15 @@ def binary_dataset(tmp_path: Path) -> Path:
     return root
 
 
+def image_counts(hits: list[int], pixels: int = 100) -> np.ndarray:
+    """Per-image class counts ``(N, 3, 2)`` of binary images whose foreground (half the pixels) is found
+    ``hits[i]`` times out of ``pixels // 2``."""
+    from searchseg.training.metrics import counts_from_confusions
+
+    half = pixels // 2
+    return counts_from_confusions(np.array([[[half, 0], [half - hit, hit]] for hit in hits]))
+
+
 def tiny_data(count: int = 8, size: int = 64, seed: int = 0):
     """An in-memory SegmentationData of synthetic 3-class images, split 4 train / 2 val / 2 test by default."""
     from searchseg.data.loader import SegmentationData

@@ -38,6 +38,21 @@ def test_the_equal_time_table_pairs_the_three_arms_by_seed_and_keeps_two_arm_row
     assert "xychart-beta" in equal_time.chart(rows)
 
 
+def test_a_space_variant_is_paired_with_the_latest_three_arm_run_of_its_seed():
+    def searched(val: float, test: float) -> dict:
+        return {"test_miou": test, "seconds": 297.0, "final_training": {"kept_val_miou": val, "trial_choice": {
+            "trial": "a"}}, "trials": [{"trial_id": "a", "arch": "unet", "encoder": "resnet18", "lr": 3e-3}]}
+
+    three_arm = [{"dataset": "d", "budget": 300.0, "seed": seed, "searchseg": searched(0.50, 0.40),
+                  "no_search": searched(0.45, 0.38), "recipe": arm(0.3)} for seed in (0, 1)]
+    variant = [{"dataset": "d", "budget": 300.0, "seed": seed, "space": "v.yaml", "searchseg": searched(0.52, test)}
+               for seed, test in ((0, 0.41), (1, 0.43), (2, 0.9))]  # seed 2 has no three-arm run to pair with
+    text = equal_time.variant_table(three_arm + variant, "v.yaml")
+    assert "| d | 300 s | 0 | 0.520, 0.410 | 0.500, 0.400 | 0.450, 0.380 | unet/resnet18 lr 0.003 |" in text
+    assert "v.yaml - search (test) +0.020 ± 0.010" in text and "v.yaml - no search (val) +0.070 ± 0.000" in text
+    assert "| 2 |" not in text and "2 seeds" in text
+
+
 def test_the_equal_time_runs_the_no_search_arm_with_the_search_switched_off(tmp_path):
     command = equal_time.run_command({}, 300, 1, tmp_path, "x", search=False)
     assert command[command.index("--samples") + 1] == "0" and command[command.index("--budget") + 1] == "300"

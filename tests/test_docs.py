@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PATH = re.compile(r"`((?:searchseg|tests|benchmarks|examples|scripts|docs)/[\w./-]+\.(?:py|yaml|md|png|json|txt))")
-COMMAND = re.compile(r"python -m searchseg\.(\w+)([^`\n#]*)")
+COMMAND = re.compile(r"(?:python -m searchseg\.|(?<![\w/.-])searchseg )(\w+)([^`\n#]*)")  # module or console form
 MODULES = {"run": "searchseg.run", "trial": "searchseg.trial", "retrain": "searchseg.retrain",
            "predict": "searchseg.predict", "check": "searchseg.check", "report": "searchseg.report.__main__"}
 
@@ -39,4 +39,4 @@ def test_every_flag_of_a_shown_command_is_one_its_parser_knows(page):
         known = {option for action in importlib.import_module(MODULES[module]).build_parser()._actions
                  for option in action.option_strings}
         for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
-            assert flag in known, f"{_name(page)}: python -m searchseg.{module} has no {flag}"
+            assert flag in known, f"{_name(page)}: searchseg {module} has no {flag}"

@@ -31,4 +31,5 @@ def test_a_trial_retrained_on_its_own_gets_its_own_final_folder(tmp_path):
     layout = ExperimentLayout(tmp_path)
     assert layout.final().path == tmp_path / "final"
     assert layout.final("ab12").metrics == tmp_path / "final-ab12" / "metrics.json"
-    assert layout.final().export("onnx").name == "model.onnx" and layout.final().export("torchscript").name == "model.ts"
+    assert layout.final().export("onnx").name == "model.onnx"
+    assert layout.final().export("torchscript").name == "model.ts"

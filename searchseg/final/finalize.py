@@ -36,7 +36,7 @@ from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.checkpoints import load_state, save_state
-from searchseg.training.engine import StopTraining, Trainer, fit, torch_threads, validate_config
+from searchseg.training.engine import FitStatus, StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.training.schedules import ONE_CYCLE
 from searchseg.tuning.selection import TrialChoice
@@ -67,7 +67,7 @@ def retrain_best(experiment_dir: Path, data: SegmentationData | None = None, see
         echo(f"retraining {seeded.arch}/{seeded.encoder} on train+val for {seeded.epochs} epochs (seed {seeded.seed})")
         trainer = Trainer(seeded, data, train_splits=("train", "val"), eval_split="test")
         result = fit(seeded, data, progress=progress, trainer=trainer)
-        if result.status != "completed":
+        if result.status is not FitStatus.COMPLETED:
             raise UserError(f"retraining stopped: {result.reason}; try a lower lr in {config_path}")
         curves += [{"seed": seeded.seed, **{k: v for k, v in row.items() if "." not in k}} for row in result.history]
         _, metrics = trainer.evaluate("test")
@@ -215,7 +215,7 @@ class _FinalTraining:
             self._plan_horizon(fits)  # the horizon from the pace measured so far, after every epoch
 
         result = fit(self.trainer.config, self.data, track_until_deadline, progress=progress, trainer=self.trainer)
-        if result.status == "nan_loss":
+        if result.status is FitStatus.NAN_LOSS:
             echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
 
     def best_val_epoch_record(self) -> dict:
@@ -273,15 +273,15 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     beyond resampling noise: on a few validation images a 0.02 lead in mIoU is often one image.
     """
     candidates = {"trial": start, "last": last} if last["epoch"] != start["epoch"] else {"trial": start}
-    confusions, test = {}, {}
+    counts, test = {}, {}
     for name, state in candidates.items():
         trainer.model.load_state_dict(state["model"])
         trainer.evaluate("val")
-        confusions[name] = trainer.eval_confusions
+        counts[name] = trainer.eval_counts
         test[name] = trainer.evaluate("test")[1]
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test
-    win_rate = bootstrap_win_rate(confusions["trial"], confusions["last"])
+    win_rate = bootstrap_win_rate(counts["trial"], counts["last"])
     kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
     trainer.model.load_state_dict(kept["model"])
     return kept, win_rate, test

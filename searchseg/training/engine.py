@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import PRESETS, build_augmentation, check_preset
 from searchseg.training.losses import LOSSES, LossContext, LossMix, check_loss_names
-from searchseg.training.metrics import SegmentationMetrics, confusion_per_image, predict_labels
+from searchseg.training.metrics import SegmentationMetrics, class_counts_per_image, predict_labels
 from searchseg.training.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.training.normalisation import normalisation
 from searchseg.training.optim import OPTIMIZERS, build_optimizer
@@ -92,11 +93,22 @@ def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+class FitStatus(str, Enum):
+    """How a ``fit`` ended."""
+
+    COMPLETED = "completed"  # every epoch of the config
+    NAN_LOSS = "nan_loss"  # the loss became NaN or infinite (the reason says where)
+    STOPPED = "stopped"  # the epoch callback raised StopTraining
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class FitResult:
-    """How a run ended: ``completed``, ``nan_loss`` (with the reason), or ``stopped`` by the callback."""
+    """How a run ended (with the reason for ``NAN_LOSS`` and ``STOPPED``), and what it reached."""
 
-    status: str
+    status: FitStatus
     reason: str
     epochs_run: int
     best_miou: float
@@ -129,8 +141,8 @@ class ScheduleHorizon:
 class Trainer:
     """Model, loss, optimizer, schedule and loaders for one config on one decoded dataset.
 
-    After ``evaluate``, ``eval_confusions`` holds that evaluation's confusion matrix per image ``(N, C, C)``:
-    what a comparison of two models beyond resampling noise needs (``metrics.bootstrap_win_rate``).
+    After ``evaluate``, ``eval_counts`` holds that evaluation's class counts per image ``(N, 3, C)``: what a
+    comparison of two models beyond resampling noise needs (``metrics.bootstrap_win_rate``).
     """
 
     def __init__(self, config: TrialConfig, data: SegmentationData, train_splits: tuple[str, ...] = ("train",),
@@ -182,7 +194,7 @@ class Trainer:
         self.epoch = 0
         self.best_miou = float("-inf")
         self.best_epoch = 0
-        self.eval_confusions = np.zeros((0, data.num_classes, data.num_classes), np.int64)
+        self.eval_counts = np.zeros((0, 3, data.num_classes), np.int32)
 
     def _make_scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
         c = self.config
@@ -275,7 +287,7 @@ class Trainer:
                             batch_size=self.config.batch_size, shuffle=False)
         metrics = SegmentationMetrics(self.data.class_names, self.data.ignore_index, self.device)
         self.model.eval()
-        total_loss, seen, per_image = 0.0, 0, [self.eval_confusions[:0]]
+        total_loss, seen, per_image = 0.0, 0, [self.eval_counts[:0]]
         for images, masks in loader:
             images, masks = self.prepare_images(images), masks.to(self.device, non_blocking=True)
             logits = self.full_size_logits(images)
@@ -283,9 +295,9 @@ class Trainer:
             seen += len(images)
             labels = predict_labels(logits.float())
             metrics.update(labels, masks)
-            per_image.append(confusion_per_image(labels.cpu().numpy(), masks.cpu().numpy(), self.data.num_classes,
-                                                 self.data.ignore_index))
-        self.eval_confusions = np.concatenate(per_image)
+            per_image.append(class_counts_per_image(labels.cpu().numpy(), masks.cpu().numpy(),
+                                                    self.data.num_classes, self.data.ignore_index))
+        self.eval_counts = np.concatenate(per_image)
         return total_loss / max(seen, 1), metrics.compute() if seen else {}
 
     @torch.no_grad()
@@ -360,13 +372,13 @@ def fit(config: TrialConfig, data: SegmentationData, on_epoch: EpochCallback | N
 
 def _fit_epochs(trainer: Trainer, on_epoch: EpochCallback | None, progress: bool) -> FitResult:
     history: list[dict] = []
-    status, reason = "completed", ""
+    status, reason = FitStatus.COMPLETED, ""
     while trainer.epoch < trainer.config.epochs:
         started = time.perf_counter()
         try:
             train_loss, images_per_s = trainer.train_one_epoch(progress)
         except FloatingPointError as err:
-            status, reason = "nan_loss", str(err)
+            status, reason = FitStatus.NAN_LOSS, str(err)
             break
         val_loss, metrics = trainer.evaluate()
         trainer.epoch += 1
@@ -381,6 +393,6 @@ def _fit_epochs(trainer: Trainer, on_epoch: EpochCallback | None, progress: bool
             try:
                 on_epoch(row, trainer)
             except StopTraining as stop:
-                status, reason = "stopped", str(stop)
+                status, reason = FitStatus.STOPPED, str(stop)
                 break
     return FitResult(status, reason, trainer.epoch, trainer.best_miou, trainer.best_epoch, history)

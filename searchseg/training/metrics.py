@@ -70,25 +70,39 @@ def _nanmean(values: list[float]) -> float:
     return sum(present) / len(present) if present else float("nan")
 
 
-def confusion_per_image(predictions: np.ndarray, targets: np.ndarray, num_classes: int,
-                        ignore_index: int) -> np.ndarray:
-    """One confusion matrix per image, ``(N, C, C)`` with rows the target class; ignored pixels left out.
+HITS, TARGET, PREDICTED = 0, 1, 2  # the rows of per-image class counts
+
+
+def class_counts_per_image(predictions: np.ndarray, targets: np.ndarray, num_classes: int,
+                           ignore_index: int) -> np.ndarray:
+    """Per image and class, the pixels predicted right (``HITS``), in the target (``TARGET``) and in the prediction
+    (``PREDICTED``): ``(N, 3, C)`` int32, ignored pixels left out. That is all an IoU needs
+    (hits / (target + predicted - hits)), in 3 C numbers per image where a confusion matrix takes C x C:
+    2,000 images of 150 classes hold 3.6 MB instead of 360 MB.
 
     Shape: predictions and targets ``(N, H, W)`` class indices.
     """
-    matrices = np.zeros((len(targets), num_classes, num_classes), np.int64)
-    for matrix, prediction, target in zip(matrices, predictions, targets, strict=True):
+    counts = np.zeros((len(targets), 3, num_classes), np.int32)
+    for count, prediction, target in zip(counts, predictions, targets, strict=True):
         labelled = target != ignore_index
-        pairs = target[labelled].astype(np.int64) * num_classes + prediction[labelled]
-        matrix[:] = np.bincount(pairs, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-    return matrices
+        truth, predicted = target[labelled].astype(np.int64), prediction[labelled].astype(np.int64)
+        count[HITS] = np.bincount(truth[truth == predicted], minlength=num_classes)
+        count[TARGET] = np.bincount(truth, minlength=num_classes)
+        count[PREDICTED] = np.bincount(predicted, minlength=num_classes)
+    return counts
 
 
-def miou_of_confusion(confusion: np.ndarray) -> np.ndarray:
-    """mIoU of confusion matrices ``(..., C, C)``, counted as ``SegmentationMetrics`` counts it: a class absent
+def counts_from_confusions(confusions: np.ndarray) -> np.ndarray:
+    """Class counts ``(..., 3, C)`` from confusion matrices ``(..., C, C)`` (rows the target): what trial
+    checkpoints written before the counts (``val_confusions.npy``) hold."""
+    return np.stack([np.diagonal(confusions, axis1=-2, axis2=-1), confusions.sum(-1), confusions.sum(-2)], axis=-2)
+
+
+def miou_of_counts(counts: np.ndarray) -> np.ndarray:
+    """mIoU of class counts ``(..., 3, C)``, counted as ``SegmentationMetrics`` counts it: a class absent
     from both target and prediction does not take part."""
-    hits = np.diagonal(confusion, axis1=-2, axis2=-1).astype(np.float64)
-    union = confusion.sum(-1) + confusion.sum(-2) - hits
+    hits = counts[..., HITS, :].astype(np.float64)
+    union = counts[..., TARGET, :] + counts[..., PREDICTED, :] - hits
     iou = np.divide(hits, union, out=np.full_like(hits, np.nan), where=union > 0)
     present = ~np.isnan(iou)
     return np.where(present, iou, 0.0).sum(-1) / np.maximum(present.sum(-1), 1)
@@ -101,14 +115,14 @@ CLEARLY_BETTER_WIN_RATE = 0.95
 
 def bootstrap_win_rate(challenger: np.ndarray, incumbent: np.ndarray, rounds: int = 2000, seed: int = 0) -> float:
     """Share of bootstrap resamples of the images on which ``challenger`` scores a higher mIoU than
-    ``incumbent``: both drawn with the same images, given as per-image confusion matrices ``(N, C, C)``.
+    ``incumbent``: both drawn with the same images, given as per-image class counts ``(N, 3, C)``.
 
     How far a difference in mIoU over a few validation images is from resampling noise: 0.5 is a coin flip.
     """
     if challenger.shape != incumbent.shape or not len(challenger):
-        raise ValueError(f"need confusion matrices of the same images, got {challenger.shape} and {incumbent.shape}")
+        raise ValueError(f"need class counts of the same images, got {challenger.shape} and {incumbent.shape}")
     images = len(challenger)  # how often each image is drawn in each resample
     counts = np.random.default_rng(seed).multinomial(images, np.full(images, 1 / images), size=rounds).astype(float)
     flat = challenger.shape[1] * challenger.shape[2]
     resampled = [(counts @ m.reshape(len(m), flat)).reshape(rounds, *m.shape[1:]) for m in (challenger, incumbent)]
-    return float(np.mean(miou_of_confusion(resampled[0]) > miou_of_confusion(resampled[1])))
+    return float(np.mean(miou_of_counts(resampled[0]) > miou_of_counts(resampled[1])))

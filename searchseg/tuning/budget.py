@@ -43,19 +43,19 @@ TRIAL_START_SECONDS = 2.5
 COLD_START_SECONDS = 6.0
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``300``, ``300s``, ``20m``, ``2h`` or ``1h30m``."""
+def parse_duration(text: str, flag: str = "--budget") -> float:
+    """Seconds in ``300``, ``300s``, ``20m``, ``2h`` or ``1h30m``; errors name ``flag``."""
     cleaned = str(text).strip().lower().replace(" ", "")
     shown = repr(text) if len(str(text)) <= 40 else f"{str(text)[:20]!r}... ({len(str(text))} characters)"
     match = _DURATION.match(cleaned)
     if not cleaned or not match or not any(match.groups()):
-        raise UserError(f"--budget {shown} is not a duration; write e.g. 300, 300s, 20m, 2h or 1h30m")
+        raise UserError(f"{flag} {shown} is not a duration; write e.g. 300, 300s, 20m, 2h or 1h30m")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
-        raise UserError(f"--budget {shown} must be longer than 0 seconds")
+        raise UserError(f"{flag} {shown} must be longer than 0 seconds")
     if not total <= MAX_BUDGET_SECONDS:
-        raise UserError(f"--budget {shown} is longer than 30 days; write e.g. 20m, 2h or 48h")
+        raise UserError(f"{flag} {shown} is longer than 30 days; write e.g. 20m, 2h or 48h")
     return total
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 import optuna
 import ray
 from ray import tune
+from ray.autoscaler.sdk import request_resources
 from ray.tune.execution.experiment_state import _find_newest_experiment_checkpoint  # what Tune restores from
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
@@ -30,7 +31,7 @@ from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unkno
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.machine import available_cpus
-from searchseg.options import SEARCHERS, SearchOptions
+from searchseg.options import SEARCHERS, ResourceConfig, SearchOptions
 from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
@@ -65,7 +66,7 @@ from searchseg.tuning.budget import (
 from searchseg.tuning.locking import lock_experiment
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
-from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_confusions
+from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_counts
 from searchseg.tuning.timing import model_step_seconds, step_seconds
 from searchseg.tuning.trainable import train_segmentation
 from searchseg.tuning.warm_start import WarmTrial, earlier_trials
@@ -135,6 +136,9 @@ def _check_options(options: SearchOptions) -> None:
         raise UserError(f"--gpus-per-trial {given.gpus_per_trial:g} must be 0 or more")
     if given.max_failures < 0:
         raise UserError(f"--max-failures {given.max_failures} must be 0 or more")
+    if isinstance(given.cluster_wait, bool) or not isinstance(given.cluster_wait, (int, float)) \
+            or not given.cluster_wait >= 0:
+        raise UserError(f"cluster_wait {given.cluster_wait!r} must be seconds, 0 or more")
     if given.dashboard and not given.address:
         check_dashboard_installed()
 
@@ -301,11 +305,48 @@ def _cluster_totals(options: SearchOptions, echo=print) -> tuple[float, float]:
     run can time its models before Ray's start-up competes with them for the processor."""
     if options.resources.address or ray.is_initialized():
         _start_ray(options, echo)
-        available = ray.cluster_resources()
-        return available.get("CPU", 1.0), available.get("GPU", 0.0)
+        return _wait_for_cluster(options.resources, echo)
     import torch
 
     return float(available_cpus()), float(torch.cuda.device_count())
+
+
+def _wait_for_cluster(given: ResourceConfig, echo, poll_seconds: float = 2.0) -> tuple[float, float]:
+    """The cluster's CPUs and GPUs once it can run one trial. An autoscaling cluster whose workers start at zero
+    (``cluster.yaml``: a head with no CPU for trials) has nothing to offer when the job is submitted: Ray's
+    autoscaler is asked for one trial's resources and the run waits, saying so, up to ``cluster_wait`` seconds.
+    The trials' own resource requests then bring up the nodes that more trials at once need."""
+    need = {"CPU": given.cpus_per_trial or 1.0, "GPU": given.gpus_per_trial or 0.0}
+    deadline, asked = time.monotonic() + given.cluster_wait, False
+    while True:
+        nodes = _alive_nodes()
+        if any(all(node.get(key, 0.0) >= amount for key, amount in need.items()) for node in nodes):
+            if asked:
+                request_resources(bundles=[])  # the trials' requests hold the nodes from here
+                echo(f"the cluster can run trials: {_describe_nodes(nodes)}")
+            totals = ray.cluster_resources()
+            return totals.get("CPU", 0.0), totals.get("GPU", 0.0)
+        wanted = ", ".join(f"{amount:g} {key}" for key, amount in need.items() if amount)
+        if time.monotonic() >= deadline:
+            raise UserError(f"no node of the cluster at {given.address} offers one trial's {wanted} after "
+                            f"{format_duration(given.cluster_wait)} ({_describe_nodes(nodes)}); start workers "
+                            "that have them, or check the worker types of your cluster.yaml, or wait longer with "
+                            "--cluster-wait")
+        if not asked:
+            request_resources(bundles=[{key: amount for key, amount in need.items() if amount}])
+            echo(f"waiting for a node with one trial's {wanted} ({_describe_nodes(nodes)}); Ray's autoscaler "
+                 f"was asked for one; up to {format_duration(given.cluster_wait)} (--cluster-wait)")
+            asked = True
+        time.sleep(poll_seconds)
+
+
+def _alive_nodes() -> list[dict[str, float]]:
+    return [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+
+def _describe_nodes(nodes: list[dict[str, float]]) -> str:
+    offered = [f"{node.get('CPU', 0.0):g} CPU, {node.get('GPU', 0.0):g} GPU" for node in nodes]
+    return f"{len(nodes)} node(s): {'; '.join(offered)}" if nodes else "no node"
 
 
 def _resources(options: SearchOptions, cpus: float, gpus: float) -> dict:
@@ -316,12 +357,22 @@ def _resources(options: SearchOptions, cpus: float, gpus: float) -> dict:
     if given.cpus_per_trial is not None:
         cpus_per_trial = given.cpus_per_trial
     elif gpus_per_trial:
-        cpus_per_trial = max(1.0, float(int(cpus // max(1, int(gpus // gpus_per_trial)))))
+        nodes = _alive_nodes() if ray.is_initialized() else [{"CPU": cpus, "GPU": gpus}]
+        cpus_per_trial = cpus_per_gpu_trial(gpus_per_trial, nodes)
     else:
         cpus_per_trial = 1.0 if cpus <= 4 else 2.0
     if cpus_per_trial > cpus:
         raise UserError(f"--cpus-per-trial {cpus_per_trial:g} but the cluster has {cpus:g} CPUs")
     return {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+
+
+def cpus_per_gpu_trial(gpus_per_trial: float, nodes: list[dict[str, float]]) -> float:
+    """A GPU trial's CPUs by default: a GPU node's CPUs shared by the trials its GPUs hold, the fewest over the
+    ``nodes`` (their Ray resources) that can hold one. Cluster-wide totals counted a CPU-only head and gave 4 trials
+    on 4 GPUs 2 CPUs each where a node had 4, so only 2 ran at once."""
+    shares = [node.get("CPU", 0.0) // max(1, int(node.get("GPU", 0.0) // gpus_per_trial)) for node in nodes
+              if node.get("GPU", 0.0) >= gpus_per_trial]
+    return max(1.0, float(min(shares, default=1.0)))
 
 
 def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler,
@@ -412,7 +463,7 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
     base = timing_config(space, fixed)
     cpus, gpus = totals
     if resources["gpu"]:
-        concurrency = max(1, int(gpus // resources["gpu"]))
+        concurrency = max(1, min(int(gpus // resources["gpu"]), int(cpus // resources["cpu"])))
         trial_threads = full_threads = max(1, int(resources["cpu"]))
         share = min(1.0, resources["gpu"])  # trials sharing a GPU share its throughput
     else:
@@ -725,13 +776,13 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
                             _best_score(result, metric, mode), result.checkpoint)
                   for trial_id, result in by_id.items()]
 
-    def read_confusions(candidate: Candidate):
+    def read_counts(candidate: Candidate):
         if candidate.checkpoint is None:
             return None
         with candidate.checkpoint.as_directory() as folder:
-            return recent_confusions(Path(folder))
+            return recent_counts(Path(folder))
 
-    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_confusions)
+    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts)
     if selection.sampled_trial and selection.start_trial:
         sampled, start = (searched_config(by_id[key]) for key in (selection.sampled_trial, selection.start_trial))
         verdict = "continuing it" if selection.trial == selection.sampled_trial else \
@@ -769,6 +820,8 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
             name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.output.verbose - 1, 0),
             failure_config=tune.FailureConfig(max_failures=options.resources.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # a trial's config.yaml and augmentation.json reach --storage from nodes that do not share a disk
+            sync_config=tune.SyncConfig(sync_artifacts=True),
         ),
     ).fit()
 

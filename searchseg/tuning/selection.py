@@ -21,7 +21,7 @@ import numpy as np
 
 from searchseg.layout import CheckpointLayout
 from searchseg.tracking.status import Direction
-from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate, counts_from_confusions
 
 RECENT_EPOCHS = 3
 
@@ -56,19 +56,28 @@ def is_start(config: dict[str, Any], starts: Sequence[dict[str, Any]]) -> bool:
     return any(all(config.get(key) == value for key, value in start.items()) for start in starts)
 
 
-def recent_confusions(checkpoint_folder: Path) -> np.ndarray | None:
-    """A trial's validation confusions per image summed over its last evaluations, or None if not saved."""
-    path = CheckpointLayout(checkpoint_folder).confusions
-    return np.load(path).sum(axis=0) if path.is_file() else None
+def saved_counts(checkpoint_folder: Path) -> np.ndarray | None:
+    """A trial's validation class counts per image over its last evaluations ``(epochs, N, 3, C)``, or None if not
+    saved; a checkpoint written before the counts holds confusion matrices, converted here."""
+    saved = CheckpointLayout(checkpoint_folder)
+    if saved.counts.is_file():
+        return np.load(saved.counts)
+    return counts_from_confusions(np.load(saved.confusions)) if saved.confusions.is_file() else None
+
+
+def recent_counts(checkpoint_folder: Path) -> np.ndarray | None:
+    """A trial's validation class counts per image summed over its last evaluations, or None if not saved."""
+    counts = saved_counts(checkpoint_folder)
+    return None if counts is None else counts.sum(axis=0)
 
 
 def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str, mode: str,
-                 read_confusions: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
+                 read_counts: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
     """The trial to continue, and a record of the choice (for the final model's ``metrics.json``).
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
-    mIoU, so with another ``metric`` the best score is taken as it is. ``read_confusions`` gives a trial's
-    pooled validation confusions (``recent_confusions`` of its checkpoint folder); it is called for two trials
+    mIoU, so with another ``metric`` the best score is taken as it is. ``read_counts`` gives a trial's
+    pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called for two trials
     at most, as a checkpoint on remote storage is fetched to be read.
     """
     if not candidates:
@@ -78,7 +87,7 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     best_start = next((c for c in ranked if is_start(c.config, starts)), None)
     if best_start is None or best_start is best or metric != "val_miou":
         return best, TrialChoice("best_score", best.trial_id)
-    sampled, start = read_confusions(best), read_confusions(best_start)
+    sampled, start = read_counts(best), read_counts(best_start)
     if sampled is None or start is None or sampled.shape != start.shape:
         return best, TrialChoice("best_score", best.trial_id)
     win_rate = bootstrap_win_rate(sampled, start)

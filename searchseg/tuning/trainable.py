@@ -2,7 +2,7 @@
 
 The decoded dataset arrives through ``tune.with_parameters`` (one copy in the object store per
 cluster, read zero-copy by every trial on a node). Each epoch reports validation metrics and a
-checkpoint (with the validation confusions per image of the last few epochs, which ``selection`` compares); a
+checkpoint (with the validation class counts per image of the last few epochs, which ``selection`` compares); a
 retried or resumed trial continues from ``tune.get_checkpoint()``. A NaN loss or an
 out-of-memory error ends the trial with that status and its reason in ``stop_reason`` instead of crashing it, so
 Tune does not waste retries on a deterministic failure and the search goes on.
@@ -29,9 +29,9 @@ from searchseg.tracking.status import FAILURE_KEY, TrialStatus
 from searchseg.training.augment import save_augmentation
 from searchseg.training.checkpoints import load_state
 from searchseg.training.costs import measure_costs
-from searchseg.training.engine import Trainer, fit
+from searchseg.training.engine import FitStatus, Trainer, fit
 from searchseg.training.plugins import trust_plugins
-from searchseg.tuning.selection import RECENT_EPOCHS
+from searchseg.tuning.selection import RECENT_EPOCHS, saved_counts
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -55,14 +55,13 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
         return
     trust_plugins(trial_config.plugins)  # the driver imported and checked them before it started the search
     resume_state = None
-    recent_confusions: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
+    recent_counts: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            saved = CheckpointLayout(Path(folder))
-            resume_state = load_state(saved.state)
-            if saved.confusions.is_file():
-                recent_confusions.extend(np.load(saved.confusions))
+            resume_state = load_state(CheckpointLayout(Path(folder)).state)
+            earlier = saved_counts(Path(folder))
+            recent_counts.extend(earlier if earlier is not None else [])
     node_id = ray.get_runtime_context().get_node_id()
     resumed_from = resume_state["epoch"] if resume_state else 0
 
@@ -71,11 +70,11 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     def report_epoch(row: dict, trainer: Trainer) -> None:
         metrics = {**row, "best_val_miou": trainer.best_miou, "node_id": node_id, "resumed_from_epoch": resumed_from,
                    FAILURE_KEY: "", "stop_reason": "", "reported_at": time.time(), **costs}
-        recent_confusions.append(trainer.eval_confusions)
+        recent_counts.append(trainer.eval_counts)
         with tempfile.TemporaryDirectory() as folder:
             saving = CheckpointLayout(Path(folder))
             torch.save(trainer.state_dict(), saving.state)
-            np.save(saving.confusions, np.stack(recent_confusions))
+            np.save(saving.counts, np.stack(recent_counts))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     trainer = None
@@ -90,7 +89,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
                             f"latency {costs['latency_ms']:g} ms per image > --max-latency-ms {max_latency_ms:g}", 0)
             return
         result = fit(trial_config, data, report_epoch, resume_state=resume_state, progress=False, trainer=trainer)
-        if result.status == "nan_loss":
+        if result.status is FitStatus.NAN_LOSS:
             _report_failure({**worst, **costs}, TrialStatus.NAN_LOSS, result.reason, result.epochs_run)
     except (torch.OutOfMemoryError, RuntimeError, MemoryError) as error:
         if not _is_out_of_memory(error):

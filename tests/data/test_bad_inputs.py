@@ -202,6 +202,7 @@ RUN_ARGUMENTS = {
     ("--budget", "300", "--smoke"): "drop --budget or --smoke",
     ("--budget", "100000000h"): "is longer than 30 days",
     ("--budget", "1e29"): "--budget '1e29' is not a duration",
+    ("--cluster-wait", "soon"): "--cluster-wait 'soon' is not a duration",
     ("--budget", "60", "--set", "epoch_steps=4"): "--set epoch_steps: a planned run",
     ("--set", "epoch_steps=4"): "--set epoch_steps: a planned run",
     ("--set", "val_fraction=0"): "the val split is empty (val_fraction=0)",

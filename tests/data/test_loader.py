@@ -3,7 +3,7 @@ import pytest
 
 from searchseg.data import load_data, resolve_spec
 from searchseg.errors import UserError
-from tests.conftest import CHASE, DUBAI, requires
+from tests.conftest import CHASE, DUBAI, requires, tiny_data
 
 
 def test_colour_folders_decoded_once_at_working_size(colour_dataset):
@@ -83,3 +83,16 @@ def test_dubai_with_label_mapping():
 def test_chase_first_grader_is_binary():
     data = load_data(resolve_spec(CHASE, mask_suffix="_1stHO"), 64, progress=False)
     assert data.binary and 0.03 < data.class_frequencies()[1] < 0.2
+
+
+def test_class_frequencies_are_counted_once_per_split_and_follow_a_changed_split():
+    data = tiny_data(count=8)
+    train = data.splits["train"]
+    expected = np.bincount(data.masks[train].ravel(), minlength=data.num_classes)[: data.num_classes]
+    first = data.class_frequencies("train")
+    assert first == pytest.approx(expected / expected.sum())
+    first[:] = 0  # the caller's copy: the cached counts stay
+    data.masks[train] = 0  # a second call reads the cache, not the masks
+    assert data.class_frequencies("train") == pytest.approx(expected / expected.sum())
+    data.splits["train"] = train[:1]  # a new split is counted again
+    assert data.class_frequencies("train")[0] == pytest.approx(1.0)

@@ -77,6 +77,35 @@ def test_report_file_renders_every_figure(browser, tmp_path):
     assert browser.execute_script("return document.querySelectorAll('.gallery img').length") == 1
 
 
+PARALLEL_LINES = """
+const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .find(p => (p._fullData || []).some(t => t.type === 'parcoords'));
+const trace = plot._fullData.find(t => t.type === 'parcoords');
+// plotly draws no line for a trial with a missing value on any axis
+const drawn = Array.from({length: trace._length}, (_, i) =>
+    trace.dimensions.every(d => d.values[i] !== null && d.values[i] !== undefined && !Number.isNaN(d.values[i])));
+return {lines: trace._length, drawn: drawn.filter(Boolean).length, axes: trace.dimensions.map(d => d.label)};
+"""
+
+
+def test_parallel_coordinates_draw_a_line_for_every_finished_trial_with_a_conditional_parameter(browser, tmp_path):
+    import pandas as pd
+
+    from tests.report.test_report import SPACE
+
+    root = make_experiment(tmp_path / "exp")
+    (root / "space.yaml").write_text(SPACE + "  loss.focal: {choice: [0.0, 0.5]}\n"
+                                     "  focal_gamma: {uniform: [1.0, 4.0], when: {loss.focal: nonzero}}\n")
+    trials = pd.read_csv(root / "trials.csv")
+    trials["loss.focal"] = [0.5, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0]
+    trials["focal_gamma"] = [2.0, None, None, None, 3.0, None, None]  # set only with the focal loss
+    trials.to_csv(root / "trials.csv", index=False)
+    assert_rendered(browser, write_report(root).resolve().as_uri(), tmp_path / "report.png")
+    parallel = browser.execute_script(PARALLEL_LINES)
+    finished = trials["status"].isin(["completed", "early_stopped"]).sum()
+    assert "focal_gamma" in parallel["axes"] and parallel["lines"] == parallel["drawn"] == finished == 4, parallel
+
+
 def test_served_report_renders_and_refreshes_while_running(browser, tmp_path):
     root = make_experiment(tmp_path / "live", finished=False, final=False)
     server = ReportServer(root, "127.0.0.1", 0, refresh_seconds=30)

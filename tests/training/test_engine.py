@@ -4,7 +4,6 @@ import random
 import weakref
 
 import numpy as np
-
 import pytest
 import torch
 

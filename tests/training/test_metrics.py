@@ -5,12 +5,16 @@ import pytest
 import torch
 
 from searchseg.training.metrics import (
+    PREDICTED,
+    TARGET,
     SegmentationMetrics,
     bootstrap_win_rate,
-    confusion_per_image,
-    miou_of_confusion,
+    class_counts_per_image,
+    counts_from_confusions,
+    miou_of_counts,
     predict_labels,
 )
+from tests.conftest import image_counts
 
 
 def test_metrics_by_hand():
@@ -41,7 +45,7 @@ def test_predict_labels_binary_and_multiclass():
     assert predict_labels(torch.tensor([[[[0.1]], [[0.9]]]])).tolist() == [[[1]]]
 
 
-def test_per_image_confusions_sum_to_the_same_miou_as_the_metrics():
+def test_per_image_class_counts_sum_to_the_same_miou_as_the_metrics_and_convert_from_confusions():
     rng = np.random.default_rng(0)
     targets = rng.integers(0, 3, size=(5, 8, 8)).astype(np.uint8)
     targets[0, :2] = 255
@@ -49,28 +53,24 @@ def test_per_image_confusions_sum_to_the_same_miou_as_the_metrics():
     predictions = np.where(targets == 255, 0, predictions).astype(np.uint8)
     metrics = SegmentationMetrics(("a", "b", "c", "never"), ignore_index=255)
     metrics.update(torch.from_numpy(predictions).long(), torch.from_numpy(targets).long())
-    per_image = confusion_per_image(predictions, targets, num_classes=4, ignore_index=255)
-    assert per_image.shape == (5, 4, 4) and per_image[0].sum() == 64 - 16  # the ignored rows left out
-    assert per_image.sum(0).tolist() == metrics.compute()["confusion_matrix"]
-    assert miou_of_confusion(per_image.sum(0)) == pytest.approx(metrics.compute()["miou"])
-
-
-def image_confusions(hits: list[int], pixels: int = 100) -> np.ndarray:
-    """Binary images whose foreground (half the pixels) is found ``hits[i]`` times out of ``pixels // 2``."""
-    half = pixels // 2
-    return np.array([[[half, 0], [half - hit, hit]] for hit in hits])
+    per_image = class_counts_per_image(predictions, targets, num_classes=4, ignore_index=255)
+    assert per_image.shape == (5, 3, 4) and per_image.dtype == np.int32
+    assert per_image[0, TARGET].sum() == per_image[0, PREDICTED].sum() == 64 - 16  # the ignored rows left out
+    assert miou_of_counts(per_image.sum(0)) == pytest.approx(metrics.compute()["miou"])
+    confusion = np.array(metrics.compute()["confusion_matrix"])
+    assert (counts_from_confusions(confusion) == per_image.sum(0)).all()
 
 
 def test_a_clearly_better_model_wins_nearly_every_resample_and_a_lead_of_one_image_does_not():
-    worse = image_confusions([20, 22, 25, 21, 24, 23, 20, 22, 21])
-    assert bootstrap_win_rate(image_confusions([40, 41, 45, 44, 40, 42, 43, 41, 44]), worse) == 1.0
+    worse = image_counts([20, 22, 25, 21, 24, 23, 20, 22, 21])
+    assert bootstrap_win_rate(image_counts([40, 41, 45, 44, 40, 42, 43, 41, 44]), worse) == 1.0
     assert bootstrap_win_rate(worse, worse) == 0.0  # a tie is not a win
-    one_lucky_image = image_confusions([20, 22, 25, 21, 24, 23, 20, 22, 45])
-    slightly_worse_elsewhere = image_confusions([21, 23, 26, 22, 25, 24, 21, 23, 21])
-    assert miou_of_confusion(one_lucky_image.sum(0)) > miou_of_confusion(slightly_worse_elsewhere.sum(0))
+    one_lucky_image = image_counts([20, 22, 25, 21, 24, 23, 20, 22, 45])
+    slightly_worse_elsewhere = image_counts([21, 23, 26, 22, 25, 24, 21, 23, 21])
+    assert miou_of_counts(one_lucky_image.sum(0)) > miou_of_counts(slightly_worse_elsewhere.sum(0))
     assert 0.3 < bootstrap_win_rate(one_lucky_image, slightly_worse_elsewhere) < 0.95
 
 
 def test_the_win_rate_needs_the_same_images():
     with pytest.raises(ValueError, match="same images"):
-        bootstrap_win_rate(image_confusions([1, 2]), image_confusions([1, 2, 3]))
+        bootstrap_win_rate(image_counts([1, 2]), image_counts([1, 2, 3]))

@@ -20,7 +20,7 @@ from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
 from searchseg.training.engine import Trainer
-from searchseg.training.metrics import miou_of_confusion
+from searchseg.training.metrics import miou_of_counts
 from searchseg.tuning.selection import RECENT_EPOCHS
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ def test_the_final_model_continues_the_best_trial_and_keeps_the_last_epoch_unles
         assert (trials.loc[offsets == 0, "last_val_miou"] - rule["start_val_miou"]).abs().min() < 1e-3
 
 
-def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continued_trial_is_recorded(budgeted):
+def test_each_checkpoint_keeps_its_recent_validation_class_counts_and_the_continued_trial_is_recorded(budgeted):
     folder, _, _ = budgeted
     choice = json.loads((folder / "final" / "metrics.json").read_text())["final_training"]["trial_choice"]
     trials = read_table(folder / "trials.csv").set_index("trial_id")
@@ -154,11 +154,11 @@ def test_each_checkpoint_keeps_its_recent_validation_confusions_and_the_continue
         trial_dir = next(folder.glob(f"train_segmentation_{trial_id}_*"))
         latest = max(trial_dir.glob("checkpoint_*"))
         state = load_state(CheckpointLayout(latest).state)
-        confusions = np.load(CheckpointLayout(latest).confusions)
-        assert confusions.shape[0] == min(state["epoch"], RECENT_EPOCHS)
+        counts = np.load(CheckpointLayout(latest).counts)
+        assert counts.shape[0] == min(state["epoch"], RECENT_EPOCHS) and counts.dtype == np.int32
         trainer = Trainer(TrialConfig.load(trial_dir / "config.yaml"), data)
         trainer.load_state_dict(state)
-        assert miou_of_confusion(confusions[-1].sum(0)) == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
+        assert miou_of_counts(counts[-1].sum(0)) == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
 
 
 def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configuration_without_ray_on_a_busy_machine(

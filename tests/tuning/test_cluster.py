@@ -1,6 +1,7 @@
-"""A real multi-node Ray cluster on one machine: a head (no CPUs: it only hosts the driver) and two worker
-nodes started with ``ray start``, each with one CPU and its own custom resource. The search joins it with
-``--address``; then one worker's raylet is killed mid-search."""
+"""A real multi-node Ray cluster on one machine, as an autoscaling cluster meets a job: a head with no CPU (it only
+hosts the driver) and no worker yet. The search joins it with ``--address`` and ``--gpus-per-trial 0.5`` and waits;
+two workers join with ``ray start``, each with one CPU, one logical GPU (the models run on the CPU) and its own
+custom resource; then one worker's raylet is killed mid-search."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from searchseg.layout import ExperimentLayout
 from tests.conftest import pids_matching
 
 pytestmark = pytest.mark.slow
@@ -50,10 +52,8 @@ def cluster():
     port = free_port()
     address = f"127.0.0.1:{port}"
     memory = "--object-store-memory=150000000"
-    ray_cli("start", "--head", f"--port={port}", "--num-cpus=0", "--include-dashboard=false",
+    ray_cli("start", "--head", f"--port={port}", "--num-cpus=0", "--num-gpus=0", "--include-dashboard=false",
             "--disable-usage-stats", memory)
-    for node in ("node_a", "node_b"):
-        ray_cli("start", f"--address={address}", "--num-cpus=1", f"--resources={json.dumps({node: 1})}", memory)
     yield address
     subprocess.run(["ray", "stop", "--force"], env=ENV, capture_output=True, timeout=120)
 
@@ -87,15 +87,35 @@ def _parent(pid: int) -> int:
     return int(re.search(r"^PPid:\s+(\d+)", status, re.M).group(1))
 
 
-def test_search_spreads_over_nodes_and_survives_a_killed_worker(cluster, search_dataset, tmp_path):
+def start_workers(address: str) -> None:
+    memory = "--object-store-memory=150000000"
+    for node in ("node_a", "node_b"):
+        ray_cli("start", f"--address={address}", "--num-cpus=1", "--num-gpus=1", f"--resources={json.dumps({node: 1})}",
+                memory)
+
+
+def test_a_job_waits_for_workers_then_spreads_over_them_and_survives_a_killed_worker(cluster, search_dataset,
+                                                                                        tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(SPACE)
     storage = tmp_path / "shared"
     command = [sys.executable, "-m", "searchseg.run", "--space", str(space), "--data", str(search_dataset),
                "--class-map", str(search_dataset / "classes.yaml"), "--samples", "4", "--address", cluster,
-               "--storage", str(storage),
-               "--name", "multinode", "--no-retrain", "--quiet", "--max-failures", "3"]
-    driver = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               "--storage", str(storage), "--gpus-per-trial", "0.5",
+               "--name", "multinode", "--no-retrain", "--max-failures", "3"]
+    impossible = subprocess.run([*command[:-7], "--gpus-per-trial", "8", "--cluster-wait", "3", "--name", "never"],
+                                env=ENV, capture_output=True, text=True, timeout=120)
+    assert impossible.returncode == 2 and "Traceback" not in impossible.stderr, impossible.stderr[-2000:]
+    assert "no node of the cluster at" in impossible.stderr and "8 GPU after 3s" in impossible.stderr
+    log = tmp_path / "driver.log"
+    with log.open("w") as output:
+        driver = subprocess.Popen(command, env=ENV, stdout=output, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while "waiting for a node with one trial's 1 CPU, 0.5 GPU" not in log.read_text() and time.time() < deadline:
+        assert driver.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    assert raylet_node_ids() == {}, "a worker was there before the job"
+    start_workers(cluster)
     workers = raylet_node_ids()
     assert len(workers) == 2, workers
     curves_csv = storage / "multinode" / "curves.csv"
@@ -110,14 +130,18 @@ def test_search_spreads_over_nodes_and_survives_a_killed_worker(cluster, search_
                 kill_node(workers[victim])
         time.sleep(0.2)
     assert victim is not None, "no trial reached epoch 2 on a worker while the search ran"
-    output, _ = driver.communicate(timeout=600)
+    driver.wait(timeout=600)
+    output = log.read_text()
     assert driver.returncode == 0, output[-3000:]
+    assert "the cluster can run trials: 3 node(s)" in output or "the cluster can run trials: 2 node(s)" in output
 
     trials = pd.read_csv(storage / "multinode" / "trials.csv", keep_default_na=False)
     curves = pd.read_csv(curves_csv)
     assert len(trials) == 4 and trials["trial_id"].is_unique
     assert (trials["status"] == "completed").all(), trials[["trial_id", "status", "stop_reason"]]
     assert curves["node_id"].nunique() >= 2, "every trial ran on one node"
+    saved = [folder.config for folder in ExperimentLayout(storage / "multinode").trial_folders()]
+    assert len(saved) == 4 and all(config.is_file() for config in saved), saved  # synced from the workers
     assert not curves.duplicated(["trial_id", "epoch"]).any()
     assert (curves.groupby("trial_id")["epoch"].apply(sorted).map(list) == [[1, 2, 3, 4, 5, 6]] * 4).all()
     resumed = trials[trials["resumed_from_epoch"].astype(int) > 0]
