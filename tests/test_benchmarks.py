@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import benchmarks
@@ -65,3 +66,13 @@ def test_python_m_benchmarks_runs_a_cheap_row_and_writes_it_when_it_finishes(tmp
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "5. trial start-up" in done.stdout and "| 5. trial start-up" in output.read_text()
+
+
+def test_the_gpu_pipeline_benchmark_measures_its_host_side_parts_on_generated_images():
+    from benchmarks import gpu_pipeline
+
+    data = gpu_pipeline.generated_data(gpu_pipeline.BATCH + 4, 64)
+    assert data.images.shape == (20, 64, 64, 3) and set(np.unique(data.masks)) <= {0, 1, 2, 3}
+    assert gpu_pipeline.loader_images_per_second(data, workers=0, batches=3) > 0
+    assert gpu_pipeline.peak_tflops("NVIDIA H100 80GB HBM3", None) == 989.0
+    assert gpu_pipeline.peak_tflops("Some GPU", None) is None and gpu_pipeline.peak_tflops("x", 50.0) == 50.0
