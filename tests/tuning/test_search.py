@@ -327,9 +327,11 @@ def test_ctrl_c_after_the_search_and_sigterm_during_it_stop_the_run_with_one_lin
         assert "--resume --name stopped" in stderr
 
 
-KILL_MOMENTS = {  # the first one at once (no random delay): Ray Tune has written tuner.pkl, not yet a state
+# The first at once (no random delay): Ray Tune has written tuner.pkl, not yet a state. A kill while the first trial
+# runs is the second, random kill of each case (2-10 s into the resumed run) and the SIGTERM case above; as a moment
+# of its own it cost a minute of CI time and found nothing the others did not.
+KILL_MOMENTS = {
     "before Ray Tune saved a state": lambda folder: (folder / "tuner.pkl").is_file(),
-    "first trial running": lambda folder: (_table(folder / "trials.csv")["status"] == "running").any(),
     "between reports": lambda folder: (_table(folder / "trials.csv")["epochs_run"].fillna(0) >= 1).any(),
 }
 
