@@ -23,6 +23,7 @@ class SearchProgress(Callback):
         self.metric, self.direction = metric, Direction(mode)
         self.best: float | None = None
         self.last: dict[str, dict] = {}
+        self.trial_best: dict[str, tuple[float, int]] = {}  # trial id -> its best value and that epoch
         self.bar: tqdm = None  # made in setup, before Tune calls anything else
 
     def setup(self, stop=None, num_samples=None, total_num_samples=None, **info) -> None:
@@ -35,6 +36,9 @@ class SearchProgress(Callback):
         self.last[trial.trial_id] = result
         value = result.get(self.metric)
         if value is not None and not result.get(FAILURE_KEY):
+            best = self.trial_best.get(trial.trial_id)
+            if best is None or self.direction.is_better(value, best[0]):
+                self.trial_best[trial.trial_id] = (value, result.get("epoch", 0))
             if self.best is None or self.direction.is_better(value, self.best):
                 self.best = value
                 self.bar.set_postfix({f"best {self.metric}": f"{value:.4f}"})
@@ -45,6 +49,9 @@ class SearchProgress(Callback):
         model = "/".join(str(config[k]) for k in ("arch", "encoder") if k in config)
         value = result.get(self.metric)
         shown = f"{self.metric} {value:.4f}" if isinstance(value, float) else "no result"
+        best = self.trial_best.get(trial.trial_id)
+        if best is not None and best[0] != value:  # the search ranks trials by their best epoch, not the last
+            shown += f" (best {best[0]:.4f} at epoch {best[1]})"
         self.bar.write(f"trial {trial.trial_id} {model} {how} after {result.get('epoch', 0)}/{self.max_epochs} "
                        f"epochs: {shown}")
         self.bar.update(1)

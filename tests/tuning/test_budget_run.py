@@ -87,6 +87,18 @@ def test_every_file_the_run_writes_is_named_by_the_layout(budgeted):
     assert reported and all(trial.config.is_file() and trial.augmentation.is_file() for trial in reported)
 
 
+def test_each_finished_trial_line_shows_its_last_score_and_its_best_when_that_was_earlier(budgeted):
+    folder, output, _ = budgeted
+    trials = read_table(folder / "trials.csv").set_index("trial_id")
+    lines = {line.split()[1]: line for line in output.splitlines() if line.startswith("trial ") and " after " in line}
+    assert lines, output[-2000:]
+    for trial_id, line in lines.items():
+        best, last = trials.loc[trial_id, "best_val_miou"], trials.loc[trial_id, "last_val_miou"]
+        if pd.notna(last):
+            assert f"val_miou {last:.4f}" in line, line
+            assert (f"(best {best:.4f} at epoch " in line) == (best != last), line
+
+
 def test_the_plan_is_printed_first_and_kept(budgeted):
     folder, stdout, _ = budgeted
     plan = json.loads((folder / "run.json").read_text())["plan"]
