@@ -23,70 +23,86 @@ def build_parser(prog: str = "python -m searchseg.run") -> argparse.ArgumentPars
                     "held-out test split. With no arguments: the arch_loss space on the built-in demo data, "
                     f"{format_duration(DEFAULT_BUDGET_SECONDS)} on a laptop CPU.",
     )
-    parser.add_argument("--space", default="arch_loss",
-                        help=f"bundled space ({', '.join(list_spaces())}) or a path to a space YAML")
-    parser.add_argument("--data", help="dataset folder, CSV manifest or dataset YAML (default: built-in demo)")
-    parser.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
-    parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16; a key the "
-                             "space searches is refused (it would be ignored)")
-    parser.add_argument("--budget", metavar="DURATION",
-                        help="wall-clock time for the whole job (300, 300s, 20m, 2h): data check, search, final "
-                             "model, evaluation and report end within it. The plan (trials, fidelity in optimizer "
-                             "steps, final-training share) is computed from measured step times and printed first "
-                             f"(default: {format_duration(DEFAULT_BUDGET_SECONDS)}, a first look; give your own "
-                             "data 20m or more)")
-    parser.add_argument("--samples", type=int,
-                        help="with --budget: at most this many trials in the plan (0: no search, the space's first "
-                             "start configuration trained for the whole budget); without --budget: a search sized by "
-                             "hand, this many trials, the best retrained from scratch")
-    parser.add_argument("--epochs", type=int,
-                        help="with --budget: at most this many of the plan's epochs per trial; without --budget: "
-                             "a search sized by hand, the ASHA budget per trial (default: the space's)")
-    parser.add_argument("--concurrency", type=int, help="most trials at once (default: as resources allow)")
-    parser.add_argument("--warm-start", metavar="EXPERIMENT",
-                        help="an earlier experiment folder (results/NAME) on the same or similar data: its trials "
-                             "are told to the searcher first and its best configuration trains first")
-    parser.add_argument("--name", help="experiment name: results/NAME (default: SPACE-TIMESTAMP)")
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
-    parser.add_argument("--smoke", action="store_true", help="tiny run to check the set-up: 2 trials, 2 epochs, 64px")
-    parser.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: 1 on <=4 CPUs, else 2)")
-    parser.add_argument("--gpus-per-trial", type=float,
-                        help="GPUs per trial, fractions allowed: 0.25 packs 4 trials on a GPU (default: 1 if any)")
-    parser.add_argument("--address", help="join a running Ray cluster, e.g. auto or ray://HEAD:10001")
-    parser.add_argument("--cluster-wait", metavar="DURATION", default="10m",
-                        help="with --address: how long to wait for nodes that can run one trial (an autoscaling "
-                             "cluster starts its workers on demand; Ray's autoscaler is asked for them) (default: 10m)")
-    parser.add_argument("--dashboard", action="store_true",
-                        help="start Ray's dashboard with the local cluster and print its URL (pip install "
-                             "'searchseg[dashboard]')")
-    parser.add_argument("--storage", help="results location shared by all nodes: a folder, file:// or s3:// URI")
-    parser.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its checkpoint")
-    parser.add_argument("--seed", type=int, help="seed of the sampler (default: the space's)")
-    parser.add_argument("--searcher", choices=SEARCHERS, default="tpe",
-                        help="Optuna TPE (default), or random sampling as a baseline")
-    parser.add_argument("--no-early-stopping", action="store_true",
-                        help="run every trial to the full epoch budget (no ASHA)")
-    parser.add_argument("--objectives", metavar="METRIC:DIR,COST[:min]...",
-                        help="a Pareto search: the metric, then costs to minimise (latency_ms, batch_latency_ms, "
-                             "params_m, gmacs), e.g. val_miou:max,latency_ms:min; early stopping then promotes by "
-                             "non-dominated sorting (default: the space's metric alone)")
-    parser.add_argument("--max-latency-ms", type=float, metavar="MS",
-                        help="train no configuration slower than MS milliseconds per image (batch 1, measured in "
-                             "the trial on its resources before its first epoch); the searcher learns to avoid them")
-    parser.add_argument("--results", type=Path, default=Path("results"), help="parent folder of experiments")
-    parser.add_argument("--no-retrain", action="store_true", help="stop after the search")
-    parser.add_argument("--retrain-seeds", type=int, default=1,
-                        help="with --samples/--epochs and no --budget: retrain the best K times, mean and spread "
-                             "(a planned run continues the best trial once; 'searchseg retrain --seeds K' retrains it)")
-    parser.add_argument("--export", choices=EXPORT_FORMATS, help="also write a deployable model of the best")
-    parser.add_argument("--tracker", dest="trackers", nargs="+", choices=TRACKERS, default=[],
-                        help="also log to these trackers through Ray Tune (TensorBoard files are always written; "
-                             "W&B runs offline without an API key; MLflow logs to EXPERIMENT/mlflow.db)")
-    parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--verbose", action="store_true", help="Ray Tune's own status tables instead of the bar")
+    _add_data_arguments(parser.add_argument_group("the data and the space"))
+    _add_search_arguments(parser.add_argument_group("budget and search"))
+    _add_resource_arguments(parser.add_argument_group("where the trials run"))
+    _add_output_arguments(parser.add_argument_group("results and output"))
     add_plugins_argument(parser)
     return parser
+
+
+def _add_data_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--space", default="arch_loss",
+                       help=f"bundled space ({', '.join(list_spaces())}) or a path to a space YAML")
+    group.add_argument("--data", help="dataset folder, CSV manifest or dataset YAML (default: built-in demo)")
+    group.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
+    group.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                       help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16; a key the "
+                            "space searches is refused (it would be ignored)")
+
+
+def _add_search_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--budget", metavar="DURATION",
+                       help="wall-clock time for the whole job (300, 300s, 20m, 2h): data check, search, final "
+                            "model, evaluation and report end within it. The plan (trials, fidelity in optimizer "
+                            "steps, final-training share) is computed from measured step times and printed first "
+                            f"(default: {format_duration(DEFAULT_BUDGET_SECONDS)}, a first look; give your own "
+                            "data 20m or more)")
+    group.add_argument("--samples", type=int,
+                       help="with --budget: at most this many trials in the plan (0: no search, the space's first "
+                            "start configuration trained for the whole budget); without --budget: a search sized by "
+                            "hand, this many trials, the best retrained from scratch")
+    group.add_argument("--epochs", type=int,
+                       help="with --budget: at most this many of the plan's epochs per trial; without --budget: "
+                            "a search sized by hand, the ASHA budget per trial (default: the space's)")
+    group.add_argument("--concurrency", type=int, help="most trials at once (default: as resources allow)")
+    group.add_argument("--warm-start", metavar="EXPERIMENT",
+                       help="an earlier experiment folder (results/NAME) on the same or similar data: its trials "
+                            "are told to the searcher first and its best configuration trains first")
+    group.add_argument("--smoke", action="store_true", help="tiny run to check the set-up: 2 trials, 2 epochs, 64px")
+    group.add_argument("--seed", type=int, help="seed of the sampler (default: the space's)")
+    group.add_argument("--searcher", choices=SEARCHERS, default="tpe",
+                       help="Optuna TPE (default), or random sampling as a baseline")
+    group.add_argument("--no-early-stopping", action="store_true",
+                       help="run every trial to the full epoch budget (no ASHA)")
+    group.add_argument("--objectives", metavar="METRIC:DIR,COST[:min]...",
+                       help="a Pareto search: the metric, then costs to minimise (latency_ms, batch_latency_ms, "
+                            "params_m, gmacs), e.g. val_miou:max,latency_ms:min; early stopping then promotes by "
+                            "non-dominated sorting (default: the space's metric alone)")
+    group.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="train no configuration slower than MS milliseconds per image (batch 1, measured in "
+                            "the trial on its resources before its first epoch); the searcher learns to avoid them")
+
+
+def _add_resource_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default: 1 on <=4 CPUs, else 2)")
+    group.add_argument("--gpus-per-trial", type=float,
+                       help="GPUs per trial, fractions allowed: 0.25 packs 4 trials on a GPU (default: 1 if any)")
+    group.add_argument("--address", help="join a running Ray cluster, e.g. auto or ray://HEAD:10001")
+    group.add_argument("--cluster-wait", metavar="DURATION", default="10m",
+                       help="with --address: how long to wait for nodes that can run one trial (an autoscaling "
+                            "cluster starts its workers on demand; Ray's autoscaler is asked for them) (default: 10m)")
+    group.add_argument("--dashboard", action="store_true",
+                       help="start Ray's dashboard with the local cluster and print its URL (pip install "
+                            "'searchseg[dashboard]')")
+    group.add_argument("--storage", help="results location shared by all nodes: a folder, file:// or s3:// URI")
+    group.add_argument("--max-failures", type=int, default=2, help="retries of a crashed trial from its checkpoint")
+
+
+def _add_output_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--name", help="experiment name: results/NAME (default: SPACE-TIMESTAMP)")
+    group.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
+    group.add_argument("--results", type=Path, default=Path("results"), help="parent folder of experiments")
+    group.add_argument("--no-retrain", action="store_true", help="stop after the search")
+    group.add_argument("--retrain-seeds", type=int, default=1,
+                       help="with --samples/--epochs and no --budget: retrain the best K times, mean and spread "
+                            "(a planned run continues the best trial once; 'searchseg retrain --seeds K' retrains it)")
+    group.add_argument("--export", choices=EXPORT_FORMATS, help="also write a deployable model of the best")
+    group.add_argument("--tracker", dest="trackers", nargs="+", choices=TRACKERS, default=[],
+                       help="also log to these trackers through Ray Tune (TensorBoard files are always written; "
+                            "W&B runs offline without an API key; MLflow logs to EXPERIMENT/mlflow.db)")
+    group.add_argument("--quiet", action="store_true", help="no progress output")
+    group.add_argument("--verbose", action="store_true", help="Ray Tune's own status tables instead of the bar")
 
 
 @cli_entry
