@@ -303,9 +303,12 @@ def check_dashboard_installed() -> None:
 def _cluster_totals(options: SearchOptions, echo=print) -> tuple[float, float]:
     """CPUs and GPUs the trials will share. A local cluster is this machine, known before Ray starts, so a budgeted
     run can time its models before Ray's start-up competes with them for the processor."""
-    if options.resources.address or ray.is_initialized():
+    if options.resources.address:
         _start_ray(options, echo)
         return _wait_for_cluster(options.resources, echo)
+    if ray.is_initialized():  # this process's own Ray (an earlier search started it): no node will join it
+        totals = ray.cluster_resources()
+        return totals.get("CPU", 1.0), totals.get("GPU", 0.0)
     import torch
 
     return float(available_cpus()), float(torch.cuda.device_count())

@@ -24,8 +24,9 @@ import yaml
 from PIL import Image
 from sqlalchemy.exc import OperationalError
 
-from searchseg.api import OutputConfig, Search, SearchConfig
+from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.cli import main
+from searchseg.errors import UserError
 from searchseg.final.finalize import retrain_best
 from searchseg.io_utils import read_table
 from searchseg.jobs.pipeline import run_pipeline
@@ -378,6 +379,18 @@ def test_cluster_configs_are_valid_for_the_ray_launcher(name):
     config = yaml.safe_load((Path(__file__).parents[2] / name).read_text())
     jsonschema.validate(config, json.loads(schema_path.read_text()))
     assert config["max_workers"] >= 1 and any("pip install" in c for c in config["setup_commands"])
+
+
+def test_a_gpu_request_on_this_processs_own_ray_without_gpus_is_refused_at_once(search_dataset, local_ray, tmp_path):
+    """Only a cluster joined with --address is waited for: no node joins the Ray an earlier search started here."""
+    search = Search(space=str(search_dataset.parent / "space.yaml"), data=str(search_dataset),
+                    class_map=str(search_dataset / "classes.yaml"), search=SearchConfig(samples=2, epochs=1),
+                    resources=ResourceConfig(gpus_per_trial=1.0),
+                    output=OutputConfig(name="gpu", results_dir=tmp_path, verbose=0))
+    started = time.perf_counter()
+    with pytest.raises(UserError, match="--gpus-per-trial 1.0 but the cluster has 0 GPUs"):
+        run_pipeline(search, echo=lambda *_: None)
+    assert time.perf_counter() - started < 60
 
 
 def test_trackers_log_the_trials_and_the_final_model_offline(search_dataset, local_ray, tmp_path, monkeypatch):
