@@ -97,7 +97,6 @@ def training_images_per_second(data: SegmentationData, steps: int = 30) -> tuple
     trainer = _trainer(data, augment="none", device="cuda", amp=True, channels_last=True, epoch_steps=steps,
                        epochs=2)
     gflops = 3 * 2 * measure_costs(trainer, runs=0).gmacs
-    trainer.model.train()
     trainer.train_one_epoch()  # warm-up: cuDNN autotuning, the allocator
     trainer.epoch += 1
     torch.cuda.synchronize()
@@ -107,26 +106,35 @@ def training_images_per_second(data: SegmentationData, steps: int = 30) -> tuple
     return steps * BATCH / (time.perf_counter() - started), gflops
 
 
-def _train_in_process(size: int, steps: int, start: float) -> tuple[int, float, float]:
-    """One of the processes sharing the GPU: waits for the common start, trains, returns (images, start, end)."""
+def _train_in_process(size: int, steps: int, device: str, ready, results) -> None:
+    """One of the processes sharing the GPU: builds and warms up its trainer, waits until every process has, then
+    trains an epoch and puts (images, start, end) on ``results``."""
     data = generated_data(BATCH * 2 + 2, size)
-    trainer = _trainer(data, augment="none", device="cuda", amp=True, channels_last=True, epoch_steps=steps,
-                       epochs=1)
-    time.sleep(max(0.0, start - time.time()))
+    cuda = device == "cuda"
+    trainer = _trainer(data, augment="none", device=device, amp=cuda, channels_last=cuda, epoch_steps=steps,
+                       epochs=2)
+    trainer.train_one_epoch()  # warm-up: cuDNN autotuning, the allocator
+    trainer.epoch += 1
+    ready.wait()
     began = time.time()
     trainer.train_one_epoch()
-    torch.cuda.synchronize()
-    return steps * BATCH, began, time.time()
+    if cuda:
+        torch.cuda.synchronize()
+    results.put((steps * BATCH, began, time.time()))
 
 
-def shared_gpu_images_per_second(size: int, processes: int, steps: int = 30) -> float:
-    """Total images/s of ``processes`` trainers on one GPU at once (one process each, as Ray runs trials)."""
+def shared_images_per_second(size: int, processes: int, steps: int = 30, device: str = "cuda") -> float:
+    """Total images/s of ``processes`` trainers on one device at once (one process each, as Ray runs trials)."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(processes) as pool:
-        start = time.time() + 60  # after every process has imported torch and built its model
-        done = pool.starmap(_train_in_process, [(size, steps, start)] * processes)
-    images = sum(count for count, _, _ in done)
-    return images / (max(end for _, _, end in done) - min(began for _, began, _ in done))
+    ready, results = context.Barrier(processes), context.Queue()
+    workers = [context.Process(target=_train_in_process, args=(size, steps, device, ready, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    done = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return sum(count for count, _, _ in done) / (max(end for _, _, end in done) - min(began for _, began, _ in done))
 
 
 def peak_tflops(device_name: str, given: float | None) -> float | None:
@@ -151,9 +159,8 @@ def measure(sizes: list[int], given_peak: float | None) -> dict:
             ceiling = peak * 1e3 / gflops if peak else None
             row.update(train_images_per_s=rate, train_gflops_per_image=gflops, ceiling_images_per_s=ceiling,
                        share_of_ceiling=rate / ceiling if ceiling else None,
-                       shared_gpu_images_per_s={1: shared_gpu_images_per_second(size, 1),
-                                                SHARED_PROCESSES: shared_gpu_images_per_second(size,
-                                                                                             SHARED_PROCESSES)})
+                       shared_gpu_images_per_s={count: shared_images_per_second(size, count)
+                                                for count in (1, SHARED_PROCESSES)})
         result["sizes"][size] = row
     return result
 

@@ -76,3 +76,5 @@ def test_the_gpu_pipeline_benchmark_measures_its_host_side_parts_on_generated_im
     assert gpu_pipeline.loader_images_per_second(data, workers=0, batches=3) > 0
     assert gpu_pipeline.peak_tflops("NVIDIA H100 80GB HBM3", None) == 989.0
     assert gpu_pipeline.peak_tflops("Some GPU", None) is None and gpu_pipeline.peak_tflops("x", 50.0) == 50.0
+    # the processes that share a device start together after their warm-up (on the CPU here)
+    assert gpu_pipeline.shared_images_per_second(64, 2, steps=1, device="cpu") > 0

@@ -104,9 +104,9 @@ def _write_final(final: FinalLayout, config: TrialConfig, first_trainer: Trainer
     predictions = first_trainer.predict(shown)
     write_overlays(data.images[shown], data.masks[shown], predictions, [data.names[i] for i in shown],
                    data.class_colors, data.ignore_index, final.overlays)
-    path = final.export(export or "")
-    card = build_model_card(config, data, summary, onnx=path.name if export == "onnx" else None)
+    card = build_model_card(config, data, summary, onnx=final.export("onnx").name if export == "onnx" else None)
     if export:
+        path = final.export(export)
         example = first_trainer.prepare_images(torch.from_numpy(data.images[shown[:1]]).permute(0, 3, 1, 2))
         difference, scale = export_model(first_trainer.model, export, path, example,
                                          metadata={ONNX_METADATA_KEY: card.to_json()})
@@ -175,7 +175,7 @@ class _FinalTraining:
     def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path,
                  planned_epochs: int) -> None:
         self.trainer = trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
-        self.data, self.state_path, self.checkpoint, self.planned_epochs = data, state_path, checkpoint, planned_epochs
+        self.state_path, self.checkpoint, self.planned_epochs = state_path, checkpoint, planned_epochs
         if state_path is not None:
             trainer.load_state_dict(load_state(state_path))
         self._plan_horizon()
@@ -214,7 +214,8 @@ class _FinalTraining:
                 raise StopTraining("the budget's final share is used")
             self._plan_horizon(fits)  # the horizon from the pace measured so far, after every epoch
 
-        result = fit(self.trainer.config, self.data, track_until_deadline, progress=progress, trainer=self.trainer)
+        result = fit(self.trainer.config, self.trainer.data, track_until_deadline, progress=progress,
+                     trainer=self.trainer)
         if result.status is FitStatus.NAN_LOSS:
             echo(f"final model: continuing stopped ({result.reason}); its last finished epoch competes")
 

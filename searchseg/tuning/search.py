@@ -641,7 +641,8 @@ def _new_experiment(options: SearchOptions, echo, started_at: float) -> _Experim
     experiment_dir, storage_path = experiment_location(options, name)
     writable_folder(experiment_dir, "--results or --storage")
     lock_experiment(experiment_dir)  # before looking inside: two runs started together cannot both pass
-    if any(path != ExperimentLayout(experiment_dir).lock for path in experiment_dir.iterdir()):
+    lock = ExperimentLayout(experiment_dir).lock
+    if any(path != lock for path in experiment_dir.iterdir()):
         raise UserError(f"{experiment_dir} already exists; pass --resume --name {name} to continue it, "
                         "or choose another --name")
     return _Experiment(space, fixed, experiment_dir, storage_path, started_at, warm_trials=warm_trials)
