@@ -13,6 +13,12 @@ run is kept: ``benchmarks/equal_time.json`` gets each new row appended (with its
 replaced, and the table reports every three-arm row.
 
 ``python -m benchmarks.equal_time --budget 300 --seeds 3`` prints the table and appends to the JSON.
+
+``--holdout`` decides rules without the test split: the runs never see the test images; their own test split is a
+check split of whole groups (a Dubai tile, a CHASE child's two eyes) carved from the training images with the seed,
+as large as the test split. The final stage records both of its candidates' scores on it (the continued trial's
+own state and the last epoch), so the keep-the-trial rule is compared with keeping the last epoch on images that
+neither chose it nor will report it (``holdout_table``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 from searchseg.data import load_from_config
 from searchseg.data.balance import median_frequency_weights
@@ -51,6 +58,9 @@ DATASETS = {
                      "group_by": "folder"},
     "chase_db1": {"data": SHARED / "chase_db1", "mask_suffix": "_1stHO"},
 }
+# How a check split is carved without leaking into training: a Dubai tile's crops, a child's left and right eye.
+CHECK_GROUP = {"dubai_aerial": lambda name: name.split("/")[0],
+               "chase_db1": lambda name: name.rstrip("LR")}
 IMAGE_SIZE = 128
 TRIAL_COLUMNS = ("trial_id", "status", "arch", "encoder", "lr", "loss.ce", "loss.dice", "loss.focal", "loss.lovasz",
                  "epochs_run", "best_val_miou", "last_val_miou")
@@ -128,6 +138,30 @@ def fixed_recipe(data: SegmentationData, seconds: float, seed: int) -> dict:
     return {"seconds": time.perf_counter() - started, "steps": steps, "test_miou": metrics.compute()["miou"]}
 
 
+def holdout_dataset(name: str, dataset: dict, data: SegmentationData, seed: int, folder: Path) -> dict:
+    """The dataset as a YAML with fixed splits: the test images left out, the validation split as it is, and a
+    check split (the runs' "test") of whole groups drawn from the training images with ``seed``, at least as many
+    images as the test split; the rest trains."""
+    names = data.names
+    train = [names[i] for i in data.splits["train"]]
+    groups = sorted({CHECK_GROUP[name](n) for n in train})
+    check: list[str] = []
+    for group in np.random.default_rng(seed).permutation(groups):
+        if len(check) >= len(data.splits["test"]):
+            break
+        check += [n for n in train if CHECK_GROUP[name](n) == group]
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = {"train": [n for n in train if n not in check], "val": [names[i] for i in data.splits["val"]],
+             "test": check}
+    for split, listed in lists.items():
+        (folder / f"{split}.txt").write_text("".join(f"{n}\n" for n in listed))
+    spec = {"path": str(Path(dataset["data"]).resolve()), "splits": {s: f"{s}.txt" for s in lists},
+            **{key: str(Path(value).resolve()) if key == "class_map" else value
+               for key, value in dataset.items() if key in ("class_map", "mask_suffix", "group_by")}}
+    (folder / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    return {"data": folder / "dataset.yaml"}
+
+
 def decoded(dataset: dict, image_size: int = IMAGE_SIZE) -> SegmentationData:
     flat = {key: str(value) for key, value in dataset.items()}
     return load_from_config(TrialConfig.from_flat({**flat, "image_size": image_size}), progress=False)
@@ -152,22 +186,26 @@ def commit() -> str:
 
 
 def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
-            on_row=lambda rows: None, space: str | None = None, search_only: bool = False) -> list[dict]:
+            on_row=lambda rows: None, space: str | None = None, search_only: bool = False,
+            holdout: bool = False) -> list[dict]:
     """Run the three arms for every dataset, budget and seed; ``on_row(rows)`` after each (to save as it goes).
     ``space``: a space file for both searchseg arms (default: the bundled arch_loss); ``search_only``: the
     search arm alone, to try a space whose first start configuration (all the no-search arm trains) is unchanged
-    (its rows stay out of the three-arm table)."""
+    (its rows stay out of the three-arm table); ``holdout``: the search arm alone on ``holdout_dataset``."""
     rows = []
     for name, dataset in available(names):
         data = decoded(dataset)
         for budget in budgets:
             for seed in seeds:
                 started = time.strftime("%Y-%m-%d %H:%M:%S")
-                ours = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}", space=space)
+                used = holdout_dataset(name, dataset, data, seed, results / f"check-{name}-{seed}") if holdout \
+                    else dataset
+                ours = searchseg_run(used, budget, seed, results, f"{name}-{budget:g}-{seed}", space=space)
                 row = {"dataset": name, "budget": budget, "seed": seed, "commit": commit(), "started": started,
-                       **({"space": Path(space).name} if space else {}), "searchseg": ours}
+                       **({"space": Path(space).name} if space else {}), **({"holdout": True} if holdout else {}),
+                       "searchseg": ours}
                 line = f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
-                if not search_only:
+                if not (search_only or holdout):
                     default = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
                                             search=False, space=space)
                     recipe = fixed_recipe(data, ours["seconds"], seed)
@@ -242,6 +280,32 @@ def variant_table(rows: list[dict], space: str) -> str:
     return "\n".join(lines)
 
 
+def holdout_table(rows: list[dict]) -> str:
+    """The ``--holdout`` runs: the final stage's two candidates on the check split (the continued trial's own state
+    and the last epoch), which the current rule kept, and whether validation's preference agreed with the check's."""
+    rows = [r for r in rows if r.get("holdout")]
+    lines = ["| dataset | T | seed | trial state: val win rate | check: trial state | check: last epoch | kept | "
+             "kept - last (check) | validation agrees |", "|---|---|---|---|---|---|---|---|---|"]
+    differences, agreements = [], []
+    for row in rows:
+        final = row["searchseg"].get("final_training") or {}
+        if "last_test_miou" not in final:
+            continue  # the deadline passed before a first final epoch: one candidate only
+        trial, last, win_rate = final["trial_test_miou"], final["last_test_miou"], final["trial_win_rate"]
+        kept = "trial state" if final["kept_epoch"] == final["start_epoch"] else "last epoch"
+        difference = (trial if kept == "trial state" else last) - last
+        agrees = (win_rate > 0.5) == (trial > last)
+        differences.append(difference)
+        agreements.append(agrees)
+        lines.append(f"| {row['dataset']} | {row['budget']:g} s | {row['seed']} | {win_rate:.0%} | {trial:.3f} | "
+                     f"{last:.3f} | {kept} | {difference:+.3f} | {'yes' if agrees else 'no'} |")
+    if differences:
+        lines.append(f"- {len(differences)} runs: the current rule's kept model - the last epoch on the check split "
+                     f"{statistics.fmean(differences):+.4f} (mean); validation's preference agreed with the check "
+                     f"split's in {sum(agreements)} of {len(agreements)}")
+    return "\n".join(lines)
+
+
 def chart(rows: list[dict]) -> str:
     """Test mIoU against the budget T, one Mermaid chart per dataset (GitHub draws them in RESULTS.md):
     bars for searchseg, a line for no search and one for the recipe, means over the three-arm runs."""
@@ -276,7 +340,12 @@ def main() -> None:
     parser.add_argument("--space", help="space file for the searchseg arms (default: the bundled arch_loss)")
     parser.add_argument("--search-only", action="store_true",
                         help="run the search arm alone (a space whose first start configuration is unchanged)")
+    parser.add_argument("--holdout", action="store_true",
+                        help="the search arm alone, its test split a check split carved from the training images "
+                             "(the real test images left out): to decide a rule without test scores")
     args = parser.parse_args()
+    if args.holdout and set(args.datasets) - set(CHECK_GROUP):
+        parser.error(f"--holdout carves its check split from {', '.join(CHECK_GROUP)} only")
     previous = json.loads(args.output.read_text()) if args.output.is_file() else []
 
     def save(rows: list[dict]) -> None:  # after every row, appended: a cut-short run keeps what it measured
@@ -284,7 +353,11 @@ def main() -> None:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
-        rows = compare(args.datasets, args.budget, seeds, Path(folder), save, args.space, args.search_only)
+        rows = compare(args.datasets, args.budget, seeds, Path(folder), save, args.space, args.search_only,
+                       args.holdout)
+    if args.holdout:
+        print(holdout_table(previous + rows))
+        return
     print(table(previous + rows))
     print(chart(previous + rows))
     if args.space:

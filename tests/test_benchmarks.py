@@ -8,9 +8,11 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 import benchmarks
 from benchmarks import equal_time
@@ -57,6 +59,33 @@ def test_a_space_variant_is_paired_with_the_latest_three_arm_run_of_its_seed():
 def test_the_equal_time_runs_the_no_search_arm_with_the_search_switched_off(tmp_path):
     command = equal_time.run_command({}, 300, 1, tmp_path, "x", search=False)
     assert command[command.index("--samples") + 1] == "0" and command[command.index("--budget") + 1] == "300"
+
+
+def test_a_holdout_run_never_sees_the_test_images_and_checks_on_whole_groups_of_training_images(tmp_path):
+    names = [f"Tile {t}/images/part_{i}" for t in range(1, 7) for i in range(3)]
+    data = SimpleNamespace(names=names, splits={"test": np.arange(0, 3), "val": np.arange(3, 6),
+                                                 "train": np.arange(6, 18)})
+    dataset = {"data": tmp_path, "class_map": tmp_path / "map.json", "group_by": "folder"}
+    spec = equal_time.holdout_dataset("dubai_aerial", dataset, data, 0, tmp_path / "check")
+    lists = {split: (tmp_path / "check" / f"{split}.txt").read_text().split("\n")[:-1]
+             for split in ("train", "val", "test")}
+    assert len(lists["test"]) == 3 and len({n.split("/")[0] for n in lists["test"]}) == 1  # one whole tile
+    assert lists["val"] == names[3:6] and sorted(lists["train"] + lists["test"]) == sorted(names[6:])
+    assert yaml.safe_load(spec["data"].read_text())["class_map"] == str((tmp_path / "map.json").resolve())
+
+
+def test_the_holdout_table_compares_the_kept_model_with_the_last_epoch_on_the_check_split():
+    def run(seed: int, win_rate: float, trial: float, last: float) -> dict:
+        kept_epoch = 9 if win_rate >= 0.95 else 40
+        return {"dataset": "d", "budget": 300.0, "seed": seed, "holdout": True, "searchseg": {"final_training": {
+            "trial_win_rate": win_rate, "trial_test_miou": trial, "last_test_miou": last, "start_epoch": 9,
+            "kept_epoch": kept_epoch}}}
+
+    text = equal_time.holdout_table([run(0, 0.97, 0.30, 0.36), run(1, 0.20, 0.31, 0.35), run(2, 0.70, 0.40, 0.38)])
+    assert "| d | 300 s | 0 | 97% | 0.300 | 0.360 | trial state | -0.060 | no |" in text
+    assert "| d | 300 s | 1 | 20% | 0.310 | 0.350 | last epoch | +0.000 | yes |" in text
+    assert "3 runs: the current rule's kept model - the last epoch on the check split -0.0200" in text
+    assert "agreed with the check split's in 2 of 3" in text
 
 
 @pytest.mark.slow
