@@ -11,7 +11,6 @@ Tune does not waste retries on a deterministic failure and the search goes on.
 from __future__ import annotations
 
 import gc
-import posixpath
 import tempfile
 import time
 from collections import deque
@@ -20,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from pyarrow.fs import FileSelector, FileType
 from ray import tune
 
 from searchseg.data.loader import SegmentationData
@@ -58,7 +56,7 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     trust_plugins(trial_config.plugins)  # the driver imported and checked them before it started the search
     resume_state = None
     recent_counts: deque[np.ndarray] = deque(maxlen=RECENT_EPOCHS)  # what selection.choose_trial pools
-    checkpoint = _restorable(tune.get_checkpoint())
+    checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             resume_state = load_state(CheckpointLayout(Path(folder)).state)
@@ -103,20 +101,3 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-
-
-def _restorable(checkpoint: tune.Checkpoint | None) -> tune.Checkpoint | None:
-    """The checkpoint a retried or resumed trial continues from: Tune's, or, when that folder is gone, the newest
-    checkpoint folder beside it. A driver killed after a trial reported a new checkpoint (and Tune deleted the
-    older one, as ``num_to_keep=1`` asks) but before it saved its experiment state resumes pointing at the deleted
-    folder (ray-project/ray#27790); the newer one is on disk. None when no checkpoint is left: the trial starts
-    again from its first epoch."""
-    if checkpoint is None:
-        return None
-    files = checkpoint.filesystem
-    if files.get_file_info(checkpoint.path).type != FileType.NotFound:
-        return checkpoint
-    beside = files.get_file_info(FileSelector(posixpath.dirname(checkpoint.path.rstrip("/")), allow_not_found=True))
-    found = sorted(info.path for info in beside
-                   if info.type == FileType.Directory and info.base_name.startswith("checkpoint_"))
-    return tune.Checkpoint(found[-1], filesystem=files) if found else None
