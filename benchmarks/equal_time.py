@@ -191,7 +191,7 @@ def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
     """Run the three arms for every dataset, budget and seed; ``on_row(rows)`` after each (to save as it goes).
     ``space``: a space file for both searchseg arms (default: the bundled arch_loss); ``search_only``: the
     search arm alone, to try a space whose first start configuration (all the no-search arm trains) is unchanged
-    (its rows stay out of the three-arm table); ``holdout``: the search arm alone on ``holdout_dataset``."""
+    (its rows stay out of the three-arm table); ``holdout``: the searchseg arms on ``holdout_dataset``, no recipe."""
     rows = []
     for name, dataset in available(names):
         data = decoded(dataset)
@@ -205,13 +205,15 @@ def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
                        **({"space": Path(space).name} if space else {}), **({"holdout": True} if holdout else {}),
                        "searchseg": ours}
                 line = f"{name} T={budget:g} seed {seed}: searchseg {ours['test_miou']:.4f} in {ours['seconds']:.1f} s"
-                if not (search_only or holdout):
-                    default = searchseg_run(dataset, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
+                if not search_only:
+                    default = searchseg_run(used, budget, seed, results, f"{name}-{budget:g}-{seed}-no-search",
                                             search=False, space=space)
+                    row.update(no_search=default)
+                    line += f" | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s"
+                if not (search_only or holdout):
                     recipe = fixed_recipe(data, ours["seconds"], seed)
-                    row.update(no_search=default, recipe=recipe)
-                    line += (f" | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s"
-                             f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)")
+                    row.update(recipe=recipe)
+                    line += f" | recipe {recipe['test_miou']:.4f} ({recipe['steps']} steps)"
                 rows.append(row)
                 on_row(rows)
                 print(line, flush=True)
@@ -230,7 +232,7 @@ def paired_difference(group: list[dict], other: str) -> tuple[float, float, str]
 
 def table(rows: list[dict]) -> str:
     """Every three-arm row, grouped by dataset and T: means, paired differences and budget use (wall / T)."""
-    rows = [r for r in rows if "no_search" in r]
+    rows = [r for r in rows if "recipe" in r and "no_search" in r]
     lines = ["| dataset | T | runs | wall / T | search | no search | recipe | search - no search | "
              "search - recipe |", "|---|---|---|---|---|---|---|---|---|"]
     for key in sorted({(r["dataset"], r["budget"]) for r in rows}):
@@ -256,7 +258,8 @@ def variant_table(rows: list[dict], space: str) -> str:
     def kept_val(arm: dict) -> float:
         return float((arm.get("final_training") or {}).get("kept_val_miou", float("nan")))
 
-    earlier = {key(r): r for r in rows if "no_search" in r and "space" not in r}  # the latest per key
+    # the latest three-arm run per key
+    earlier = {key(r): r for r in rows if "recipe" in r and "no_search" in r and "space" not in r}
     pairs = [(r, earlier[key(r)]) for r in rows if r.get("space") == space and key(r) in earlier]
     lines = [f"| dataset | T | seed | {space}: val, test | search: val, test | no search: val, test | continued |",
              "|---|---|---|---|---|---|---|"]
@@ -303,13 +306,18 @@ def holdout_table(rows: list[dict]) -> str:
         lines.append(f"- {len(differences)} runs: the current rule's kept model - the last epoch on the check split "
                      f"{statistics.fmean(differences):+.4f} (mean); validation's preference agreed with the check "
                      f"split's in {sum(agreements)} of {len(agreements)}")
+    for dataset, budget in sorted({(r["dataset"], r["budget"]) for r in rows if "no_search" in r}):
+        group = [r for r in rows if (r["dataset"], r["budget"]) == (dataset, budget) and "no_search" in r]
+        gain, spread, verdict = paired_difference(group, "no_search")
+        lines.append(f"- {dataset} {budget:g} s, {len(group)} seeds: search - no search on the check split "
+                     f"{gain:+.3f} ± {spread:.3f} {verdict}")
     return "\n".join(lines)
 
 
 def chart(rows: list[dict]) -> str:
     """Test mIoU against the budget T, one Mermaid chart per dataset (GitHub draws them in RESULTS.md):
     bars for searchseg, a line for no search and one for the recipe, means over the three-arm runs."""
-    rows = [r for r in rows if "no_search" in r]
+    rows = [r for r in rows if "recipe" in r and "no_search" in r]
     charts = []
     for dataset in sorted({r["dataset"] for r in rows}):
         budgets = sorted({r["budget"] for r in rows if r["dataset"] == dataset})
@@ -341,8 +349,8 @@ def main() -> None:
     parser.add_argument("--search-only", action="store_true",
                         help="run the search arm alone (a space whose first start configuration is unchanged)")
     parser.add_argument("--holdout", action="store_true",
-                        help="the search arm alone, its test split a check split carved from the training images "
-                             "(the real test images left out): to decide a rule without test scores")
+                        help="the searchseg arms (no recipe) with a check split carved from the training images as "
+                             "their test split, the real test images left out: to decide a rule without test scores")
     args = parser.parse_args()
     if args.holdout and set(args.datasets) - set(CHECK_GROUP):
         parser.error(f"--holdout carves its check split from {', '.join(CHECK_GROUP)} only")

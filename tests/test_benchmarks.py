@@ -81,11 +81,17 @@ def test_the_holdout_table_compares_the_kept_model_with_the_last_epoch_on_the_ch
             "trial_win_rate": win_rate, "trial_test_miou": trial, "last_test_miou": last, "start_epoch": 9,
             "kept_epoch": kept_epoch}}}
 
-    text = equal_time.holdout_table([run(0, 0.97, 0.30, 0.36), run(1, 0.20, 0.31, 0.35), run(2, 0.70, 0.40, 0.38)])
+    rows = [run(0, 0.97, 0.30, 0.36), run(1, 0.20, 0.31, 0.35), run(2, 0.70, 0.40, 0.38)]
+    for row, no_search in zip(rows, (0.35, 0.30, 0.40), strict=True):
+        row["searchseg"]["test_miou"] = row["searchseg"]["final_training"]["last_test_miou"]
+        row["no_search"] = {"test_miou": no_search}
+    text = equal_time.holdout_table(rows)
+    assert not equal_time.table(rows).splitlines()[2:]  # no recipe: not a three-arm row
     assert "| d | 300 s | 0 | 97% | 0.300 | 0.360 | trial state | -0.060 | no |" in text
     assert "| d | 300 s | 1 | 20% | 0.310 | 0.350 | last epoch | +0.000 | yes |" in text
     assert "3 runs: the current rule's kept model - the last epoch on the check split -0.0200" in text
     assert "agreed with the check split's in 2 of 3" in text
+    assert "- d 300 s, 3 seeds: search - no search on the check split +0.013 ± 0.029 tie" in text
 
 
 @pytest.mark.slow
