@@ -20,10 +20,19 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def ray_node_id() -> str:
+    """The Ray node this process runs on, "" outside Ray: which node of a cluster did the work a record describes
+    (nodes of one machine share a host name). Ray is not imported for it: a process that has not imported it is in
+    no Ray cluster."""
+    ray = sys.modules.get("ray")
+    return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else ""
+
+
 def run_metadata() -> dict:
     return {
         "command": " ".join([sys.executable.rsplit("/", 1)[-1], *sys.argv]),
         "host": platform.node(),
+        "node_id": ray_node_id(),
         "platform": platform.platform(),
         "versions": package_versions(),
     }

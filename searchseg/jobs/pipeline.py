@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from searchseg.final.finalize import continue_best, retrain_best
 from searchseg.io_utils import read_table
+from searchseg.jobs.final_stage import final_stage
 from searchseg.layout import ExperimentLayout
 from searchseg.options import SearchOptions
 from searchseg.report.experiment import load_experiment
@@ -73,12 +74,12 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         deadline = outcome.started_at + plan.budget_seconds - plan.reserve_seconds
         # the seconds the search left unused are the final model's too: its first schedule spans all that is left
         epoch_seconds = plan.final_seconds / plan.final_epochs
-        final = continue_best(outcome.experiment_dir, outcome.best_state, outcome.data, deadline,
-                              planned_epochs=max(1, int((deadline - time.time()) // epoch_seconds)), export=export,
-                              progress=progress, echo=echo, trial_choice=outcome.selection)
+        final = final_stage(outcome, continue_best, outcome.experiment_dir, outcome.best_state, outcome.data,
+                             deadline, planned_epochs=max(1, int((deadline - time.time()) // epoch_seconds)),
+                             export=export, progress=progress, echo=echo, trial_choice=outcome.selection)
     elif retrain:
-        final = retrain_best(outcome.experiment_dir, outcome.data, seeds=retrain_seeds, export=export,
-                             progress=progress, echo=echo)
+        final = final_stage(outcome, retrain_best, outcome.experiment_dir, outcome.data, seeds=retrain_seeds,
+                             export=export, progress=progress, echo=echo)
     if final is not None and options.output.trackers:
         log_final_model(options.output.trackers, outcome.experiment_dir, outcome.experiment_dir.name,
                         TrialConfig.load(final_dir.config), final, read_table(final_dir.curves))
@@ -87,3 +88,4 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
     report = write_report(outcome.experiment_dir)
     study = export_study(experiment)
     return SearchResult(outcome, final, report, study)
+

@@ -36,6 +36,7 @@ class FinalMetrics:
     command: str = ""
     host: str = ""
     platform: str = ""
+    node_id: str = ""  # the Ray node that trained and evaluated it, on a cluster ("" outside Ray)
     final_training: dict | None = None  # a --budget run: how the final model was chosen (finalize.continue_best)
     export: dict | None = None  # format, file, largest logit difference from PyTorch and the largest logit
 

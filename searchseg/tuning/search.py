@@ -64,6 +64,7 @@ from searchseg.tuning.budget import (
     plan_budget,
 )
 from searchseg.tuning.locking import lock_experiment
+from searchseg.tuning.on_worker import on_trial_node
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
 from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_counts
@@ -91,6 +92,10 @@ class SearchOutcome:
     best_state: Path | None = None  # the best trial's latest checkpoint state
     plan: BudgetPlan | None = None
     selection: TrialChoice | None = None  # how a budgeted search chose the trial to continue
+    # joined to a cluster: a trial's resources, with which the final stage runs on a worker (``on_trial_node``);
+    # None: in this process
+    worker_resources: dict | None = None
+    workers_share_folder: bool = True  # the experiment's folder is --storage (not an s3:// URI): workers write to it
 
 
 def experiment_location(options: SearchOptions, name: str) -> tuple[Path, str]:
@@ -507,11 +512,14 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
                            max_samples=options.search.samples, max_trial_epochs=options.search.epochs)
 
     base = timing_config(space, fixed)
-    costs = measure_costs(space, fixed, data, resources, totals, _start_models(space, base), echo=echo)
+    worker = resources if options.resources.address else None  # timed where trials run, not on the head
+    costs = on_trial_node(measure_costs, space, fixed, data, resources, totals, _start_models(space, base),
+                          resources=worker, echo=echo)
     plan = plan_from(costs)
     if not plan.samples:
         return plan
-    costs = measure_costs(space, fixed, data, resources, totals, space.models(), known=costs, echo=echo)
+    costs = on_trial_node(measure_costs, space, fixed, data, resources, totals, space.models(), known=costs,
+                          resources=worker, echo=echo)
     _start_ray(options, echo)
     return plan_from(costs)
 
@@ -594,8 +602,9 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
         counts = load_trials(experiment_dir)["status"].value_counts().to_dict()
         echo(f"trials: {sum(counts.values())} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
              f"best {settings.metric} {best_value:.4f}")
-    return SearchOutcome(experiment_dir, best_config, best_value, layout.trials, data,
-                         job.started_at, best_state, plan, selection)
+    return SearchOutcome(experiment_dir, best_config, best_value, layout.trials, data, job.started_at, best_state,
+                         plan, selection, resources if options.resources.address else None,
+                         "://" not in job.storage_path)
 
 
 def _resumed_experiment(options: SearchOptions, echo, started_at: float) -> _Experiment:

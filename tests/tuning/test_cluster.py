@@ -1,7 +1,8 @@
 """A real multi-node Ray cluster on one machine, as an autoscaling cluster meets a job: a head with no CPU (it only
 hosts the driver) and no worker yet. The search joins it with ``--address`` and ``--gpus-per-trial 0.5`` and waits;
 two workers join with ``ray start``, each with one CPU, one logical GPU (the models run on the CPU) and its own
-custom resource; then one worker's raylet is killed mid-search."""
+custom resource; then one worker's raylet is killed mid-search. The final model trains on a worker, not in the
+driver on the head."""
 
 from __future__ import annotations
 
@@ -102,8 +103,8 @@ def test_a_job_waits_for_workers_then_spreads_over_them_and_survives_a_killed_wo
     command = [sys.executable, "-m", "searchseg.run", "--space", str(space), "--data", str(search_dataset),
                "--class-map", str(search_dataset / "classes.yaml"), "--samples", "4", "--address", cluster,
                "--storage", str(storage), "--gpus-per-trial", "0.5",
-               "--name", "multinode", "--no-retrain", "--max-failures", "3"]
-    impossible = subprocess.run([*command[:-7], "--gpus-per-trial", "8", "--cluster-wait", "3", "--name", "never"],
+               "--name", "multinode", "--max-failures", "3"]
+    impossible = subprocess.run([*command[:-6], "--gpus-per-trial", "8", "--cluster-wait", "3", "--name", "never"],
                                 env=ENV, capture_output=True, text=True, timeout=120)
     assert impossible.returncode == 2 and "Traceback" not in impossible.stderr, impossible.stderr[-2000:]
     assert "no node of the cluster at" in impossible.stderr and "8 GPU after 3s" in impossible.stderr
@@ -148,3 +149,6 @@ def test_a_job_waits_for_workers_then_spreads_over_them_and_survives_a_killed_wo
     assert len(resumed) >= 1, "no trial on the killed node was resumed from its checkpoint"
     moved = curves[curves["trial_id"].isin(resumed["trial_id"])]
     assert victim in set(moved["node_id"]) and len(set(moved["node_id"])) >= 2
+    final = json.loads(ExperimentLayout(storage / "multinode").final().metrics.read_text())
+    assert final["node_id"] in set(workers) - {victim}, "the final model was not trained on a live worker"
+    assert "final model: sent to a worker with a trial's 1 CPU and 1 GPU" in output
