@@ -590,6 +590,7 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
                         job.started_at, job.warm_trials)
         if _stopped_early(grid, settings.samples, plan, job.started_at):
             raise Interrupted(_interrupted_line(options, settings.samples, experiment_dir))
+        _keep_latest_checkpoints([grid[i] for i in range(len(grid))])
         finished = _finished_results([grid[i] for i in range(len(grid))], settings, experiment_dir)
     else:
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
@@ -709,6 +710,18 @@ def _interrupted_line(options: SearchOptions, samples: int, experiment_dir: Path
         f" --results {options.output.results_dir}" if options.output.results_dir != Path("results") else "")
     return (f"the search stopped before its {samples} trials ended; its state is kept in {experiment_dir}; continue "
             f"it with: {resume} (from Python: searchseg.Search.restore('{experiment_dir}').fit())")
+
+
+def _keep_latest_checkpoints(results: list[tune.Result]) -> None:
+    """Each trial's latest checkpoint only, once the search is over (no trial of it is resumed any more): on a
+    local or shared disk, the older checkpoint folder Tune kept beside it is removed."""
+    for result in results:
+        if result.checkpoint is None or result.checkpoint.filesystem.type_name != "local":
+            continue
+        latest = Path(result.checkpoint.path)
+        for folder in latest.parent.glob("checkpoint_*"):
+            if folder != latest and folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _finished_results(results: list[tune.Result], settings: SearchSettings, experiment_dir: Path
@@ -832,7 +845,11 @@ def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: Segmenta
         run_config=tune.RunConfig(
             name=name, storage_path=storage_path, callbacks=callbacks, verbose=max(options.output.verbose - 1, 0),
             failure_config=tune.FailureConfig(max_failures=options.resources.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            # Two per trial while it runs: Tune deletes the older when a trial reports, and saves its experiment
+            # state (which names the checkpoint a resume restores) up to a second later; with one kept, a driver
+            # killed in between resumes a trial whose checkpoint is gone and Tune fails it (ray-project/ray#27790).
+            # The older ones go once the search is over (_keep_latest_checkpoints).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
             # a trial's config.yaml and augmentation.json reach --storage from nodes that do not share a disk
             sync_config=tune.SyncConfig(sync_artifacts=True),
         ),

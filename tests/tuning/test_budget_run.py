@@ -85,6 +85,8 @@ def test_every_file_the_run_writes_is_named_by_the_layout(budgeted):
         final.metrics, final.model, final.config, final.curves, final.card, final.overlays)}
     reported = [trial for trial in layout.trial_folders() if any(trial.path.glob("checkpoint_*"))]
     assert reported and all(trial.config.is_file() and trial.augmentation.is_file() for trial in reported)
+    # two kept per trial while the search ran (a resume must find the one Tune's state names); one after it
+    assert all(len(list(trial.path.glob("checkpoint_*"))) == 1 for trial in reported)
 
 
 def test_each_finished_trial_line_shows_its_last_score_and_its_best_when_that_was_earlier(budgeted):
