@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ def final_stage(outcome: SearchOutcome, stage: Callable[..., FinalMetrics], *arg
                                  echo=echo, progress=False, **kwargs)
     metrics = ExperimentLayout(experiment_dir).final().metrics
     for path, content in sorted(files.items(), key=lambda item: experiment_dir / item[0] == metrics):
-        atomic_write(experiment_dir / path, lambda tmp, data=content: tmp.write_bytes(data))  # metrics.json last: done
+        atomic_write(experiment_dir / path, partial(Path.write_bytes, data=content))  # metrics.json last: done
     return final
 
 
