@@ -7,10 +7,11 @@ none imports the front door (``api.Search`` adds ``fit`` and ``restore`` to ``Se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from searchseg.errors import UserError
+from searchseg.errors import UserError, unknown_name
 
 if TYPE_CHECKING:
     import optuna
@@ -19,8 +20,42 @@ if TYPE_CHECKING:
     from searchseg.data.loader import SegmentationData
     from searchseg.spaces.space import SearchSpace
 
-SEARCHERS = ("tpe", "random")  # Optuna's TPE, or random sampling as the baseline
-TRACKERS = ("tensorboard", "wandb", "mlflow")
+
+
+class _Name(str, Enum):
+    """A name a user types (``--searcher random``), printed as that name."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Searcher(_Name):
+    TPE = "tpe"  # Optuna's multivariate TPE
+    RANDOM = "random"  # random sampling: the baseline
+
+
+class Scheduler(_Name):
+    ASHA = "asha"  # asynchronous successive halving (non-dominated ranking in a Pareto search)
+    NONE = "none"  # every trial runs to the end
+
+
+class Tracker(_Name):
+    TENSORBOARD = "tensorboard"
+    WANDB = "wandb"
+    MLFLOW = "mlflow"
+
+
+Named = TypeVar("Named", Searcher, Scheduler, Tracker)
+
+
+def named(kind: type[Named], value: object, what: str) -> Named:
+    """``value`` (a name as a user types it, or the member itself) as a member of ``kind``; one line listing the
+    valid names otherwise."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise unknown_name(what, value, [member.value for member in kind]) from None
+
 EXPORT_FORMATS = ("onnx", "torchscript")
 BACKENDS = ("torch", "onnx")  # predict: final/model.pt through PyTorch, or final/model.onnx through ONNX Runtime
 RESIZE_RULES = ("auto", "squash")  # the card's rule (tiles at the training scale), or one window per image
@@ -34,8 +69,8 @@ class SearchConfig:
     epochs: int | None = None  # most epochs per trial: a limit inside the plan, or ASHA's budget without one
     concurrency: int | None = None
     seed: int | None = None
-    searcher: str | optuna.samplers.BaseSampler = "tpe"  # "tpe", "random" (the baseline), or any Optuna sampler
-    scheduler: str | TrialScheduler = "asha"  # "asha", "none" (every trial runs to the end), or a Tune scheduler
+    searcher: str | Searcher | optuna.samplers.BaseSampler = Searcher.TPE  # a name ("tpe", "random") or a sampler
+    scheduler: str | Scheduler | TrialScheduler = Scheduler.ASHA  # a name ("asha", "none") or a Tune scheduler
     budget: float | str | None = None  # wall-clock time of the whole job: seconds or "300s", "20m", "2h"; None:
     # 150 s (tuning.budget.DEFAULT_BUDGET_SECONDS) unless samples/epochs size the search by hand
     smoke: bool = False  # 2 trials x 2 epochs at 64 px, to check a set-up
@@ -63,7 +98,7 @@ class OutputConfig:
     results_dir: Path = Path("results")
     name: str | None = None  # folder under results_dir; default: SPACE-TIMESTAMP
     storage: str | None = None  # shared by all nodes: a folder, file:// or s3:// URI (Ray's storage path)
-    trackers: list[str] = field(default_factory=list)  # tensorboard, wandb, mlflow
+    trackers: list[str | Tracker] = field(default_factory=list)  # tensorboard, wandb, mlflow
     verbose: int = 1  # 0: quiet, 1: a progress bar and a line per trial, 2: Ray Tune's own tables
 
 
@@ -99,3 +134,12 @@ class SearchOptions:
                 raise UserError(f"{name} must be {kind.__name__}, got {type(value).__name__} {value!r:.60}")
         if not isinstance(self.resume, bool):
             raise UserError(f"resume must be True or False, got {self.resume!r:.60}")
+        # names become members here, once: everything past this point compares members, not strings
+        search = self.search
+        if isinstance(search.searcher, str):
+            search.searcher = named(Searcher, search.searcher, "searcher")
+        if isinstance(search.scheduler, str):
+            search.scheduler = named(Scheduler, search.scheduler, "scheduler")
+        if not isinstance(self.output.trackers, (list, tuple)):
+            raise UserError(f"trackers must be a list of names, got {self.output.trackers!r:.60}")
+        self.output.trackers = [named(Tracker, tracker, "tracker") for tracker in self.output.trackers]

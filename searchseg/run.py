@@ -8,7 +8,7 @@ from pathlib import Path
 
 from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.errors import cli_entry
-from searchseg.options import EXPORT_FORMATS, SEARCHERS, TRACKERS
+from searchseg.options import EXPORT_FORMATS, Scheduler, Searcher, Tracker
 from searchseg.spaces.config import parse_assignments
 from searchseg.spaces.space import list_spaces
 from searchseg.training.plugins import add_plugins_argument, trust_plugins
@@ -61,7 +61,7 @@ def _add_search_arguments(group: argparse._ArgumentGroup) -> None:
                             "are told to the searcher first and its best configuration trains first")
     group.add_argument("--smoke", action="store_true", help="tiny run to check the set-up: 2 trials, 2 epochs, 64px")
     group.add_argument("--seed", type=int, help="seed of the sampler (default: the space's)")
-    group.add_argument("--searcher", choices=SEARCHERS, default="tpe",
+    group.add_argument("--searcher", choices=[s.value for s in Searcher], default=Searcher.TPE.value,
                        help="Optuna TPE (default), or random sampling as a baseline")
     group.add_argument("--no-early-stopping", action="store_true",
                        help="run every trial to the full epoch budget (no ASHA)")
@@ -98,7 +98,7 @@ def _add_output_arguments(group: argparse._ArgumentGroup) -> None:
                        help="with --samples/--epochs and no --budget: retrain the best K times, mean and spread "
                             "(a planned run continues the best trial once; 'searchseg retrain --seeds K' retrains it)")
     group.add_argument("--export", choices=EXPORT_FORMATS, help="also write a deployable model of the best")
-    group.add_argument("--tracker", dest="trackers", nargs="+", choices=TRACKERS, default=[],
+    group.add_argument("--tracker", dest="trackers", nargs="+", choices=[t.value for t in Tracker], default=[],
                        help="also log to these trackers through Ray Tune (TensorBoard files are always written; "
                             "W&B runs offline without an API key; MLflow logs to EXPERIMENT/mlflow.db)")
     group.add_argument("--quiet", action="store_true", help="no progress output")
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> None:
         space=args.space, data=args.data, class_map=args.class_map, fixed=parse_assignments(args.assignments),
         resume=args.resume,
         search=SearchConfig(samples=args.samples, epochs=args.epochs, concurrency=args.concurrency, seed=args.seed,
-                            searcher=args.searcher, scheduler="none" if args.no_early_stopping else "asha",
+                            searcher=Searcher(args.searcher),
+                            scheduler=Scheduler.NONE if args.no_early_stopping else Scheduler.ASHA,
                             budget=parse_duration(args.budget) if args.budget is not None else None,
                             smoke=args.smoke, objectives=args.objectives, max_latency_ms=args.max_latency_ms,
                             warm_start=args.warm_start),

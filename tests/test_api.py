@@ -18,6 +18,7 @@ import searchseg
 from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.data import load_from_config
 from searchseg.errors import UserError
+from searchseg.options import Scheduler, Searcher, Tracker
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import as_space
 from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS
@@ -77,17 +78,29 @@ def test_decoded_data_sets_the_size_and_refuses_a_fixed_size_that_differs():
         fixed_config(as_space(SPACE), Search(space=SPACE, data=data, class_map="classes.json"))
 
 
-def test_searchers_and_schedulers_are_names_or_objects():
+def test_searchers_schedulers_and_trackers_are_names_or_objects_and_names_become_members_before_anything_runs():
     space = as_space(SPACE)
     sampler = optuna.samplers.RandomSampler(seed=3)
     assert _searcher(space, sampler)._sampler is sampler
-    assert isinstance(_searcher(space, "tpe")._sampler, optuna.samplers.TPESampler)
-    with pytest.raises(UserError, match="unknown searcher 'cmaes'; valid searchers: random, tpe"):
-        _searcher(space, "cmaes")
+    assert isinstance(_searcher(space, Searcher.TPE)._sampler, optuna.samplers.TPESampler)
+    assert isinstance(_searcher(space, Searcher.RANDOM)._sampler, optuna.samplers.RandomSampler)
     fifo = FIFOScheduler()
     assert _scheduler(space.settings, fifo) is fifo
-    with pytest.raises(UserError, match="unknown scheduler 'hyperband'; valid schedulers: asha, none"):
-        _scheduler(space.settings, "hyperband")
+    assert isinstance(_scheduler(space.settings, Scheduler.NONE), FIFOScheduler)
+    options = Search(space=SPACE, search=SearchConfig(searcher="random", scheduler="none"),
+                     output=OutputConfig(trackers=["mlflow"]))
+    options.check_types()
+    assert options.search.searcher is Searcher.RANDOM and options.search.scheduler is Scheduler.NONE
+    assert options.output.trackers == [Tracker.MLFLOW] and f"--tracker {Tracker.MLFLOW}" == "--tracker mlflow"
+    for search, output, message in (
+            (SearchConfig(searcher="cmaes"), OutputConfig(), "unknown searcher 'cmaes'; valid searchers: random, tpe"),
+            (SearchConfig(scheduler="hyperband"), OutputConfig(),
+             "unknown scheduler 'hyperband'; valid schedulers: asha, none"),
+            (SearchConfig(), OutputConfig(trackers=["neptune"]),
+             "unknown tracker 'neptune'; valid trackers: mlflow, tensorboard, wandb"),
+            (SearchConfig(), OutputConfig(trackers="mlflow"), "trackers must be a list of names")):
+        with pytest.raises(UserError, match=message):
+            Search(space=SPACE, search=search, output=output).check_types()
 
 
 def test_train_takes_a_flat_config_and_decoded_data(tmp_path):

@@ -16,22 +16,20 @@ import pandas as pd
 
 from searchseg.errors import UserError
 from searchseg.layout import ExperimentLayout
-from searchseg.options import TRACKERS
+from searchseg.options import Tracker, named
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.engine import metric_name
 
-PACKAGES = {"tensorboard": "tensorboardX", "wandb": "wandb", "mlflow": "mlflow"}
+PACKAGES = {Tracker.TENSORBOARD: "tensorboardX", Tracker.WANDB: "wandb", Tracker.MLFLOW: "mlflow"}
 FINAL_RUN = "final"
 
 
-def check_trackers(trackers: list[str]) -> None:
-    for tracker in trackers:
-        if tracker not in TRACKERS:
-            raise UserError(f"unknown tracker {tracker!r}; valid trackers: {', '.join(TRACKERS)}")
+def known_trackers(trackers: list[str | Tracker]) -> list[Tracker]:
+    return [named(Tracker, tracker, "tracker") for tracker in trackers]
 
 
-def _missing(tracker: str, error: ImportError) -> UserError:
+def _missing(tracker: Tracker, error: ImportError) -> UserError:
     return UserError(f"--tracker {tracker} needs {PACKAGES[tracker]}: pip install 'searchseg[trackers]' ({error})")
 
 
@@ -56,15 +54,14 @@ def mlflow_experiment(experiment_dir: Path, name: str) -> tuple[str, str]:
         name, artifact_location=(Path(experiment_dir).resolve() / "mlartifacts").as_uri())
 
 
-def tracker_callbacks(trackers: list[str], experiment_dir: Path, name: str) -> list:
+def tracker_callbacks(trackers: list[str | Tracker], experiment_dir: Path, name: str) -> list:
     """Ray Tune's own logger callbacks for the trials."""
-    check_trackers(trackers)
     callbacks: list = []
-    for tracker in trackers:
+    for tracker in known_trackers(trackers):
         try:
-            if tracker == "tensorboard":
+            if tracker is Tracker.TENSORBOARD:
                 import tensorboardX  # noqa: F401  (Ray's default logger needs it)
-            elif tracker == "wandb":
+            elif tracker is Tracker.WANDB:
                 from ray.air.integrations.wandb import WandbLoggerCallback
 
                 # Ray passes only the API key on to its logging actors, so the mode travels as an init argument.
@@ -89,19 +86,18 @@ def final_scalars(summary: FinalMetrics) -> dict[str, float]:
     return {key: float(value) for key, value in scalars.items()}
 
 
-def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config: TrialConfig, summary: FinalMetrics,
-                    curves: pd.DataFrame) -> None:
+def log_final_model(trackers: list[str | Tracker], experiment_dir: Path, name: str, config: TrialConfig,
+                    summary: FinalMetrics, curves: pd.DataFrame) -> None:
     """Log the final model to each tracker beside the trials: its config, its per-epoch curves (of its first
     seed) and its test metrics; MLflow also keeps its metrics, card, curves and config as artifacts."""
-    check_trackers(trackers)
     final = ExperimentLayout(experiment_dir).final()
     first_seed = curves[curves["seed"] == curves["seed"].iloc[0]] if len(curves) else curves
     epochs = [{k: float(v) for k, v in row.items() if k not in ("seed", "epoch") and pd.notna(v)}
               for row in first_seed.to_dict("records")]
     scalars, params = final_scalars(summary), {k: str(v) for k, v in config.to_flat().items()}
-    for tracker in trackers:
+    for tracker in known_trackers(trackers):
         try:
-            if tracker == "tensorboard":
+            if tracker is Tracker.TENSORBOARD:
                 from tensorboardX import SummaryWriter
 
                 with SummaryWriter(str(final.path / "tensorboard")) as writer:
@@ -110,7 +106,7 @@ def log_final_model(trackers: list[str], experiment_dir: Path, name: str, config
                             writer.add_scalar(f"final/{key}", value, step)
                     for key, value in scalars.items():
                         writer.add_scalar(f"final/{key}", value, len(epochs))
-            elif tracker == "wandb":
+            elif tracker is Tracker.WANDB:
                 import wandb
 
                 run = wandb.init(project="searchseg", group=name, name=FINAL_RUN, dir=str(experiment_dir),

@@ -27,11 +27,11 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from searchseg.data import load_from_config
 from searchseg.data.loader import SegmentationData
-from searchseg.errors import Interrupted, UserError, signal_handlers_kept, unknown_name
+from searchseg.errors import Interrupted, UserError, signal_handlers_kept
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.machine import available_cpus
-from searchseg.options import SEARCHERS, ResourceConfig, SearchOptions
+from searchseg.options import ResourceConfig, Scheduler, Searcher, SearchOptions
 from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
@@ -76,7 +76,6 @@ from searchseg.tuning.warm_start import WarmTrial, earlier_trials
 DATA_KEYS = ("data", "class_map", "mask_suffix", "group_by", "image_size", "in_channels", "val_fraction",
              "test_fraction", "split_seed")
 SMOKE = {"samples": 2, "epochs": 2, "grace_period": 1, "image_size": 64}
-SCHEDULERS = ("asha", "none")
 _EMPTY_SPLIT = ("the {split} split is empty ({key}=0), but a planned run chooses its trial on the validation split and "
                 "scores its final model on the test split; set {key} above 0 (e.g. 0.15)")
 
@@ -389,14 +388,12 @@ def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler,
     start = [space.optuna_point(config) for config in space.start[:s.samples]]
     if isinstance(searcher, optuna.samplers.BaseSampler):
         sampler = searcher
-    elif searcher == "random":
+    elif searcher == Searcher.RANDOM:  # a member: SearchOptions.check_types converted the name
         sampler = optuna.samplers.RandomSampler(seed=s.seed)
-    elif searcher == "tpe":
+    else:
         # group=True lets multivariate TPE model conditional parameters; constant_liar keeps parallel trials apart.
         sampler = optuna.samplers.TPESampler(seed=s.seed, multivariate=True, group=True, constant_liar=True,
                                              n_startup_trials=s.startup_trials)
-    else:
-        raise unknown_name("searcher", searcher, SEARCHERS)
     directions = s.directions
     several = len(directions) > 1
     return ObjectiveSearch(space=SpaceSampler(space), metric=list(directions) if several else s.metric,
@@ -408,23 +405,21 @@ def _searcher(space: SearchSpace, searcher: str | optuna.samplers.BaseSampler,
 def _scheduler(settings: SearchSettings, scheduler: str | TrialScheduler) -> TrialScheduler:
     if isinstance(scheduler, TrialScheduler):
         return scheduler
-    if scheduler == "asha" and settings.objectives:
+    if scheduler == Scheduler.NONE:
+        return FIFOScheduler()
+    if settings.objectives:
         return ParetoASHA(settings.directions, max_t=settings.epochs, grace_period=settings.grace_period,
                           reduction_factor=settings.reduction_factor)
-    if scheduler == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
-                             grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
-    if scheduler == "none":
-        return FIFOScheduler()
-    raise unknown_name("scheduler", scheduler, SCHEDULERS)
+    return ASHAScheduler(time_attr="training_iteration", max_t=settings.epochs,
+                         grace_period=settings.grace_period, reduction_factor=settings.reduction_factor)
 
 
 def _describe_stopping(settings: SearchSettings, scheduler: str | TrialScheduler) -> str:
-    if scheduler == "asha":
+    if scheduler == Scheduler.ASHA:
         ranking = f", ranked by non-dominated sorting of {', '.join(settings.directions)}" \
             if settings.objectives else ""
         return f"ASHA grace {settings.grace_period} / reduction {settings.reduction_factor}{ranking}"
-    return "no early stopping" if scheduler == "none" else f"scheduler {type(scheduler).__name__}"
+    return "no early stopping" if scheduler == Scheduler.NONE else f"scheduler {type(scheduler).__name__}"
 
 
 def _warm_start(space: SearchSpace, options: SearchOptions, echo=print) -> list[WarmTrial]:
