@@ -208,9 +208,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         if max_trial_epochs is not None:
             rungs = min(rungs, _rung_count_within(grace_epochs, max_trial_epochs, reduction_factor))
             grace_epochs = min(grace_epochs, max_trial_epochs)
-            slots = min(costs.concurrency, samples)
-            needed = (search.grace_units(samples, rungs) * grace_epochs * epoch_steps * step_seconds * ASHA_SLACK
-                      + samples * TRIAL_START_SECONDS + slots * COLD_START_SECONDS) / slots
+            needed = search.seconds_for(samples, rungs, grace_epochs * epoch_steps)
             if needed < search_seconds:  # the limit leaves seconds over: the final model gets them
                 final_seconds, search_seconds = left - needed, needed
     max_epochs = grace_epochs * reduction_factor ** (rungs - 1)
@@ -240,6 +238,13 @@ class _SearchCapacity:
         slots = min(self.concurrency, samples)
         usable = self.seconds * slots - samples * TRIAL_START_SECONDS - slots * COLD_START_SECONDS
         return max(usable, 0.0) / self.step_seconds / ASHA_SLACK
+
+    def seconds_for(self, samples: int, rungs: int, grace_steps: float) -> float:
+        """Wall-clock seconds ``samples`` trials take through ``rungs`` rungs, the first ``grace_steps`` long
+        (``steps`` turned around)."""
+        slots = min(self.concurrency, samples)
+        return (self.grace_units(samples, rungs) * grace_steps * self.step_seconds * ASHA_SLACK
+                + samples * TRIAL_START_SECONDS + slots * COLD_START_SECONDS) / slots
 
     def grace_units(self, samples: int, rungs: int) -> float:
         """First rungs' worth of training: every trial to the first rung, 1/r of them to each further one."""
