@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from searchseg.spaces.space import SearchSpace
 
 
-
 class _Name(str, Enum):
     """A name a user types (``--searcher random``), printed as that name."""
 
@@ -55,6 +54,7 @@ def named(kind: type[Named], value: object, what: str) -> Named:
         return kind(value)
     except ValueError:
         raise unknown_name(what, value, [member.value for member in kind]) from None
+
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 BACKENDS = ("torch", "onnx")  # predict: final/model.pt through PyTorch, or final/model.onnx through ONNX Runtime

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 def final_stage(outcome: SearchOutcome, stage: Callable[..., FinalMetrics], *args, progress: bool, echo,
                 **kwargs) -> FinalMetrics:
-    """``stage(outcome.experiment_dir, *args[1:], ...)`` (``continue_best`` or ``retrain_best``) where the search's
-    trials ran."""
+    """``stage(*args, **kwargs)`` (``continue_best`` or ``retrain_best``, whose first argument is
+    ``outcome.experiment_dir``) where the search's trials ran."""
     resources = outcome.worker_resources
     if resources is None:
         return stage(*args, progress=progress, echo=echo, **kwargs)

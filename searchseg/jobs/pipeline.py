@@ -88,4 +88,3 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
     report = write_report(outcome.experiment_dir)
     study = export_study(experiment)
     return SearchResult(outcome, final, report, study)
-

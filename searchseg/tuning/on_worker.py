@@ -43,4 +43,3 @@ def on_trial_node(function: Callable[..., Result], *args, resources: dict | None
     for line in lines:
         echo(line)
     return result
-

@@ -508,12 +508,13 @@ def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: Sear
 
     base = timing_config(space, fixed)
     worker = resources if options.resources.address else None  # timed where trials run, not on the head
-    costs = on_trial_node(measure_costs, space, fixed, data, resources, totals, _start_models(space, base),
+    shipped = ray.put(data) if worker else data  # one copy in the object store for both timings, not one each
+    costs = on_trial_node(measure_costs, space, fixed, shipped, resources, totals, _start_models(space, base),
                           resources=worker, echo=echo)
     plan = plan_from(costs)
     if not plan.samples:
         return plan
-    costs = on_trial_node(measure_costs, space, fixed, data, resources, totals, space.models(), known=costs,
+    costs = on_trial_node(measure_costs, space, fixed, shipped, resources, totals, space.models(), known=costs,
                           resources=worker, echo=echo)
     _start_ray(options, echo)
     return plan_from(costs)

@@ -41,4 +41,4 @@ def test_a_worker_that_cannot_see_the_experiment_trains_in_a_scratch_copy_and_se
     assert json.loads(written.metrics.read_text())["test_miou"] == final.test_miou
     assert final.node_id == ray.get_runtime_context().get_node_id()
     assert written.model.is_file() and written.config.is_file() and len(list(written.overlays.iterdir())) == 2
-    assert not written.checkpoint.exists()  # the scratch run's resume file stays behind with the scratch folder
+    assert not written.checkpoint.exists()  # a finished final stage leaves nothing to resume, here as in place

@@ -38,6 +38,9 @@ def test_on_a_cluster_the_work_is_a_ray_task_whose_lines_the_driver_prints(local
     pid, node = on_trial_node(where, "final", resources=ONE_CPU, echo=lines.append)
     assert pid != os.getpid() and lines == [f"final ran in {pid}"]
     assert node == ray_node_id() != ""  # one node here; on a cluster metrics.json tells which
+    shipped = ray.put("timing")  # data put in the object store once arrives as itself, as _plan's timings rely on
+    on_trial_node(where, shipped, resources=ONE_CPU, echo=lines.append)
+    assert lines[-1].startswith("timing ran in ")
 
 
 def test_a_user_error_in_the_task_is_raised_as_itself(local_ray):
