@@ -18,10 +18,9 @@ import searchseg
 from searchseg.api import OutputConfig, Search, SearchConfig
 from searchseg.data import load_from_config
 from searchseg.errors import UserError
-from searchseg.options import Scheduler, Searcher, Tracker
+from searchseg.options import DEFAULT_BUDGET_SECONDS, Scheduler, Searcher, Tracker
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import as_space
-from searchseg.tuning.budget import DEFAULT_BUDGET_SECONDS
 from searchseg.tuning.search import (
     TUNE_ENVIRONMENT,
     _scheduler,

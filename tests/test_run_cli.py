@@ -79,25 +79,6 @@ def test_run_help_lists_every_option():
         assert option in result.stdout
 
 
-# Option fields that run sets from flags of other names (scheduler: --no-early-stopping; verbose: --quiet and
-# --verbose; results_dir: --results; trackers: --tracker, repeated).
-FLAG_OF_FIELD = {"scheduler": "--no-early-stopping", "verbose": "--quiet", "results_dir": "--results",
-                 "trackers": "--tracker"}
-
-
-def test_every_search_option_has_a_run_flag():
-    from dataclasses import fields
-
-    from searchseg.options import OutputConfig, ResourceConfig, SearchConfig
-    from searchseg.run import build_parser
-
-    flags = {option for action in build_parser()._actions for option in action.option_strings}
-    for record in (SearchConfig, ResourceConfig, OutputConfig):
-        for option in fields(record):
-            flag = FLAG_OF_FIELD.get(option.name, "--" + option.name.replace("_", "-"))
-            assert flag in flags, f"{record.__name__}.{option.name} has no run flag {flag}"
-
-
 @pytest.mark.parametrize("module, args, fragment", [
     ("searchseg.run", ["--space", "nope"], "unknown search space 'nope'"),
     ("searchseg.retrain", ["/no/experiment"], "is not a finished searchseg experiment"),

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from searchseg.errors import UserError
+from searchseg.options import format_duration
 from searchseg.spaces.space import asha_rungs
 
-_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
-
-# What a run without --budget gets: the built-in demo's search and final model in about as long as its earlier
-# fixed-count search took (168 s); on a user's own data it is a first look, and the plan printed first says so.
-DEFAULT_BUDGET_SECONDS = 150.0
-MAX_BUDGET_SECONDS = 30 * 24 * 3600.0  # a month: past it a typo, not a plan
 # Below this many optimizer steps a trial's validation score says little about where it will end up: the
 # first steps mostly move BatchNorm statistics and the output bias. A judgement, not yet a measurement.
 MIN_RUNG_STEPS = 30
@@ -43,31 +37,6 @@ TRIAL_START_SECONDS = 2.5
 COLD_START_SECONDS = 6.0
 
 
-def parse_duration(text: str, flag: str = "--budget") -> float:
-    """Seconds in ``300``, ``300s``, ``20m``, ``2h`` or ``1h30m``; errors name ``flag``."""
-    cleaned = str(text).strip().lower().replace(" ", "")
-    shown = repr(text) if len(str(text)) <= 40 else f"{str(text)[:20]!r}... ({len(str(text))} characters)"
-    match = _DURATION.match(cleaned)
-    if not cleaned or not match or not any(match.groups()):
-        raise UserError(f"{flag} {shown} is not a duration; write e.g. 300, 300s, 20m, 2h or 1h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise UserError(f"{flag} {shown} must be longer than 0 seconds")
-    if not total <= MAX_BUDGET_SECONDS:
-        raise UserError(f"{flag} {shown} is longer than 30 days; write e.g. 20m, 2h or 48h")
-    return total
-
-
-def budget_in_seconds(value: str | float) -> float:
-    """A budget given as a duration text (``parse_duration``) or as seconds, checked the same way."""
-    if isinstance(value, str):
-        return parse_duration(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_BUDGET_SECONDS:
-        raise UserError(f"budget {value!r} must be a duration above 0 s and at most 30 days, e.g. 300, '20m' or '2h'")
-    return float(value)
-
-
 def process_started_at() -> float:
     """Wall-clock time this process started (Linux: from /proc, so the imports count); elsewhere, now."""
     try:
@@ -77,13 +46,6 @@ def process_started_at() -> float:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         return time.time()
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 @dataclass(frozen=True)

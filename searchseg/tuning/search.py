@@ -31,7 +31,15 @@ from searchseg.errors import Interrupted, UserError, signal_handlers_kept
 from searchseg.io_utils import atomic_write, atomic_write_text, folder_name, writable_folder
 from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.machine import available_cpus
-from searchseg.options import ResourceConfig, Scheduler, Searcher, SearchOptions
+from searchseg.options import (
+    DEFAULT_BUDGET_SECONDS,
+    ResourceConfig,
+    Scheduler,
+    Searcher,
+    SearchOptions,
+    budget_in_seconds,
+    format_duration,
+)
 from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
 from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
@@ -55,14 +63,7 @@ from searchseg.training.losses import check_loss_names
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
 from searchseg.training.plugins import load_plugins, trust_plugins
-from searchseg.tuning.budget import (
-    DEFAULT_BUDGET_SECONDS,
-    BudgetPlan,
-    Costs,
-    budget_in_seconds,
-    format_duration,
-    plan_budget,
-)
+from searchseg.tuning.budget import BudgetPlan, Costs, plan_budget
 from searchseg.tuning.locking import lock_experiment
 from searchseg.tuning.on_worker import on_trial_node
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA

@@ -1,27 +1,11 @@
-"""The budget arithmetic: durations, and plans built from measured costs."""
+"""The budget arithmetic: plans built from measured costs."""
 
 from __future__ import annotations
 
 import pytest
 
 from searchseg.errors import UserError
-from searchseg.tuning.budget import MIN_RUNG_STEPS, Costs, format_duration, parse_duration, plan_budget
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("300", 300), ("300s", 300), ("20m", 1200), ("2h", 7200),
-                                               ("1h30m", 5400), ("1.5m", 90), (" 45 s ", 45)])
-def test_durations_parse(text, seconds):
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "five minutes", "-5", "5d", "0", "m", "1m1h"])
-def test_bad_durations_fail_with_the_accepted_forms(text):
-    with pytest.raises(UserError, match="300, 300s, 20m, 2h|longer than 0"):
-        parse_duration(text)
-
-
-def test_durations_format_back():
-    assert [format_duration(s) for s in (45, 300, 5400)] == ["45s", "5m00s", "1h30m00s"]
+from searchseg.tuning.budget import MIN_RUNG_STEPS, Costs, plan_budget
 
 
 def costs(step: float = 0.6, concurrency: int = 2, spent: float = 20.0, val_batches: int = 2) -> Costs:
@@ -126,8 +110,3 @@ def test_samples_0_or_1_switches_the_search_off_and_says_why(limit):
     plan = plan_budget(1800, costs(), start_configs=2, max_samples=limit)
     assert plan.samples == 0 and plan.search_seconds == 0
     assert "--samples limits the search" in "\n".join(plan.describe(2, "12:00:00"))
-
-
-def test_a_budget_beyond_a_month_is_a_typo():
-    with pytest.raises(UserError, match="longer than 30 days"):
-        parse_duration("100000000h")
