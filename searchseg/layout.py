@@ -169,6 +169,10 @@ class ExperimentLayout:
         return self.path / "report.html"
 
     @property
+    def decoded(self) -> Path:  # the dataset decoded once, memory-mapped by every trial (data/decoded.py)
+        return self.path / "decoded"
+
+    @property
     def lock(self) -> Path:
         return self.path / ".lock"
 

@@ -1,6 +1,7 @@
-"""Datasets: pairing files, decoding masks, splitting, and the decoded in-memory arrays."""
+"""Datasets: pairing files, decoding masks, splitting, and the decoded arrays (in memory or memory-mapped)."""
 
 import sys
+from pathlib import Path
 
 from searchseg.data.classmap import ClassMap, load_class_map
 from searchseg.data.loader import SegmentationData, load_data
@@ -12,7 +13,7 @@ __all__ = [
 ]
 
 
-def load_from_config(config, progress: bool = True) -> SegmentationData:
+def load_from_config(config, progress: bool = True, decoded_into: Path | None = None) -> SegmentationData:
     """Decode the dataset a TrialConfig names, at its working size and split, after the quick data check
     (headers only): broken data is refused with a one-line summary instead of failing half-way."""
     from searchseg.data.checks import quick_check
@@ -25,4 +26,4 @@ def load_from_config(config, progress: bool = True) -> SegmentationData:
     for warning in report.warnings:
         print(f"warning: {warning.message} (python -m searchseg.check {spec.path} lists them)", file=sys.stderr)
     return load_data(spec, config.image_size, config.in_channels, config.val_fraction, config.test_fraction,
-                     config.split_seed, progress=progress)
+                     config.split_seed, progress=progress, decoded_into=decoded_into)

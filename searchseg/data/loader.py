@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from searchseg.data.classmap import ClassMap, load_class_map
 from searchseg.data.codecs import decode_binary, decode_colour, decode_index, detect_codec
+from searchseg.data.decoded import (
+    decode_pairs,
+    files_digest,
+    mapped_arrays,
+    mapped_folder,
+    mask_value_counts,
+    open_decoded,
+)
 from searchseg.data.io import DataError, read_image, read_mask, resize_image, resize_mask
 from searchseg.data.pairing import Pair, find_pairs, item_names
 from searchseg.data.spec import DatasetSpec
 from searchseg.data.split import split_by_ratio, split_from_files
-from searchseg.machine import available_cpus
 
 
 @dataclass
@@ -40,8 +47,31 @@ class SegmentationData:
     decoded_with: dict = field(default_factory=dict)
     # (N, 2) height and width of each image before resizing; None when the arrays came decoded at their size
     original_sizes: np.ndarray | None = None
-    # split -> (its indices, class frequencies): every Trainer of a process asks; counted once
-    _frequencies: dict = field(default_factory=dict, repr=False, compare=False)
+    # (N, 256) pixels of each mask value per image, counted as the masks were decoded (or on first use); not
+    # carried over by dataclasses.replace, which may give other masks
+    pixel_counts: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # the arrays' hash so far, read once (10,000 images at 512 px are 10 GB); not carried over by replace or pickle
+    _arrays_hash: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        """Arrays mapped from decoded files travel as their folder, not their bytes: through Ray's object store a
+        few bytes, and every process that unpickles them maps the same files (one copy per node, in the page
+        cache). Arrays in memory travel as themselves."""
+        state = {**self.__dict__, "_arrays_hash": None}
+        folder = mapped_folder(self.images, self.masks)
+        if folder is not None:
+            state.update(images=None, masks=None, _mapped_from=str(folder))
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        folder = state.pop("_mapped_from", None)
+        if folder is not None:
+            try:
+                state["images"], state["masks"] = mapped_arrays(Path(folder))
+            except OSError as error:
+                raise DataError(f"the decoded data in {folder} cannot be read on this node ({error.strerror}); "
+                                "give --storage a folder every node mounts") from None
+        self.__dict__.update(state)
 
     @property
     def median_original_size(self) -> tuple[int, int]:
@@ -59,22 +89,25 @@ class SegmentationData:
     @property
     def fingerprint(self) -> str:
         """Hash of the decoded arrays and split: equal fingerprints mean trials saw identical data."""
-        digest = hashlib.sha1()
-        for array in (self.images, self.masks, *(self.splits[s] for s in sorted(self.splits))):
-            digest.update(np.ascontiguousarray(array).data)
+        if self._arrays_hash is None:
+            self._arrays_hash = hashlib.sha1()
+            for array in (self.images, self.masks):
+                for start in range(0, len(array), 256):  # a mapped file is read in pieces, not copied whole
+                    self._arrays_hash.update(np.ascontiguousarray(array[start:start + 256]).data)
+        digest = self._arrays_hash.copy()
+        for split in sorted(self.splits):
+            digest.update(np.ascontiguousarray(self.splits[split]).data)
         return digest.hexdigest()[:16]
 
     def class_frequencies(self, split: str = "train") -> np.ndarray:
-        """Fraction of labelled pixels of each class in a split (ignored pixels excluded). Counted once per split
-        and image, without copying the split's masks (10,000 masks at 512 px are 2.6 GB)."""
-        key = tuple(self.splits[split].tolist())
-        if self._frequencies.get(split, (None,))[0] != key:
-            counts = np.zeros(256, np.int64)
-            for index in self.splits[split]:
-                counts += np.bincount(self.masks[index].ravel(), minlength=256)
-            labelled = counts[: self.num_classes].astype(np.float64)
-            self._frequencies[split] = (key, labelled / max(labelled.sum(), 1.0))
-        return self._frequencies[split][1].copy()
+        """Fraction of labelled pixels of each class in a split (ignored pixels excluded), summed from the
+        per-image counts made once (when decoding): no process reads the masks for it again (10,000 masks at
+        512 px are 2.6 GB)."""
+        if self.pixel_counts is None:
+            self.pixel_counts = np.stack([mask_value_counts(mask) for mask in self.masks]) if len(self.masks) \
+                else np.zeros((0, 256), np.int64)
+        labelled = self.pixel_counts[self.splits[split]].sum(axis=0)[: self.num_classes].astype(np.float64)
+        return labelled / max(labelled.sum(), 1.0)
 
 
 @dataclass(frozen=True)
@@ -125,8 +158,10 @@ def load_data(
     test_fraction: float = 0.15,
     split_seed: int = 0,
     progress: bool = True,
+    decoded_into: Path | None = None,
 ) -> SegmentationData:
-    """Find pairs, decode every image and mask once at ``image_size``, and split them."""
+    """Find pairs, decode every image and mask once at ``image_size``, and split them. With ``decoded_into``, the
+    arrays are memory-mapped files in that folder, decoded only when it holds none from these files and settings."""
     pairing = find_pairs(spec.path, spec.layout, spec.mask_suffix)
     pairs = pairing.pairs
     if not pairs:
@@ -138,21 +173,22 @@ def load_data(
     class_map, codec, ignore_index = decoding.class_map, decoding.codec, decoding.ignore_index
 
     size = (image_size, image_size)
-    workers = min(8, available_cpus())
-    with ThreadPoolExecutor(workers) as pool:  # OpenCV and PIL release the GIL while decoding
-        jobs = pool.map(lambda pair: decoding.decode_pair(pair, size, in_channels), pairs)
-        decoded = list(tqdm(jobs, total=len(pairs), desc=f"decoding {len(pairs)} pairs", unit="img",
-                            disable=not progress, leave=False))
-    images = np.stack([image for image, _, _ in decoded])
-    masks = np.stack([mask for _, mask, _ in decoded])
+    decoded_with = {"class_map": str(spec.class_map) if spec.class_map else None, "mask_suffix": spec.mask_suffix,
+                    "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
+                    "split_seed": split_seed}
+    key = {"source": str(spec.path), "files": files_digest(pairs), "image_size": image_size,
+           "in_channels": in_channels, "codec": codec, "ignore_index": ignore_index, "decoded_with": decoded_with}
+    decoded = open_decoded(decoded_into, key) if decoded_into is not None else None
+    if decoded is None:
+        decoded = decode_pairs(pairs, lambda pair: decoding.decode_pair(pair, size, in_channels), size, in_channels,
+                               ignore_index, into=decoded_into, key=key, progress=progress)
 
     if class_map is not None:
         class_names = class_map.names
     elif codec == "binary":
         class_names = ("background", "foreground")
     else:
-        labelled = masks[masks != ignore_index]
-        class_names = tuple(f"class_{i}" for i in range(int(labelled.max(initial=0)) + 1))
+        class_names = tuple(f"class_{i}" for i in range(decoded.largest_label(ignore_index) + 1))
 
     names = item_names(pairs, spec.path if spec.path.is_dir() else spec.path.parent)
     groups = [p.group for p in pairs] if spec.group_by == "folder" else [""] * len(pairs)
@@ -160,9 +196,9 @@ def load_data(
         splits = split_from_files(names, spec.split_files)
     else:
         splits = split_by_ratio(groups, val_fraction, test_fraction, split_seed)
-    return SegmentationData(
-        images=images,
-        masks=masks,
+    data = SegmentationData(
+        images=decoded.images,
+        masks=decoded.masks,
         names=names,
         groups=[p.group for p in pairs],
         class_names=tuple(class_names),
@@ -171,8 +207,8 @@ def load_data(
         splits=splits,
         source=str(spec.path),
         class_colors=class_map.colors if class_map is not None else None,
-        decoded_with={"class_map": str(spec.class_map) if spec.class_map else None, "mask_suffix": spec.mask_suffix,
-                      "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
-                      "split_seed": split_seed},
-        original_sizes=np.array([shape for _, _, shape in decoded], dtype=np.int64),
+        decoded_with=decoded_with,
+        original_sizes=decoded.original_sizes,
     )
+    data.pixel_counts = decoded.pixel_counts
+    return data

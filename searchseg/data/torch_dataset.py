@@ -1,4 +1,4 @@
-"""A torch Dataset over the decoded in-memory arrays: no file I/O per item, only augmentation."""
+"""A torch Dataset over the decoded arrays (in memory or memory-mapped): no decoding per item, only augmentation."""
 
 from __future__ import annotations
 
@@ -27,5 +27,6 @@ class ArrayDataset(Dataset):
         if self.transform is not None:
             out = self.transform(image=image, mask=mask)
             image, mask = out["image"], out["mask"]
-        image = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
-        return image, torch.from_numpy(np.ascontiguousarray(mask)).long()
+        # a memory-mapped dataset is read-only: torch wants arrays it may write, so an unaugmented item is copied
+        image = torch.from_numpy(np.require(image, requirements=("C", "W"))).permute(2, 0, 1)
+        return image, torch.from_numpy(np.require(mask, requirements=("C", "W"))).long()

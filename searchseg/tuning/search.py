@@ -552,13 +552,22 @@ class _Experiment:
     saved_fingerprint: str | None = None  # a resumed run's data, which must not have changed
 
 
+def _trials_read(options: SearchOptions, job: _Experiment) -> bool:
+    """Whether every trial can read the experiment folder: on this machine, or on a cluster whose storage is a
+    folder every node mounts. There the decoded data is written once and memory-mapped; elsewhere (a cluster with
+    s3:// storage, or results only on the driver's disk) it travels through Ray's object store."""
+    shared_folder = options.output.storage is not None and "://" not in job.storage_path
+    return options.resources.address is None or shared_folder
+
+
 def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcome:
     job = _resumed_experiment(options, echo, started_at) if options.resume else _new_experiment(options, echo,
                                                                                                   started_at)
     space, fixed, experiment_dir, plan = job.space, job.fixed, job.experiment_dir, job.plan
     settings, name, layout = space.settings, experiment_dir.name, ExperimentLayout(experiment_dir)
     data = options.data if isinstance(options.data, SegmentationData) else \
-        load_from_config(data_config(fixed), progress=options.output.verbose > 0)
+        load_from_config(data_config(fixed), progress=options.output.verbose > 0,
+                         decoded_into=layout.decoded if _trials_read(options, job) else None)
     if job.saved_fingerprint is not None and data.fingerprint != job.saved_fingerprint:
         raise UserError(f"the data changed since {name} started (fingerprint {data.fingerprint} != "
                         f"{job.saved_fingerprint}); start a new experiment instead of resuming")

@@ -85,14 +85,22 @@ def test_chase_first_grader_is_binary():
     assert data.binary and 0.03 < data.class_frequencies()[1] < 0.2
 
 
-def test_class_frequencies_are_counted_once_per_split_and_follow_a_changed_split():
+def test_class_frequencies_are_counted_once_per_image_and_follow_a_changed_split():
     data = tiny_data(count=8)
     train = data.splits["train"]
-    expected = np.bincount(data.masks[train].ravel(), minlength=data.num_classes)[: data.num_classes]
+    masks = data.masks.copy()
+    expected = np.bincount(masks[train].ravel(), minlength=data.num_classes)[: data.num_classes]
     first = data.class_frequencies("train")
     assert first == pytest.approx(expected / expected.sum())
-    first[:] = 0  # the caller's copy: the cached counts stay
-    data.masks[train] = 0  # a second call reads the cache, not the masks
+    first[:] = 0  # the caller's copy: the counts stay
+    data.masks[train] = 0  # a second call sums the counts, it does not read the masks
     assert data.class_frequencies("train") == pytest.approx(expected / expected.sum())
-    data.splits["train"] = train[:1]  # a new split is counted again
-    assert data.class_frequencies("train")[0] == pytest.approx(1.0)
+    data.splits["train"] = train[:1]  # a new split sums its own images' counts
+    alone = np.bincount(masks[train[0]].ravel(), minlength=data.num_classes)[: data.num_classes]
+    assert data.class_frequencies("train") == pytest.approx(alone / alone.sum())
+
+
+def test_decoding_counts_each_masks_pixels_once(colour_dataset):
+    spec = resolve_spec(colour_dataset, class_map=colour_dataset / "classes.json", group_by="folder")
+    data = load_data(spec, image_size=32, val_fraction=0.25, test_fraction=0.25, progress=False)
+    np.testing.assert_array_equal(data.pixel_counts, [np.bincount(m.ravel(), minlength=256) for m in data.masks])

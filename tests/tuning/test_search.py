@@ -103,6 +103,8 @@ def test_result_files_are_complete_and_consistent(finished):
         assert (trial_dir / "augmentation.json").is_file()
     best = trials["best_val_miou"].max()
     assert finished.best_value == pytest.approx(best)
+    # decoded once into the experiment and memory-mapped: the trials received the folder's name, not the arrays
+    assert isinstance(finished.data.images, np.memmap) and (folder / "decoded" / "decoded.json").is_file()
 
 
 def test_asha_stops_the_trials_below_its_rung_cutoff(finished):
@@ -282,6 +284,7 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     assert not (tmp_path / "interrupted" / "report.html").exists()
     before = read_table(trials_csv)  # trial ids as text: Ray's hex ids are sometimes all digits
     finished_before = before[before["status"].isin(["completed", "early_stopped"])]
+    decoded_at = (tmp_path / "interrupted" / "decoded" / "images.npy").stat().st_mtime_ns
 
     resumed = subprocess.run([*command, "--resume", "--no-retrain"], capture_output=True, text=True, timeout=600,
                              env=env)
@@ -291,6 +294,8 @@ def test_ctrl_c_keeps_the_state_skips_the_final_model_and_the_search_resumes(sea
     assert len(trials) == KILL_SAMPLES and trials["trial_id"].is_unique
     assert set(trials["status"]) <= {"completed", "early_stopped"}
     assert not curves.duplicated(["trial_id", "epoch"]).any()
+    assert (tmp_path / "interrupted" / "decoded" / "images.npy").stat().st_mtime_ns == decoded_at, \
+        "the resumed run decoded the data again instead of opening its decoded files"
     for _, row in finished_before.iterrows():  # finished trials were not run again
         after = trials.set_index("trial_id").loc[row["trial_id"]]
         assert after["epochs_run"] == row["epochs_run"] and after["wall_seconds"] == row["wall_seconds"]
