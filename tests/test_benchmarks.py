@@ -113,3 +113,17 @@ def test_the_gpu_pipeline_benchmark_measures_its_host_side_parts_on_generated_im
     assert gpu_pipeline.peak_tflops("Some GPU", None) is None and gpu_pipeline.peak_tflops("x", 50.0) == 50.0
     # the processes that share a device start together after their warm-up (on the CPU here)
     assert gpu_pipeline.shared_images_per_second(64, 2, steps=1, device="cpu") > 0
+
+
+@pytest.mark.slow
+def test_the_scale_benchmark_decodes_generated_images_and_starts_trials_on_them(tmp_path, local_ray):
+    from benchmarks import scale
+
+    row = scale.measure(tmp_path / "generated", count=24, size=64, trials=2)
+    assert row["images"] == 24 and (tmp_path / "generated" / "decoded" / "decoded.json").is_file()
+    driver = row["driver"]
+    # the mapped data travels as its folder's name; in memory it travels as its arrays (24 x 64 x 64 x 4 bytes)
+    assert driver["mapped"]["object_store_gib"] * scale.GIB < 24 * 64 * 64 * 4 < \
+        driver["in_memory"]["object_store_gib"] * scale.GIB
+    assert [w["batch"] for w in row["workers"]] == [[8, 3, 64, 64]] * 2
+    assert "trial task 2: to its first batch" in scale.table(row)

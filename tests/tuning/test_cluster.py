@@ -1,7 +1,7 @@
 """A real multi-node Ray cluster on one machine, as an autoscaling cluster meets a job: a head with no CPU (it only
 hosts the driver) and no worker yet. The search joins it with ``--address`` and ``--gpus-per-trial 0.5`` and waits;
-two workers join with ``ray start``, each with one CPU, one logical GPU (the models run on the CPU) and its own
-custom resource; then one worker's raylet is killed mid-search. The final model trains on a worker, not in the
+two workers join with ``ray start``, each with two CPUs, two logical GPUs (the models run on the CPU) and its own
+custom resource, so 4 trials run at once; then one worker's raylet is killed mid-search. The final model trains on a worker, not in the
 driver on the head."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 # Tests run the head, the workers and the driver with one setting, so no token has to travel between them.
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""}
 SPACE = """
-search: {samples: 4, epochs: 6, grace_period: 6, reduction_factor: 2, concurrency: 2}
+search: {samples: 4, epochs: 6, grace_period: 6, reduction_factor: 2, concurrency: 4}
 fixed: {image_size: 64, batch_size: 4, augment: none, arch: unet, encoder: resnet18, group_by: folder,
         val_fraction: 0.25, test_fraction: 0.25}
 params:
@@ -91,7 +91,7 @@ def _parent(pid: int) -> int:
 def start_workers(address: str) -> None:
     memory = "--object-store-memory=150000000"
     for node in ("node_a", "node_b"):
-        ray_cli("start", f"--address={address}", "--num-cpus=1", "--num-gpus=1", f"--resources={json.dumps({node: 1})}",
+        ray_cli("start", f"--address={address}", "--num-cpus=2", "--num-gpus=2", f"--resources={json.dumps({node: 1})}",
                 memory)
 
 
@@ -140,7 +140,11 @@ def test_a_job_waits_for_workers_then_spreads_over_them_and_survives_a_killed_wo
     curves = pd.read_csv(curves_csv)
     assert len(trials) == 4 and trials["trial_id"].is_unique
     assert (trials["status"] == "completed").all(), trials[["trial_id", "status", "stop_reason"]]
+    last_start = trials["started_at"].astype(float).max()
+    assert (trials["finished_at"].astype(float) > last_start).all(), "the 4 trials did not all run at once"
     assert curves["node_id"].nunique() >= 2, "every trial ran on one node"
+    # decoded once into the shared storage, and memory-mapped there by the trials on both workers
+    assert (ExperimentLayout(storage / "multinode").decoded / "decoded.json").is_file()
     saved = [folder.config for folder in ExperimentLayout(storage / "multinode").trial_folders()]
     assert len(saved) == 4 and all(config.is_file() for config in saved), saved  # synced from the workers
     assert not curves.duplicated(["trial_id", "epoch"]).any()
