@@ -114,7 +114,11 @@ def driver(folder: Path, size: int, decoded_into: Path | None) -> dict:
         data = load_from_config(_config(folder, size), progress=False, decoded_into=decoded_into)
         seconds = time.perf_counter() - started
         shipped = len(pickle.dumps(data, protocol=5))
-    return {"seconds": seconds, **peaks.gib(), "object_store_gib": shipped / GIB, "images": len(data.images)}
+        started = time.perf_counter()
+        fingerprint = data.fingerprint  # read once per run for run.json: every decoded byte
+        fingerprint_seconds = time.perf_counter() - started
+    return {"seconds": seconds, "fingerprint": fingerprint, "fingerprint_seconds": fingerprint_seconds, **peaks.gib(),
+            "object_store_gib": shipped / GIB, "images": len(data.images)}
 
 
 def _first_batch(data_ref: list, folder: str, size: int) -> dict:
@@ -179,15 +183,15 @@ def measure(folder: Path, count: int, size: int, trials: int) -> dict:
 def table(row: dict) -> str:
     driver = row["driver"]
     lines = [f"{row['images']} images at {row['size']} px; decoded files {row['decoded_gib']:.2f} GiB",
-             "| process | seconds | peak private GiB | peak file-backed GiB | object store GiB |",
-             "|---|---|---|---|---|"]
+             "| process | seconds | fingerprint s | peak private GiB | peak file-backed GiB | object store GiB |",
+             "|---|---|---|---|---|---|"]
     for name, label in (("in_memory", "driver, decoded into memory"), ("mapped", "driver, decoded into files"),
                         ("reopened", "driver, files opened again (--resume)")):
         d = driver[name]
-        lines.append(f"| {label} | {d['seconds']:.1f} | {d['private_gib']:.2f} | {d['file_backed_gib']:.2f} | "
-                     f"{d['object_store_gib']:.3f} |")
+        lines.append(f"| {label} | {d['seconds']:.1f} | {d['fingerprint_seconds']:.1f} | {d['private_gib']:.2f} | "
+                     f"{d['file_backed_gib']:.2f} | {d['object_store_gib']:.3f} |")
     for index, w in enumerate(row["workers"]):
-        lines.append(f"| trial task {index + 1}: to its first batch | {w['seconds_to_first_batch']:.1f} | "
+        lines.append(f"| trial task {index + 1}: to its first batch | {w['seconds_to_first_batch']:.1f} | | "
                      f"{w['private_gib']:.2f} | {w['file_backed_gib']:.2f} | |")
     ratio = driver["mapped"]["private_gib"] / max(driver["in_memory"]["private_gib"], 1e-9)
     lines.append(f"driver's peak private memory, files / memory: {ratio:.3f}")
