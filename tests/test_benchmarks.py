@@ -125,5 +125,6 @@ def test_the_scale_benchmark_decodes_generated_images_and_starts_trials_on_them(
     # the mapped data travels as its folder's name; in memory it travels as its arrays (24 x 64 x 64 x 4 bytes)
     assert driver["mapped"]["object_store_gib"] * scale.GIB < 24 * 64 * 64 * 4 < \
         driver["in_memory"]["object_store_gib"] * scale.GIB
+    assert len({phase["fingerprint"] for phase in driver.values()}) == 1  # the same arrays by every path
     assert [w["batch"] for w in row["workers"]] == [[8, 3, 64, 64]] * 2
     assert "trial task 2: to its first batch" in scale.table(row)
