@@ -51,17 +51,17 @@ class DecodedArrays:
         return int(np.flatnonzero(present).max(initial=0))
 
 
-def files_digest(pairs: Sequence[Pair]) -> str:
-    """What changes when any image or mask file is replaced, added or removed: names, sizes, modification times."""
+def files_digest(pairs: Sequence[Pair], *others: Path) -> str:
+    """What changes when any image or mask file (or one of ``others``, e.g. the class map) is replaced, added or
+    removed: names, sizes, modification times."""
     digest = hashlib.sha1()
-    for pair in pairs:
-        for path in (pair.image, pair.mask):
-            stat = os.stat(path)
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for path in [*(path for pair in pairs for path in (pair.image, pair.mask)), *others]:
+        stat = os.stat(path)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def decode_pairs(pairs: Sequence[Pair], decode: Decode, size: tuple[int, int], channels: int, ignore_index: int,
+def decode_pairs(pairs: Sequence[Pair], decode: Decode, size: tuple[int, int], channels: int,
                  into: Path | None = None, key: dict | None = None, progress: bool = True) -> DecodedArrays:
     """Decode every pair with ``decode`` (threads: OpenCV and PIL release the GIL) into arrays allocated once,
     in memory, or in ``into`` as memory-mapped files recorded under ``key`` for ``open_decoded``."""

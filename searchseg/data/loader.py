@@ -176,12 +176,13 @@ def load_data(
     decoded_with = {"class_map": str(spec.class_map) if spec.class_map else None, "mask_suffix": spec.mask_suffix,
                     "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
                     "split_seed": split_seed}
-    key = {"source": str(spec.path), "files": files_digest(pairs), "image_size": image_size,
+    key = {"source": str(spec.path), "files": files_digest(pairs, *filter(None, [spec.class_map])),
+           "image_size": image_size,
            "in_channels": in_channels, "codec": codec, "ignore_index": ignore_index, "decoded_with": decoded_with}
     decoded = open_decoded(decoded_into, key) if decoded_into is not None else None
     if decoded is None:
         decoded = decode_pairs(pairs, lambda pair: decoding.decode_pair(pair, size, in_channels), size, in_channels,
-                               ignore_index, into=decoded_into, key=key, progress=progress)
+                               into=decoded_into, key=key, progress=progress)
 
     if class_map is not None:
         class_names = class_map.names

@@ -45,6 +45,11 @@ def test_a_changed_file_another_size_or_an_interrupted_decode_is_decoded_again(c
     changed = load(colour_dataset, folder)
     assert changed.fingerprint != first and (changed.masks[0] == 255).all()
     assert load(colour_dataset, folder, image_size=16).images.shape[1:3] == (16, 16)
+    classes = colour_dataset / "classes.json"  # the same path, red and green swapped
+    classes.write_text(classes.read_text().replace("#FF0000", "#TMP").replace("#00FF00", "#FF0000")
+                       .replace("#TMP", "#00FF00"))
+    swapped = load(colour_dataset, folder)
+    np.testing.assert_array_equal(swapped.masks == 0, changed.masks == 1)
 
     (folder / KEY_FILE).unlink()  # as after a decode killed half-way: its arrays are not trusted
     (folder / IMAGES_FILE).write_bytes(b"not an array")
