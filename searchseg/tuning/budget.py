@@ -25,6 +25,10 @@ MIN_RUNG_STEPS = 30
 # An epoch is at least this many steps, and long enough that evaluating the validation split and writing a
 # checkpoint after it costs little next to the training.
 MIN_EPOCH_STEPS = 15
+# ... and at least this many times as long as its checkpoint takes to write: where a step is fast (a GPU: a 290 MB
+# U-Net/ResNet-34 checkpoint takes 0.2 s, 15 steps at 512 px about 0.3 s) epochs grow, so checkpoints come every
+# few seconds of training rather than every 15 steps.
+CHECKPOINT_EPOCH_RATIO = 10
 # Asynchronous successive halving promotes early arrivals more than the synchronous theory does
 # (benchmarks/RESULTS.md row 2 measured 1.44x on 8 trials); plan for part of that.
 ASHA_SLACK = 1.3
@@ -59,6 +63,7 @@ class Costs:
     concurrency: int  # trials that run at once
     spent_seconds: float  # already gone: data check, decoding, Ray start, these measurements
     start_step_seconds: float = 0.0  # mean over the start configurations' models, which always run first
+    checkpoint_seconds: float = 0.0  # writing a trial's checkpoint, which it does after every epoch
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,11 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
                         "give a larger budget")
     final_seconds = final_share * left
     search_seconds = left - final_seconds
-    epoch_steps = max(MIN_EPOCH_STEPS, math.ceil(2.2 * costs.val_batches))
-    # One epoch of a trial: its steps, a validation pass (a forward is about a third of a training step).
-    epoch_seconds = epoch_steps * mean_step + costs.val_batches * mean_step / 3
+    epoch_steps = max(MIN_EPOCH_STEPS, math.ceil(2.2 * costs.val_batches),
+                      math.ceil(CHECKPOINT_EPOCH_RATIO * costs.checkpoint_seconds / mean_step))
+    # One epoch of a trial: its steps, a validation pass (a forward is about a third of a training step), the
+    # checkpoint.
+    epoch_seconds = epoch_steps * mean_step + costs.val_batches * mean_step / 3 + costs.checkpoint_seconds
     step_seconds = epoch_seconds / epoch_steps
 
     search = _SearchCapacity(search_seconds, costs.concurrency, step_seconds, reduction_factor)

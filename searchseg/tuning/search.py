@@ -68,7 +68,7 @@ from searchseg.tuning.on_worker import on_trial_node
 from searchseg.tuning.pareto_search import ObjectiveSearch, ParetoASHA
 from searchseg.tuning.progress import SearchProgress
 from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, TrialChoice, choose_trial, recent_counts
-from searchseg.tuning.timing import model_step_seconds, step_seconds
+from searchseg.tuning.timing import model_step_seconds, time_steps
 from searchseg.tuning.trainable import train_segmentation
 from searchseg.tuning.warm_start import WarmTrial, earlier_trials
 
@@ -478,17 +478,17 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
                 for key, seconds in model_step_seconds(base, models, data, trial_threads, earlier).items()}
     start_models = _start_models(space, base)
     if known:
-        speedup = known.final_speedup
+        speedup, checkpoint = known.final_speedup, known.checkpoint_seconds
     else:
         arch, encoder = start_models[0]
-        full = step_seconds(base.replace(arch=arch, encoder=encoder), data, full_threads)
-        speedup = max(1.0, measured[f"{arch}/{encoder}"] / full)
+        full = time_steps(base.replace(arch=arch, encoder=encoder), data, full_threads)
+        speedup, checkpoint = max(1.0, measured[f"{arch}/{encoder}"] / full.step), full.checkpoint
     batches = {split: -(-len(data.splits[split]) // base.batch_size) for split in ("val", "test")}
     starts = [measured[f"{arch}/{encoder}"] for arch, encoder in start_models] if space.start else []
     echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
          f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
     return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
-                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0)
+                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0, checkpoint_seconds=checkpoint)
 
 
 def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,

@@ -1,4 +1,5 @@
-"""Measure what a training step costs, per model, before a budgeted search plans around it.
+"""Measure what a training step and a trial's checkpoint cost, per model, before a budgeted search plans around
+them.
 
 Steps are timed in this process with the thread count a trial will get (and once with all of them, for
 the final training), on real batches of the decoded data, loading and augmentation included. On CUDA each step
@@ -7,7 +8,9 @@ is synchronised, so bf16 and architecture differences show in the numbers.
 
 from __future__ import annotations
 
+import io
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -15,11 +18,20 @@ from searchseg.data.loader import SegmentationData
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.engine import Trainer, torch_threads
 
+CHECKPOINT_COPIES = 2
 
-def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:
-    """Seconds of one optimizer step of ``config`` on ``data`` as a trial pays it: the batch from the loader (with
-    the config's augmentation), forward, loss mix, backward and update; the fastest of ``timed_steps``, since other
-    work on the machine only ever makes a step slower."""
+
+@dataclass(frozen=True)
+class StepTiming:
+    step: float  # seconds of the fastest timed optimizer step
+    checkpoint: float  # seconds to write the trainer's state after them, as a trial does every epoch
+
+
+def time_steps(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> StepTiming:
+    """One optimizer step of ``config`` on ``data`` as a trial pays it: the batch from the loader (with the
+    config's augmentation), forward, loss mix, backward and update; the fastest of ``timed_steps``, since other
+    work on the machine only ever makes a step slower. Then the checkpoint a trial writes after each epoch
+    (weights, optimizer moments, schedule; on a GPU, copied to the host first)."""
     with torch_threads(threads):
         trainer = Trainer(config.replace(epoch_steps=timed_steps), data)
         trainer.model.train()
@@ -38,10 +50,19 @@ def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, time
             if trainer.cuda:
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        torch.save(trainer.state_dict(), io.BytesIO())
+        # Tune then copies the checkpoint's folder into the trial's: its bytes are written twice
+        checkpoint = CHECKPOINT_COPIES * (time.perf_counter() - started)
         del trainer
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return min(seconds)
+    return StepTiming(min(seconds), checkpoint)
+
+
+def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:
+    """Seconds of one optimizer step (``time_steps``)."""
+    return time_steps(config, data, threads, timed_steps).step
 
 
 def model_step_seconds(base: TrialConfig, models: list[tuple[str, str]], data: SegmentationData,

@@ -110,3 +110,12 @@ def test_samples_0_or_1_switches_the_search_off_and_says_why(limit):
     plan = plan_budget(1800, costs(), start_configs=2, max_samples=limit)
     assert plan.samples == 0 and plan.search_seconds == 0
     assert "--samples limits the search" in "\n".join(plan.describe(2, "12:00:00"))
+
+
+def test_epochs_grow_where_a_checkpoint_is_slow_next_to_the_steps():
+    def plan(step: float, checkpoint: float):
+        return plan_budget(1800, Costs({"unet/resnet18": step}, 1.6, 2, 2, 2, 20.0, checkpoint_seconds=checkpoint))
+
+    assert plan(0.6, 0.2).epoch_steps == plan(0.6, 0.0).epoch_steps  # on a CPU a checkpoint is a fraction of a step
+    gpu = plan(0.02, 0.4)
+    assert gpu.epoch_steps * 0.02 >= 10 * 0.4  # an epoch trains at least ten times as long as its checkpoint takes

@@ -1,8 +1,8 @@
 """A real multi-node Ray cluster on one machine, as an autoscaling cluster meets a job: a head with no CPU (it only
 hosts the driver) and no worker yet. The search joins it with ``--address`` and ``--gpus-per-trial 0.5`` and waits;
 two workers join with ``ray start``, each with two CPUs, two logical GPUs (the models run on the CPU) and its own
-custom resource, so 4 trials run at once; then one worker's raylet is killed mid-search. The final model trains on a worker, not in the
-driver on the head."""
+custom resource, so 4 trials run at once; then one worker's raylet is killed mid-search. The final model trains
+on a worker, not in the driver on the head."""
 
 from __future__ import annotations
 

@@ -1,17 +1,19 @@
-"""Timing a training step per model, before a budgeted search plans around it."""
+"""Timing a training step and a checkpoint per model, before a budgeted search plans around them."""
 
 from __future__ import annotations
 
 from searchseg.spaces.config import TrialConfig
-from searchseg.tuning.timing import model_step_seconds, step_seconds
+from searchseg.tuning.timing import model_step_seconds, step_seconds, time_steps
 from tests.conftest import tiny_data
 
 BASE = TrialConfig(image_size=64, batch_size=2, augment="none", device="cpu", encoder_weights="none")
 
 
-def test_a_step_is_timed_on_real_batches():
+def test_a_step_is_timed_on_real_batches_and_then_the_checkpoint_a_trial_writes():
     seconds = step_seconds(BASE.replace(arch="unet", encoder="resnet18"), tiny_data(), threads=1)
     assert 0 < seconds < 10
+    timing = time_steps(BASE.replace(arch="unet", encoder="resnet18"), tiny_data(), threads=1)
+    assert 0 < timing.step < 10 and 0 < timing.checkpoint < 60
 
 
 def test_untimed_pairs_are_predicted_from_their_architecture_and_encoder():
