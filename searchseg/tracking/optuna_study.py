@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import datetime
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from searchseg.layout import ExperimentLayout
 from searchseg.scoped import optuna_warnings_only
@@ -114,13 +115,29 @@ def _times(row: pd.Series, curve: pd.DataFrame | None) -> tuple[datetime.datetim
     return start, max(end or start, start)
 
 
+CREATION_ATTEMPTS = 5
+
+
+def _shared_storage(path: Path) -> optuna.storages.RDBStorage:
+    """``study.db`` opened while a reader (optuna-dashboard) may open it too. A reader may hold the file's lock for
+    a moment: wait rather than fail. A reader that opens the file as it appears creates Optuna's tables at the same
+    moment as this writer, and one of the two then fails on a table or version row the other wrote: connect again
+    (once the tables exist, connecting creates nothing)."""
+    url, options = f"sqlite:///{path}", {"connect_args": {"timeout": 60}}
+    for attempt in range(CREATION_ATTEMPTS - 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=options)
+        except (IntegrityError, OperationalError):
+            time.sleep(0.1 * (attempt + 1))
+    return optuna.storages.RDBStorage(url, engine_kwargs=options)  # a last failure is not a race
+
+
 class StudyWriter:
     """An experiment's ``study.db`` brought up to date from its tables."""
 
     def __init__(self, path: Path, name: str, space: SearchSpace | None, metric: str, mode: str) -> None:
         self.arguments = (path, name, space, metric, mode)
-        # a reader (optuna-dashboard) may hold the file's lock for a moment: wait rather than fail
-        self.storage = optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 60}})
+        self.storage = _shared_storage(path)
         self.space, self.metric, self.mode = space, metric, Direction(mode)
         with optuna_warnings_only():
             self.study = optuna.create_study(storage=self.storage, study_name=name, direction=self.mode.optuna,

@@ -22,7 +22,7 @@ import ray
 import torch
 import yaml
 from PIL import Image
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from searchseg.api import OutputConfig, ResourceConfig, Search, SearchConfig
 from searchseg.cli import main
@@ -54,7 +54,7 @@ class StudyWatcher(threading.Thread):
             try:
                 study = optuna.load_study(study_name=self.name, storage=f"sqlite:///{self.path}")
                 self.looks.append([(t.state, t.duration, t.user_attrs.get("trial_id")) for t in study.trials])
-            except (KeyError, OperationalError):  # the study's tables are still being created
+            except (KeyError, IntegrityError, OperationalError):  # the study's tables are still being created
                 continue
 
 
