@@ -42,7 +42,7 @@ from searchseg.options import (
 )
 from searchseg.provenance import run_metadata
 from searchseg.scoped import environment_defaults, optuna_warnings_only
-from searchseg.spaces.config import TrialConfig, is_loss_weight
+from searchseg.spaces.config import LOSS_PREFIX, TrialConfig, is_loss_weight, loss_weight
 from searchseg.spaces.space import (
     SearchSettings,
     SearchSpace,
@@ -59,6 +59,7 @@ from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
 from searchseg.training.engine import validate_config
+from searchseg.training.losses import check_loss_names
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
 from searchseg.training.plugins import load_plugins, trust_plugins
@@ -215,9 +216,12 @@ def fixed_config(space: SearchSpace, options: SearchOptions) -> dict:
             if value is not None:
                 fixed[key] = str(Path(value).expanduser().resolve())
     base = data_config(fixed)
-    # names and loss weights given with --set or under 'fixed' are checked here, not in every trial after Ray has
-    # started: the first trial's config is built as every trial's is
-    validate_config(merged_config(fixed, first_configuration(space)))
+    # names given with --set or under 'fixed' are checked here, not in every trial after Ray has started
+    validate_config(data_config({**fixed, **first_configuration(space)}))
+    fixed_losses = {key[len(LOSS_PREFIX):]: weight for key, weight in fixed.items() if is_loss_weight(key)}
+    check_loss_names(fixed_losses)
+    for loss, weight in fixed_losses.items():  # data_config leaves the loss weights to each trial's sample
+        loss_weight(loss, weight)
     sizes = space.choices("input_size", base.input_size)
     if max(sizes) > base.image_size:
         raise UserError(f"search space {space.source}: input_size {max(sizes)} is larger than image_size "
