@@ -73,7 +73,7 @@ def test_every_file_the_run_writes_is_named_by_the_layout(budgeted):
     folder = budgeted[0]
     layout = ExperimentLayout(folder)
     named = {layout.run, layout.space, layout.trials, layout.curves, layout.study, layout.pareto, layout.best_config,
-             layout.best_trial_state, layout.report, layout.lock, layout.final().path,
+             layout.best_trial_state, layout.report, layout.lock, layout.decoded, layout.final().path,
              *(trial.path for trial in layout.trial_folders())}
     ray_state = ("tuner.pkl", "basic-variant-state", "experiment_state", "trainable.pkl", "search_gen_state",
                  "searcher-state", ".validate_storage_marker")  # Ray Tune's own, what --resume restores
