@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from enum import Enum
 from typing import Any, TypeVar
 
 from searchseg.options import Flag
@@ -31,9 +30,7 @@ def add_flags(group: argparse._ArgumentGroup, record: type) -> None:
                 switches.add_argument(name, dest=field.name, action="store_const", const=value,
                                       default=argparse.SUPPRESS, help=help_text)
             continue
-        choices = None
-        if isinstance(flag.parse, type) and issubclass(flag.parse, Enum):
-            choices = [member.value for member in flag.parse]
+        choices = [member.value for member in flag.names] if flag.names else None
         typed: dict[str, Any] = {"type": flag.parse} if flag.parse and not choices else {}
         group.add_argument(flag.name or "--" + field.name.replace("_", "-"), dest=field.name, choices=choices,
                            metavar=flag.metavar, nargs="+" if flag.many else None,
@@ -49,7 +46,7 @@ def record_from_flags(record: type[Record], args: argparse.Namespace) -> Record:
         if flag is None or not hasattr(args, field.name):
             continue
         value = getattr(args, field.name)
-        if isinstance(flag.parse, type) and issubclass(flag.parse, Enum) and not flag.sets:
-            value = [flag.parse(item) for item in value] if flag.many else flag.parse(value)
+        if flag.names:
+            value = [flag.names(item) for item in value] if flag.many else flag.names(value)
         given[field.name] = value
     return record(**given)

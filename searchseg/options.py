@@ -117,6 +117,11 @@ class Flag:
     many: bool = False
     sets: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
+    @property
+    def names(self) -> type[Enum] | None:
+        """The enum whose values are the flag's choices, when ``parse`` is one."""
+        return self.parse if isinstance(self.parse, type) and issubclass(self.parse, Enum) else None
+
 
 def option(default: Any = None, flag: Flag | None = None, *, factory: Callable[[], Any] | None = None) -> Any:
     """A record's field and its ``run`` flag, described in one place."""

@@ -177,8 +177,8 @@ def load_data(
                     "group_by": spec.group_by, "val_fraction": val_fraction, "test_fraction": test_fraction,
                     "split_seed": split_seed}
     key = {"source": str(spec.path), "files": files_digest(pairs, *filter(None, [spec.class_map])),
-           "image_size": image_size,
-           "in_channels": in_channels, "codec": codec, "ignore_index": ignore_index, "decoded_with": decoded_with}
+           "image_size": image_size, "in_channels": in_channels, "codec": codec, "ignore_index": ignore_index,
+           "decoded_with": decoded_with}
     decoded = open_decoded(decoded_into, key) if decoded_into is not None else None
     if decoded is None:
         decoded = decode_pairs(pairs, lambda pair: decoding.decode_pair(pair, size, in_channels), size, in_channels,
