@@ -38,7 +38,6 @@ from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.checkpoints import load_state, save_state
 from searchseg.training.engine import FitStatus, StopTraining, Trainer, fit, torch_threads, validate_config
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
-from searchseg.training.schedules import ONE_CYCLE
 from searchseg.tuning.selection import TrialChoice
 
 
@@ -119,7 +118,7 @@ def _write_final(final: FinalLayout, config: TrialConfig, first_trainer: Trainer
 
 
 def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
-                  planned_epochs: int = 1, export: str | None = None, overlays: int = 6, progress: bool = True,
+                  step_seconds: float, export: str | None = None, overlays: int = 6, progress: bool = True,
                   echo=print, trial_choice: TrialChoice | None = None) -> FinalMetrics:
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
@@ -129,22 +128,21 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     bootstrap resamples of the validation images): never clearly worse than what the search trained. The epoch with
     the best validation score is not picked: on small validation splits that score is noisy while the learning
     rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
-    comparison only). ``planned_epochs`` is the first guess at how many epochs fit; after every epoch the run
-    re-plans its schedule to end at the deadline, from the pace measured so far (``EpochPace``). When the deadline
-    passes during the first epoch, that epoch still competes with the trial's state; with no trial state, one epoch
-    is trained even past the deadline. ``trial_choice``, how the search chose the trial, is recorded with the rule.
+    comparison only). ``step_seconds``, the plan's estimate of one optimizer step on all resources, sizes the
+    training until its first epoch is measured; after every epoch the run re-plans the steps left before the
+    deadline from the pace measured so far (``FinalPace``), the last epoch shorter than the others where a whole
+    one would not fit. When even the first epoch is longer than the time left, it is shortened to fit. With no
+    trial state (no trial reported in time), one whole epoch is trained even past the deadline.
+    ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
     layout = ExperimentLayout(experiment_dir)
     config = TrialConfig.load(layout.best_config).replace(threads=available_cpus())
     with torch_threads(config.threads):
-        run = _FinalTraining(config, data, state_path, layout.final().checkpoint, planned_epochs)
+        run = _FinalTraining(config, data, state_path, layout.final().checkpoint)
         echo(f"final model: training {config.arch}/{config.encoder} {run.origin} "
              f"(val mIoU {run.start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
-        # Past the deadline already, a trial's state is kept as it is; with none (no trial reported in time)
-        # one epoch is trained all the same: an untrained network is no final model.
-        if time.time() < deadline or (state_path is None and not run.resumed):
-            run.train_until(deadline, progress, echo)
+        run.train_until(deadline, step_seconds, progress, echo)
         comparison = run.best_val_epoch_record()
         kept, trial_win_rate, candidate_test = _keep_last_unless_trial_clearly_better(run.trainer, run.start, run.last)
     trainer, start = run.trainer, run.start
@@ -172,13 +170,12 @@ class _FinalTraining:
     ``start``, ``last`` and ``best_val`` are ``{"val_miou", "epoch", "model"}`` records: the trial as the search
     left it, the latest epoch, and the epoch that scored highest on validation."""
 
-    def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path,
-                 planned_epochs: int) -> None:
+    def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path
+                 ) -> None:
         self.trainer = trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
-        self.state_path, self.checkpoint, self.planned_epochs = state_path, checkpoint, planned_epochs
+        self.state_path, self.checkpoint = state_path, checkpoint
         if state_path is not None:
             trainer.load_state_dict(load_state(state_path))
-        self._plan_horizon()
         _, start_metrics = trainer.evaluate("val")
         self.start = {"val_miou": start_metrics["miou"], "epoch": trainer.epoch,
                       "model": copy.deepcopy(trainer.model.state_dict())}
@@ -189,30 +186,33 @@ class _FinalTraining:
         self.history: list[dict] = list(earlier["history"]) if earlier is not None else []
         if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
             trainer.load_state_dict(earlier["trainer"])
-            self._plan_horizon()
             self.last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
                              model=copy.deepcopy(trainer.model.state_dict()))
             self.origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
 
-    def _plan_horizon(self, epochs_left: int | None = None) -> None:
-        if self.trainer.config.scheduler != ONE_CYCLE:  # one-cycle keeps the trial's own horizon
-            self.trainer.set_total_epochs(self.trainer.epoch + max(1, epochs_left or self.planned_epochs))
-
-    def train_until(self, deadline: float, progress: bool, echo) -> None:
-        pace = EpochPace()  # from here: the first epoch's clock starts with the training
+    def train_until(self, deadline: float, step_seconds: float, progress: bool, echo) -> None:
+        pace = FinalPace(step_seconds)  # from here: the first epoch's clock starts with the training
+        steps = pace.steps_left(deadline, self.trainer.steps_per_epoch)
+        if steps < 1:
+            if self.state_path is not None or self.resumed:
+                return  # past the deadline already: the trial's (or the interrupted run's) state is kept as it is
+            steps = self.trainer.steps_per_epoch  # no trial reported in time: an untrained network is no final model
+        self.trainer.set_remaining_steps(steps)
 
         def track_until_deadline(row: dict, trainer: Trainer) -> None:
             self.last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
                              model=copy.deepcopy(trainer.model.state_dict()))
             if row["val_miou"] > self.best_val["val_miou"]:
                 self.best_val.update(self.last)
-            self.history.append(row)  # per epoch, like a trial: a killed run's --resume continues from here
+            self.history.append({**row, "steps": trainer.last_epoch_steps})
+            # per epoch, like a trial: a killed run's --resume continues from here
             save_state({"trainer": trainer.state_dict(), "val_miou": row["val_miou"], "history": self.history,
                         "trial_state": str(self.state_path)}, self.checkpoint)
-            fits = pace.epochs_left(deadline)
-            if fits < 1:
+            pace.record(trainer.last_epoch_steps, trainer.last_epoch_train_seconds)
+            steps_left = pace.steps_left(deadline, trainer.steps_per_epoch)
+            if steps_left < 1:
                 raise StopTraining("the budget's final share is used")
-            self._plan_horizon(fits)  # the horizon from the pace measured so far, after every epoch
+            trainer.set_remaining_steps(steps_left)  # the end from the pace measured so far, after every epoch
 
         result = fit(self.trainer.config, self.trainer.data, track_until_deadline, progress=progress,
                      trainer=self.trainer)
@@ -243,27 +243,44 @@ def _earlier_final_epochs(checkpoint: Path, state_path: Path | None, config: Tri
     return earlier if same and isinstance(earlier.get("history"), list) else None
 
 
-class EpochPace:
-    """Seconds per epoch of the final training as measured so far, and how many more epochs fit before a deadline.
+class FinalPace:
+    """Seconds per optimizer step of the final training, and per epoch besides its steps (validation, checkpoint),
+    as measured so far; and how many more steps fit before a deadline.
 
-    The first epoch is counted only until a second one is measured: it pays for warming up (allocations, the
-    loader's first batches, a cold cache) and ran 3.6x slower than the rest in one run, which planned the schedule
-    to end at half the budget. The latest ``RECENT`` epochs after it follow a machine that slows down or speeds up.
+    Until an epoch is measured, the plan's estimate of a step (its share of validation and checkpoint included)
+    stands in. The first epoch is counted only until a second one is measured: it pays for warming up
+    (allocations, the loader's first batches, a cold cache) and ran 3.6x slower than the rest in one run, which
+    planned the schedule to end at half the budget. The latest ``RECENT`` epochs after it follow a machine that
+    slows down or speeds up.
     """
 
     RECENT = 3
 
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
+    def __init__(self, estimated_step_seconds: float) -> None:
+        if not estimated_step_seconds > 0:
+            raise ValueError(f"a step's estimated seconds must be positive, got {estimated_step_seconds}")
+        self.estimated_step_seconds = estimated_step_seconds
+        self.epochs: list[tuple[int, float, float]] = []  # (steps, training seconds, seconds besides them)
         self.epoch_started = time.time()
 
-    def epochs_left(self, deadline: float) -> int:
-        """Record the epoch that just ended; whole epochs that still fit before ``deadline`` at the pace so far."""
+    def record(self, steps: int, train_seconds: float) -> None:
+        """The epoch that just ended: its steps and the seconds they took."""
         now = time.time()
-        self.seconds.append(now - self.epoch_started)
+        self.epochs.append((steps, train_seconds, max(0.0, now - self.epoch_started - train_seconds)))
         self.epoch_started = now
-        recent = self.seconds[1:][-self.RECENT:] or self.seconds
-        return math.floor((deadline - now) / (sum(recent) / len(recent)))
+
+    def steps_left(self, deadline: float, epoch_steps: int) -> int:
+        """Optimizer steps that still fit before ``deadline`` in epochs of ``epoch_steps``, each followed by its
+        validation and checkpoint; the last epoch may be shorter."""
+        seconds = deadline - time.time()
+        if not self.epochs:
+            return max(0, math.floor(seconds / self.estimated_step_seconds))
+        recent = self.epochs[1:][-self.RECENT:] or self.epochs
+        step = sum(train for _, train, _ in recent) / max(1, sum(steps for steps, _, _ in recent))
+        besides = sum(other for _, _, other in recent) / len(recent)
+        whole_epochs = max(0, math.floor(seconds / (epoch_steps * step + besides)))
+        rest = seconds - whole_epochs * (epoch_steps * step + besides) - besides
+        return whole_epochs * epoch_steps + max(0, math.floor(rest / max(step, 1e-9)))
 
 
 def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: dict) -> tuple[dict, float, dict]:

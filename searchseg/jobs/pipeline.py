@@ -72,11 +72,11 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
             echo("--retrain-seeds is ignored with --budget: the final model continues the best trial once")
         plan = outcome.plan
         deadline = outcome.started_at + plan.budget_seconds - plan.reserve_seconds
-        # the seconds the search left unused are the final model's too: its first schedule spans all that is left
-        epoch_seconds = plan.final_seconds / plan.final_epochs
+        # the seconds the search left unused are the final model's too: it plans its steps from what is left
+        step_seconds = plan.final_step_seconds or plan.final_seconds / (plan.final_epochs * plan.epoch_steps)
         final = final_stage(outcome, continue_best, outcome.experiment_dir, outcome.best_state, outcome.data,
-                             deadline, planned_epochs=max(1, int((deadline - time.time()) // epoch_seconds)),
-                             export=export, progress=progress, echo=echo, trial_choice=outcome.selection)
+                             deadline, step_seconds=step_seconds, export=export, progress=progress, echo=echo,
+                             trial_choice=outcome.selection)
     elif retrain:
         final = final_stage(outcome, retrain_best, outcome.experiment_dir, outcome.data, seeds=retrain_seeds,
                              export=export, progress=progress, echo=echo)

@@ -9,12 +9,14 @@ so a run resumed from a checkpoint continues exactly as the uninterrupted run wo
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import islice
 
 import numpy as np
 import torch
@@ -122,7 +124,7 @@ class StopTraining(Exception):
 
 @dataclass
 class ScheduleHorizon:
-    """The learning-rate multiplier of a LambdaLR schedule whose end can move (``Trainer.set_total_epochs``).
+    """The learning-rate multiplier of a LambdaLR schedule whose end can move (``Trainer.set_remaining_steps``).
 
     The scheduler holds this object rather than a closure over the Trainer: a closure would make a reference
     cycle (trainer -> scheduler -> closure -> trainer) that keeps a dropped Trainer, and its GPU memory, alive
@@ -192,6 +194,8 @@ class Trainer:
         self.mean = torch.tensor(mean, device=self.device).view(1, -1, 1, 1) * 255
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
         self.epoch = 0
+        self.steps_left: int | None = None  # set_remaining_steps: the steps before training ends, the last epoch short
+        self.last_epoch_steps, self.last_epoch_train_seconds = 0, 0.0
         self.best_miou = float("-inf")
         self.best_epoch = 0
         self.eval_counts = np.zeros((0, 3, data.num_classes), np.int32)
@@ -206,13 +210,14 @@ class Trainer:
     def total_steps(self) -> int:
         return self.horizon.total_steps
 
-    def set_total_epochs(self, epochs: int) -> None:
-        """Move the end of training (and of the learning-rate schedule) to ``epochs``: a budgeted run re-plans
-        its horizon once it has measured its own pace. OneCycle's horizon is fixed when it is built."""
-        if self.config.scheduler == ONE_CYCLE:
-            raise ValueError("the onecycle schedule cannot change its length once built")
-        self.config = self.config.replace(epochs=epochs)
-        self.horizon.total_steps = epochs * self.steps_per_epoch
+    def set_remaining_steps(self, steps: int) -> None:
+        """End training, and the learning-rate schedule, ``steps`` optimizer steps from now, the last epoch shorter
+        than the others where ``steps`` is not a whole number of epochs: a budgeted final training re-plans its end
+        from its measured pace. OneCycle's horizon is fixed when it is built: there only the epochs move."""
+        self.steps_left = steps
+        self.config = self.config.replace(epochs=self.epoch + math.ceil(steps / self.steps_per_epoch))
+        if self.config.scheduler != ONE_CYCLE:
+            self.horizon.total_steps = self.scheduler.last_epoch + steps  # last_epoch counts the steps taken
 
     def prepare_images(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, C, H, W)`` -> normalised float on the device at the model's size, in its memory format."""
@@ -256,8 +261,10 @@ class Trainer:
     def _train_epoch(self, progress: bool) -> tuple[float, float]:
         self.model.train()
         total_loss, seen, started = 0.0, 0, time.perf_counter()
-        batches = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", unit="batch",
-                       leave=False, disable=not progress)
+        steps = self.steps_per_epoch if self.steps_left is None else min(self.steps_per_epoch, self.steps_left)
+        batches = tqdm(islice(self.train_loader, steps), desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                       unit="batch", total=steps, leave=False, disable=not progress)
+        taken = 0
         for step, (images, masks) in enumerate(batches):
             images, masks = self.prepare_batch(images, masks)
             with self.autocast():
@@ -273,9 +280,12 @@ class Trainer:
             if self.scheduler.last_epoch < self.total_steps:
                 self.scheduler.step()
             total_loss += loss.item() * len(images)
-            seen += len(images)
+            seen, taken = seen + len(images), step + 1
             batches.set_postfix(loss=f"{loss.item():.4f}")
         elapsed = time.perf_counter() - started
+        self.last_epoch_steps, self.last_epoch_train_seconds = taken, elapsed
+        if self.steps_left is not None:
+            self.steps_left -= taken
         return total_loss / max(seen, 1), seen / max(elapsed, 1e-9)
 
     @torch.no_grad()

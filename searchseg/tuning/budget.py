@@ -83,6 +83,7 @@ class BudgetPlan:
     horizon_epochs: int  # a trial's learning-rate schedule spans its search steps plus the final training
     step_seconds: float  # mean over the measured models, one trial's resources
     no_search_reason: str = ""  # with samples 0: why the plan does not search
+    final_step_seconds: float = 0.0  # a final-training step on all resources (0 in a plan saved before it was kept)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -188,7 +189,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         final_seconds=final_seconds, reserve_seconds=reserve, samples=samples, concurrency=costs.concurrency,
         epoch_steps=epoch_steps, grace_epochs=grace_epochs, max_epochs=max_epochs,
         reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
-        step_seconds=step_seconds, no_search_reason=reason,
+        step_seconds=step_seconds, no_search_reason=reason, final_step_seconds=step_seconds / costs.final_speedup,
     )
 
 

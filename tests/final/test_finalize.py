@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from searchseg.final.finalize import continue_best
+from searchseg.final.finalize import FinalPace, continue_best
 from searchseg.layout import ExperimentLayout
 from searchseg.palette import class_palette
 from searchseg.spaces.config import TrialConfig
@@ -24,26 +24,29 @@ BASE = dict(image_size=64, batch_size=4, augment="none", device="cpu", encoder="
 
 
 SLOW_FIRST_SECONDS = 3.0
+SLOW_STEP_SECONDS = 0.2
 
 
-class SlowFirstSteps(torch.nn.Module):
-    """A loss term of 0 whose first 4 training steps (one epoch of ``epoch_steps=4``) take ``SLOW_FIRST_SECONDS``
-    more: the slow first epoch of a final training (a cold cache, a loaded machine), made on purpose."""
+class SlowSteps(torch.nn.Module):
+    """A loss term of 0 whose training steps take ``seconds`` more each, only the first ``count`` of them where a
+    count is given: a slow first epoch (a cold cache, a loaded machine) or a slow model, made on purpose."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float, count: int | None = None) -> None:
         super().__init__()
-        self.slow_steps = 4
+        self.seconds, self.count = seconds, count
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if torch.is_grad_enabled() and self.slow_steps:
-            self.slow_steps -= 1
-            time.sleep(SLOW_FIRST_SECONDS / 4)
+        if torch.is_grad_enabled() and self.count != 0:
+            self.count = None if self.count is None else self.count - 1
+            time.sleep(self.seconds)
         return logits.sum() * 0.0
 
 
 if "test_slow_first_epoch" not in LOSSES:  # this module is also imported by other tests' modules
-    register_loss("test_slow_first_epoch")(lambda ctx: SlowFirstSteps())
+    register_loss("test_slow_first_epoch")(lambda ctx: SlowSteps(SLOW_FIRST_SECONDS / 4, count=4))
+    register_loss("test_slow_steps")(lambda ctx: SlowSteps(SLOW_STEP_SECONDS))
 SLOW = {**BASE, "loss": {"ce": 0.5, "dice": 0.5, "test_slow_first_epoch": 1.0}}
+SLOW_STEPS = {**BASE, "loss": {"ce": 0.5, "dice": 0.5, "test_slow_steps": 1.0}}
 
 INTERRUPT_AT = {"step": None}  # the training step (counted down) at which a kill of the run is simulated
 
@@ -92,7 +95,7 @@ def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless
     data = tiny_data(count=16)
     stopped_trial(tmp_path, data)
     started = time.time()
-    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=started + 8, planned_epochs=3,
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=started + 8, step_seconds=0.6,
                             overlays=2, progress=False, echo=lambda *_: None)
     elapsed = time.time() - started
     rule = summary.final_training
@@ -121,7 +124,7 @@ def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
     _, trial_test = trial.evaluate("test")
     train = data.splits["train"]
     data.masks[train] = (data.masks[train] + 1) % 3  # from here on every training label names the wrong class
-    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, planned_epochs=3,
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, step_seconds=0.5,
                             overlays=0, progress=False, echo=lambda *_: None)
     rule = summary.final_training
     assert rule["epochs_run"] > rule["start_epoch"]  # it did train, and it got worse on validation
@@ -133,7 +136,7 @@ def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
 def test_with_no_trial_state_the_final_model_trains_from_scratch(tmp_path):
     data = tiny_data(count=16)
     TrialConfig(**BASE, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
-    summary = continue_best(tmp_path, None, data, deadline=time.time() + 6, planned_epochs=2, overlays=0,
+    summary = continue_best(tmp_path, None, data, deadline=time.time() + 6, step_seconds=0.75, overlays=0,
                             progress=False, echo=lambda *_: None)
     rule = summary.final_training
     assert rule["start_epoch"] == 0 and rule["epochs_run"] >= 1
@@ -143,8 +146,8 @@ def test_with_no_trial_state_the_final_model_trains_from_scratch(tmp_path):
 def test_a_deadline_already_past_still_evaluates_the_trial(tmp_path):
     data = tiny_data(count=16)
     trial = stopped_trial(tmp_path, data)
-    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() - 1, overlays=0,
-                            progress=False, echo=lambda *_: None)
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() - 1, step_seconds=0.1,
+                            overlays=0, progress=False, echo=lambda *_: None)
     assert summary.final_training["kept_epoch"] == 3
     assert summary.test_miou == pytest.approx(trial.evaluate("test")[1]["miou"], abs=1e-6)
     assert np.isfinite(summary.final_training["start_val_miou"])
@@ -158,7 +161,7 @@ def test_a_slow_first_epoch_does_not_end_the_final_training_early(tmp_path):
     TrialConfig(**SLOW, epochs=10, epoch_steps=4).save(tmp_path / "best_config.yaml")
     started = time.time()
     deadline = started + 12
-    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=deadline, planned_epochs=2,
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=deadline, step_seconds=1.5,
                             overlays=0, progress=False, echo=lambda *_: None)
     elapsed = time.time() - started
     rule = summary.final_training
@@ -177,7 +180,7 @@ def test_a_deadline_passing_during_the_first_final_epoch_still_ends_with_a_final
         stopped_trial(tmp_path, data)
     TrialConfig(**SLOW, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
     summary = continue_best(tmp_path, tmp_path / "state.pt" if with_trial else None, data,
-                            deadline=time.time() + 1, planned_epochs=5, overlays=0, progress=False,
+                            deadline=time.time() + 1, step_seconds=0.05, overlays=0, progress=False,
                             echo=lambda *_: None)
     rule = summary.final_training
     assert rule["epochs_run"] == rule["start_epoch"] + 1  # the slow epoch ended past the deadline: no second one
@@ -185,11 +188,39 @@ def test_a_deadline_passing_during_the_first_final_epoch_still_ends_with_a_final
     assert np.isfinite(summary.test_miou) and (tmp_path / "final" / "model.pt").is_file()
 
 
+def test_a_final_share_shorter_than_one_epoch_trains_a_shorter_epoch_that_ends_by_the_deadline(tmp_path):
+    """A 40-step epoch of steps of 0.2 s or more does not fit in 4 s: the epoch is cut to the steps that fit, and the
+    learning rate anneals to zero at its end (a whole epoch ran 1.1x-1.6x past a 10-minute budget at 512 px)."""
+    data = tiny_data(count=16)
+    stopped_trial(tmp_path, data)
+    TrialConfig(**SLOW_STEPS, epochs=10, epoch_steps=40).save(tmp_path / "best_config.yaml")
+    started = time.time()
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=started + 4,
+                            step_seconds=SLOW_STEP_SECONDS + 0.05, overlays=0, progress=False, echo=lambda *_: None)
+    elapsed = time.time() - started
+    curves = pd.read_csv(tmp_path / "final" / "curves.csv")
+    assert 0 < curves["steps"].iloc[0] < 40 and summary.final_training["steps_per_epoch"] == 40
+    assert elapsed < 4 + 1.5  # evaluation and files after the deadline; a whole epoch would take 8 s or more
+    assert curves["lr"].iloc[-1] < 0.01 * SLOW_STEPS["lr"]  # annealed at the shortened end
+
+
+def test_the_pace_fills_the_time_left_with_whole_epochs_and_a_shorter_last_one():
+    pace = FinalPace(estimated_step_seconds=0.5)
+    assert pace.steps_left(time.time() + 10.2, epoch_steps=10) == 20  # before any epoch: the plan's estimate
+    # measured: a first epoch slowed by warming up, then 10 steps of 0.2 s and 1 s of validation and checkpoint
+    pace.epochs = [(10, 5.0, 1.0), (10, 2.0, 1.0)]
+    assert pace.steps_left(time.time() + 10.0, epoch_steps=10) == 30  # 3 whole epochs of 3 s, too little for more
+    assert pace.steps_left(time.time() + 11.5, epoch_steps=10) == 37  # and a last epoch of 7 steps (1.5 s) after them
+    assert pace.steps_left(time.time() + 0.9, epoch_steps=10) == 0
+    pace.epochs = [(10, 5.0, 1.0)]  # only the slow first epoch measured: it counts until a second one is
+    assert pace.steps_left(time.time() + 12.1, epoch_steps=10) == 20
+
+
 def test_with_no_trial_state_and_the_deadline_already_past_one_epoch_is_trained(tmp_path):
     data = tiny_data(count=16)
     TrialConfig(**BASE, epochs=6, epoch_steps=4).save(tmp_path / "best_config.yaml")
-    summary = continue_best(tmp_path, None, data, deadline=time.time() - 5, overlays=0, progress=False,
-                            echo=lambda *_: None)
+    summary = continue_best(tmp_path, None, data, deadline=time.time() - 5, step_seconds=0.1, overlays=0,
+                            progress=False, echo=lambda *_: None)
     assert summary.final_training["epochs_run"] == summary.final_training["kept_epoch"] == 1
     assert TrialConfig.load(tmp_path / "final" / "config.yaml").epochs == 1
 
@@ -200,14 +231,14 @@ def test_a_final_training_interrupted_after_two_epochs_resumes_from_its_own_chec
     TrialConfig(**INTERRUPTIBLE, epochs=10, epoch_steps=4).save(tmp_path / "best_config.yaml")
     INTERRUPT_AT["step"] = 10  # in the third final epoch of 4 steps
     with pytest.raises(KeyboardInterrupt):
-        continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 120, planned_epochs=6,
+        continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 120, step_seconds=5.0,
                       overlays=0, progress=False, echo=lambda *_: None)
     checkpoint = ExperimentLayout(tmp_path).final().checkpoint
     saved = load_state(checkpoint)
     assert saved["trainer"]["epoch"] == 5 and [row["epoch"] for row in saved["history"]] == [4, 5]
     assert not (tmp_path / "final" / "metrics.json").exists()
 
-    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, planned_epochs=3,
+    summary = continue_best(tmp_path, tmp_path / "state.pt", data, deadline=time.time() + 6, step_seconds=0.5,
                             overlays=0, progress=False, echo=lambda *_: None)
     rule = summary.final_training
     curves = pd.read_csv(tmp_path / "final" / "curves.csv")

@@ -33,7 +33,7 @@ def test_a_worker_that_cannot_see_the_experiment_trains_in_a_scratch_copy_and_se
                               workers_share_folder=False)
     lines = []
     final = final_stage(outcome, continue_in_scratch, experiment, experiment / "state.pt", data, time.time() + 5,
-                        planned_epochs=2, overlays=2, progress=True, echo=lines.append)
+                        step_seconds=0.6, overlays=2, progress=True, echo=lines.append)
     assert lines[0] == "final model: sent to a worker with a trial's 1 CPU; its lines follow when it ends"
     assert "searchseg-final-" in lines[1] and str(tmp_path) not in lines[1], lines  # not the driver's folder
     assert any(line.startswith("final model: training unet/resnet18 from its trial's epoch 3") for line in lines)

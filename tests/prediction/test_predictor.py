@@ -35,8 +35,8 @@ def final_model(request, tmp_path_factory):
     data = tiny_data(count=8, size=64)
     data = binary_of(data) if request.param == "binary" else data
     stopped_trial(folder, data, epochs_run=1)
-    continue_best(folder, folder / "state.pt", data, deadline=time.time() - 1, export="onnx", progress=False,
-                  echo=lambda *_: None)
+    continue_best(folder, folder / "state.pt", data, deadline=time.time() - 1, step_seconds=0.1, export="onnx",
+                  progress=False, echo=lambda *_: None)
     return folder, data
 
 

@@ -130,16 +130,18 @@ def test_resume_with_epoch_steps_continues_as_if_never_stopped():
     assert resumed[-1]["val_miou"] == pytest.approx(uninterrupted[-1]["val_miou"], abs=1e-6)
 
 
-def test_moving_the_horizon_stretches_the_running_schedule():
+def test_moving_the_horizon_stretches_the_running_schedule_and_ends_it_with_a_shorter_epoch():
     trainer = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4, lr=1e-2), tiny_data())
     fit(trainer.config, trainer.data, progress=False, trainer=trainer)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.0)  # the cosine ended with training
-    trainer.set_total_epochs(4)
-    assert trainer.total_steps == 16 and trainer.config.epochs == 4
-    fit(trainer.config, trainer.data, progress=False, trainer=trainer)
-    assert trainer.epoch == 4
-    with pytest.raises(ValueError, match="onecycle"):
-        Trainer(TrialConfig(**BASE, epochs=2, scheduler="onecycle"), tiny_data()).set_total_epochs(3)
+    trainer.set_remaining_steps(6)
+    assert trainer.total_steps == 14 and trainer.config.epochs == 4
+    history = fit(trainer.config, trainer.data, progress=False, trainer=trainer).history
+    assert trainer.epoch == 4 and trainer.last_epoch_steps == 2  # 4 steps, then the 2 left
+    assert history[0]["lr"] > 0 and history[-1]["lr"] == pytest.approx(0.0)  # annealed again, at step 14
+    onecycle = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4, scheduler="onecycle"), tiny_data())
+    onecycle.set_remaining_steps(12)  # its horizon is fixed when built: only the epochs move
+    assert onecycle.total_steps == 8 and onecycle.config.epochs == 3
 
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
@@ -158,7 +160,7 @@ def test_a_dropped_trainer_is_freed_at_once_without_the_garbage_collector(schedu
 
 def test_the_moved_horizon_travels_with_the_checkpoint():
     trainer = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
-    trainer.set_total_epochs(6)
+    trainer.set_remaining_steps(24)
     resumed = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
     resumed.load_state_dict(trainer.state_dict())
     assert resumed.total_steps == 24

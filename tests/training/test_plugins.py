@@ -88,7 +88,8 @@ def hostile_experiment(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     data = tiny_data(count=8, size=64)
     stopped_trial(folder, data, epochs_run=1)
-    continue_best(folder, folder / "state.pt", data, deadline=time.time() - 1, progress=False, echo=lambda *_: None)
+    continue_best(folder, folder / "state.pt", data, deadline=time.time() - 1, step_seconds=0.1, progress=False,
+                  echo=lambda *_: None)
     card_file = ExperimentLayout(folder).final().card
     card = json.loads(card_file.read_text())
     card["config"]["plugins"] = "hostile_plugin"
