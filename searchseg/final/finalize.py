@@ -167,8 +167,10 @@ class _FinalTraining:
     """The best trial's state loaded into a Trainer on all resources, or an interrupted final training's state
     when ``--resume`` finds one; then epochs until a deadline, each saved so that a kill loses at most one.
 
-    ``start``, ``last`` and ``best_val`` are ``{"val_miou", "epoch", "model"}`` records: the trial as the search
-    left it, the latest epoch, and the epoch that scored highest on validation."""
+    ``start``, ``last`` and ``best_val`` are ``{"val_miou", "epoch", "model", "val_counts"}`` records: the trial as
+    the search left it, the latest epoch, and the epoch that scored highest on validation; ``val_counts``, the
+    validation's class counts per image, are kept so that choosing between them after the deadline does not
+    evaluate the validation split again (None for a resumed run's epoch, whose counts were not saved)."""
 
     def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path
                  ) -> None:
@@ -178,7 +180,7 @@ class _FinalTraining:
             trainer.load_state_dict(load_state(state_path))
         _, start_metrics = trainer.evaluate("val")
         self.start = {"val_miou": start_metrics["miou"], "epoch": trainer.epoch,
-                      "model": copy.deepcopy(trainer.model.state_dict())}
+                      "model": copy.deepcopy(trainer.model.state_dict()), "val_counts": trainer.eval_counts}
         self.last, self.best_val = dict(self.start), dict(self.start)
         self.origin = f"from its trial's epoch {trainer.epoch}" if state_path is not None else "from scratch"
         earlier = _earlier_final_epochs(checkpoint, state_path, config)
@@ -187,7 +189,7 @@ class _FinalTraining:
         if earlier is not None:  # a resumed run: its final training goes on where the interrupted one stopped
             trainer.load_state_dict(earlier["trainer"])
             self.last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
-                             model=copy.deepcopy(trainer.model.state_dict()))
+                             model=copy.deepcopy(trainer.model.state_dict()), val_counts=None)
             self.origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
 
     def train_until(self, deadline: float, step_seconds: float, progress: bool, echo) -> None:
@@ -201,7 +203,7 @@ class _FinalTraining:
 
         def track_until_deadline(row: dict, trainer: Trainer) -> None:
             self.last.update(val_miou=row["val_miou"], epoch=trainer.epoch,
-                             model=copy.deepcopy(trainer.model.state_dict()))
+                             model=copy.deepcopy(trainer.model.state_dict()), val_counts=trainer.eval_counts)
             if row["val_miou"] > self.best_val["val_miou"]:
                 self.best_val.update(self.last)
             self.history.append({**row, "steps": trainer.last_epoch_steps})
@@ -294,8 +296,10 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
     counts, test = {}, {}
     for name, state in candidates.items():
         trainer.model.load_state_dict(state["model"])
-        trainer.evaluate("val")
-        counts[name] = trainer.eval_counts
+        if state["val_counts"] is None:
+            trainer.evaluate("val")
+            state["val_counts"] = trainer.eval_counts
+        counts[name] = state["val_counts"]
         test[name] = trainer.evaluate("test")[1]
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test
