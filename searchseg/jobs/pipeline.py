@@ -73,10 +73,10 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         plan = outcome.plan
         deadline = outcome.started_at + plan.budget_seconds - plan.reserve_seconds
         # the seconds the search left unused are the final model's too: it plans its steps from what is left
-        step_seconds = plan.final_step_seconds or plan.final_seconds / (plan.final_epochs * plan.epoch_steps)
+        best = outcome.best_config
         final = final_stage(outcome, continue_best, outcome.experiment_dir, outcome.best_state, outcome.data,
-                             deadline, step_seconds=step_seconds, export=export, progress=progress, echo=echo,
-                             trial_choice=outcome.selection)
+                             deadline, step_seconds=plan.final_step_estimate(best.arch, best.encoder), export=export,
+                             progress=progress, echo=echo, trial_choice=outcome.selection)
     elif retrain:
         final = final_stage(outcome, retrain_best, outcome.experiment_dir, outcome.data, seeds=retrain_seeds,
                              export=export, progress=progress, echo=echo)

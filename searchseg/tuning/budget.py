@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from searchseg.errors import UserError
@@ -83,10 +83,20 @@ class BudgetPlan:
     horizon_epochs: int  # a trial's learning-rate schedule spans its search steps plus the final training
     step_seconds: float  # mean over the measured models, one trial's resources
     no_search_reason: str = ""  # with samples 0: why the plan does not search
-    final_step_seconds: float = 0.0  # a final-training step on all resources (0 in a plan saved before it was kept)
+    # "arch/encoder" -> seconds of a final-training step on all resources, its epoch's validation and checkpoint
+    # shared out: what the final training plans its first epoch from
+    final_step_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def final_step_estimate(self, arch: str, encoder: str) -> float:
+        """Seconds of one final-training step of this model on all resources, validation and checkpoint included."""
+        if f"{arch}/{encoder}" in self.final_step_seconds:
+            return self.final_step_seconds[f"{arch}/{encoder}"]
+        if self.final_step_seconds:  # a model the plan did not time: the slowest it timed, so that the epoch fits
+            return max(self.final_step_seconds.values())
+        return self.final_seconds / (self.final_epochs * self.epoch_steps)  # a plan saved before they were kept
 
     @property
     def rung_steps(self) -> list[int]:
@@ -157,10 +167,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     search_seconds = left - final_seconds
     epoch_steps = max(MIN_EPOCH_STEPS, math.ceil(2.2 * costs.val_batches),
                       math.ceil(CHECKPOINT_EPOCH_RATIO * costs.checkpoint_seconds / mean_step))
-    # One epoch of a trial: its steps, a validation pass (a forward is about a third of a training step), the
-    # checkpoint.
-    epoch_seconds = epoch_steps * mean_step + costs.val_batches * mean_step / 3 + costs.checkpoint_seconds
-    step_seconds = epoch_seconds / epoch_steps
+    step_seconds = _epoch_seconds(mean_step, epoch_steps, costs) / epoch_steps
 
     search = _SearchCapacity(search_seconds, costs.concurrency, step_seconds, reduction_factor)
     samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(search.steps(4) / MIN_RUNG_STEPS)))
@@ -189,8 +196,16 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         final_seconds=final_seconds, reserve_seconds=reserve, samples=samples, concurrency=costs.concurrency,
         epoch_steps=epoch_steps, grace_epochs=grace_epochs, max_epochs=max_epochs,
         reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
-        step_seconds=step_seconds, no_search_reason=reason, final_step_seconds=step_seconds / costs.final_speedup,
+        step_seconds=step_seconds, no_search_reason=reason,
+        final_step_seconds={model: _epoch_seconds(seconds, epoch_steps, costs) / epoch_steps / costs.final_speedup
+                            for model, seconds in costs.step_seconds.items()},
     )
+
+
+def _epoch_seconds(step_seconds: float, epoch_steps: int, costs: Costs) -> float:
+    """One epoch of a trial: its steps, a validation pass (a forward is about a third of a training step), the
+    checkpoint."""
+    return epoch_steps * step_seconds + costs.val_batches * step_seconds / 3 + costs.checkpoint_seconds
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from searchseg.errors import UserError
-from searchseg.tuning.budget import MIN_RUNG_STEPS, Costs, plan_budget
+from searchseg.tuning.budget import MIN_RUNG_STEPS, BudgetPlan, Costs, plan_budget
 
 
 def costs(step: float = 0.6, concurrency: int = 2, spent: float = 20.0, val_batches: int = 2) -> Costs:
@@ -119,3 +119,17 @@ def test_epochs_grow_where_a_checkpoint_is_slow_next_to_the_steps():
     assert plan(0.6, 0.2).epoch_steps == plan(0.6, 0.0).epoch_steps  # on a CPU a checkpoint is a fraction of a step
     gpu = plan(0.02, 0.4)
     assert gpu.epoch_steps * 0.02 >= 10 * 0.4  # an epoch trains at least ten times as long as its checkpoint takes
+
+
+def test_the_final_training_plans_its_first_epoch_from_the_continued_models_own_step():
+    c = costs(step=0.6, val_batches=3)
+    plan = plan_budget(600, c, start_configs=2)
+    fast, slow = plan.final_step_estimate("fpn", "resnet18"), plan.final_step_estimate("unet", "resnet34")
+    assert slow == pytest.approx(3 * fast)  # unet/resnet34's step is 3x fpn/resnet18's, and so is its validation
+    # all resources, and its share of an epoch's validation pass (a forward is a third of a step)
+    epoch = plan.epoch_steps * 0.6 + 3 * 0.6 / 3
+    assert plan.final_step_estimate("unet", "resnet18") == pytest.approx(epoch / plan.epoch_steps / c.final_speedup)
+    assert plan.final_step_estimate("deeplabv3plus", "resnet50") == slow  # not timed: the slowest that was
+    saved = BudgetPlan(**{**plan.to_dict(), "final_step_seconds": {}})  # run.json written before they were kept
+    assert saved.final_step_estimate("unet", "resnet18") == pytest.approx(
+        plan.final_seconds / (plan.final_epochs * plan.epoch_steps))
