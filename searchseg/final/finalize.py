@@ -118,9 +118,8 @@ def _write_final(final: FinalLayout, config: TrialConfig, first_trainer: Trainer
 
 
 def continue_best(experiment_dir: Path, state_path: Path | None, data: SegmentationData, deadline: float,
-                  step_seconds: float, planned_evaluation_seconds: float | None = None, export: str | None = None,
-                  overlays: int = 6, progress: bool = True, echo=print,
-                  trial_choice: TrialChoice | None = None) -> FinalMetrics:
+                  step_seconds: float, export: str | None = None, overlays: int = 6, progress: bool = True,
+                  echo=print, trial_choice: TrialChoice | None = None) -> FinalMetrics:
     """Continue the best trial from ``state_path`` on the training split until ``deadline`` (wall clock);
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
@@ -134,17 +133,12 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     deadline from the pace measured so far (``FinalPace``), the last epoch shorter than the others where a whole
     one would not fit. When even the first epoch is longer than the time left, it is shortened to fit. With no
     trial state (no trial reported in time), one whole epoch is trained even past the deadline.
-    ``planned_evaluation_seconds``, what the plan kept after ``deadline`` for the test passes, is replaced by their
-    cost measured on the validation pass this stage makes first: the deadline moves by the difference (the plan
-    counts a whole training step per test batch; a 512 px CPU run evaluated 7x faster than it stepped and ended
-    at 0.93 of its budget). ``trial_choice``, how the search chose the trial, is recorded with the rule.
+    ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
     layout = ExperimentLayout(experiment_dir)
     config = TrialConfig.load(layout.best_config).replace(threads=available_cpus())
     with torch_threads(config.threads):
         run = _FinalTraining(config, data, state_path, layout.final().checkpoint)
-        if planned_evaluation_seconds is not None:
-            deadline += planned_evaluation_seconds - run.test_evaluation_seconds()
         echo(f"final model: training {config.arch}/{config.encoder} {run.origin} "
              f"(val mIoU {run.start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
@@ -169,11 +163,6 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     return summary
 
 
-# Test passes after the deadline: the trial's own state and the last epoch (the candidates), and the epoch that
-# scored best on validation (recorded for comparison).
-TEST_PASSES = 3
-
-
 class _FinalTraining:
     """The best trial's state loaded into a Trainer on all resources, or an interrupted final training's state
     when ``--resume`` finds one; then epochs until a deadline, each saved so that a kill loses at most one.
@@ -189,9 +178,7 @@ class _FinalTraining:
         self.state_path, self.checkpoint = state_path, checkpoint
         if state_path is not None:
             trainer.load_state_dict(load_state(state_path))
-        started = time.perf_counter()
         _, start_metrics = trainer.evaluate("val")
-        self.eval_batch_seconds = (time.perf_counter() - started) / max(1, _batches(data, "val", config.batch_size))
         self.start = {"val_miou": start_metrics["miou"], "epoch": trainer.epoch,
                       "model": copy.deepcopy(trainer.model.state_dict()), "val_counts": trainer.eval_counts}
         self.last, self.best_val = dict(self.start), dict(self.start)
@@ -204,12 +191,6 @@ class _FinalTraining:
             self.last.update(val_miou=earlier["val_miou"], epoch=trainer.epoch,
                              model=copy.deepcopy(trainer.model.state_dict()), val_counts=None)
             self.origin += f", resumed at its own epoch {trainer.epoch} ({checkpoint})"
-
-    def test_evaluation_seconds(self) -> float:
-        """What evaluating on the test split takes after the deadline, at the pace of the validation pass: each
-        candidate kept or recorded (``TEST_PASSES``) and the overlays' batch."""
-        data, batch_size = self.trainer.data, self.trainer.config.batch_size
-        return self.eval_batch_seconds * (TEST_PASSES * _batches(data, "test", batch_size) + 1)
 
     def train_until(self, deadline: float, step_seconds: float, progress: bool, echo) -> None:
         pace = FinalPace(step_seconds)  # from here: the first epoch's clock starts with the training
@@ -247,10 +228,6 @@ class _FinalTraining:
         self.trainer.model.load_state_dict(self.best_val["model"])
         return {"best_val_epoch": self.best_val["epoch"], "best_val_epoch_val_miou": self.best_val["val_miou"],
                 "best_val_epoch_test_miou": self.trainer.evaluate("test")[1]["miou"]}
-
-
-def _batches(data: SegmentationData, split: str, batch_size: int) -> int:
-    return -(-len(data.splits[split]) // batch_size)
 
 
 def _earlier_final_epochs(checkpoint: Path, state_path: Path | None, config: TrialConfig) -> dict | None:

@@ -75,9 +75,8 @@ def run_pipeline(options: SearchOptions, retrain: bool = True, retrain_seeds: in
         # the seconds the search left unused are the final model's too: it plans its steps from what is left
         best = outcome.best_config
         final = final_stage(outcome, continue_best, outcome.experiment_dir, outcome.best_state, outcome.data,
-                             deadline, step_seconds=plan.final_step_estimate(best.arch, best.encoder),
-                             planned_evaluation_seconds=plan.test_seconds or None, export=export, progress=progress,
-                             echo=echo, trial_choice=outcome.selection)
+                             deadline, step_seconds=plan.final_step_estimate(best.arch, best.encoder), export=export,
+                             progress=progress, echo=echo, trial_choice=outcome.selection)
     elif retrain:
         final = final_stage(outcome, retrain_best, outcome.experiment_dir, outcome.data, seeds=retrain_seeds,
                              export=export, progress=progress, echo=echo)

@@ -86,9 +86,6 @@ class BudgetPlan:
     # "arch/encoder" -> seconds of a final-training step on all resources, its epoch's validation and checkpoint
     # shared out: what the final training plans its first epoch from
     final_step_seconds: dict[str, float] = field(default_factory=dict)
-    # the reserve's share for the test passes after the deadline, at the planned pace: the final stage measures
-    # its own evaluation and moves its deadline by the difference (0 in a plan saved before it was kept)
-    test_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -160,8 +157,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         raise UserError(f"final_share must be between 0 and 1, got {final_share}")
     mean_step = max(sum(costs.step_seconds.values()) / len(costs.step_seconds), costs.start_step_seconds)
     # writing the report and the study took 1-2 s here; the rest is the test pass and slack for a slow epoch
-    test_seconds = costs.test_batches * mean_step / costs.final_speedup
-    reserve = 3.0 + 0.01 * budget_seconds + test_seconds
+    reserve = 3.0 + 0.01 * budget_seconds + costs.test_batches * mean_step / costs.final_speedup
     left = budget_seconds - costs.spent_seconds - reserve
     if left <= 0:
         raise UserError(f"--budget {format_duration(budget_seconds)} is used up before the search can start "
@@ -200,7 +196,7 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         final_seconds=final_seconds, reserve_seconds=reserve, samples=samples, concurrency=costs.concurrency,
         epoch_steps=epoch_steps, grace_epochs=grace_epochs, max_epochs=max_epochs,
         reduction_factor=reduction_factor, final_epochs=final_epochs, horizon_epochs=max_epochs + final_epochs,
-        step_seconds=step_seconds, no_search_reason=reason, test_seconds=test_seconds,
+        step_seconds=step_seconds, no_search_reason=reason,
         final_step_seconds={model: _epoch_seconds(seconds, epoch_steps, costs) / epoch_steps / costs.final_speedup
                             for model, seconds in costs.step_seconds.items()},
     )

@@ -133,10 +133,3 @@ def test_the_final_training_plans_its_first_epoch_from_the_continued_models_own_
     saved = BudgetPlan(**{**plan.to_dict(), "final_step_seconds": {}})  # run.json written before they were kept
     assert saved.final_step_estimate("unet", "resnet18") == pytest.approx(
         plan.final_seconds / (plan.final_epochs * plan.epoch_steps))
-
-
-def test_the_reserve_names_its_share_for_the_test_passes_which_the_final_stage_measures_again():
-    c = costs(step=0.6)
-    plan = plan_budget(600, c, start_configs=2)
-    assert plan.test_seconds == pytest.approx(c.test_batches * 0.6 / c.final_speedup)  # the three models' mean step
-    assert plan.reserve_seconds == pytest.approx(3 + 0.01 * 600 + plan.test_seconds)
