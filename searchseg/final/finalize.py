@@ -172,8 +172,7 @@ class _FinalTraining:
     validation's class counts per image, are kept so that choosing between them after the deadline does not
     evaluate the validation split again (None for a resumed run's epoch, whose counts were not saved)."""
 
-    def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path
-                 ) -> None:
+    def __init__(self, config: TrialConfig, data: SegmentationData, state_path: Path | None, checkpoint: Path) -> None:
         self.trainer = trainer = Trainer(config, data, train_splits=("train",), eval_split="val")
         self.state_path, self.checkpoint = state_path, checkpoint
         if state_path is not None:
