@@ -279,8 +279,9 @@ class FinalPace:
         recent = self.epochs[1:][-self.RECENT:] or self.epochs
         step = sum(train for _, train, _ in recent) / max(1, sum(steps for steps, _, _ in recent))
         besides = sum(other for _, _, other in recent) / len(recent)
-        whole_epochs = max(0, math.floor(seconds / (epoch_steps * step + besides)))
-        rest = seconds - whole_epochs * (epoch_steps * step + besides) - besides
+        epoch_seconds = epoch_steps * step + besides
+        whole_epochs = max(0, math.floor(seconds / epoch_seconds))
+        rest = seconds - whole_epochs * epoch_seconds - besides
         return whole_epochs * epoch_steps + max(0, math.floor(rest / max(step, 1e-9)))
 
 

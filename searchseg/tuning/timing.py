@@ -27,11 +27,12 @@ class StepTiming:
     checkpoint: float  # seconds to write the trainer's state after them, as a trial does every epoch
 
 
-def time_steps(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> StepTiming:
+def time_steps(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2,
+               time_checkpoint: bool = True) -> StepTiming:
     """One optimizer step of ``config`` on ``data`` as a trial pays it: the batch from the loader (with the
     config's augmentation), forward, loss mix, backward and update; the fastest of ``timed_steps``, since other
-    work on the machine only ever makes a step slower. Then the checkpoint a trial writes after each epoch
-    (weights, optimizer moments, schedule; on a GPU, copied to the host first)."""
+    work on the machine only ever makes a step slower. Then, with ``time_checkpoint`` (otherwise 0), the checkpoint
+    a trial writes after each epoch (weights, optimizer moments, schedule; on a GPU, copied to the host first)."""
     with torch_threads(threads):
         trainer = Trainer(config.replace(epoch_steps=timed_steps), data)
         trainer.model.train()
@@ -50,10 +51,12 @@ def time_steps(config: TrialConfig, data: SegmentationData, threads: int, timed_
             if trainer.cuda:
                 torch.cuda.synchronize()
             seconds.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        torch.save(trainer.state_dict(), io.BytesIO())
-        # Tune then copies the checkpoint's folder into the trial's: its bytes are written twice
-        checkpoint = CHECKPOINT_COPIES * (time.perf_counter() - started)
+        checkpoint = 0.0
+        if time_checkpoint:
+            started = time.perf_counter()
+            torch.save(trainer.state_dict(), io.BytesIO())
+            # Tune then copies the checkpoint's folder into the trial's: its bytes are written twice
+            checkpoint = CHECKPOINT_COPIES * (time.perf_counter() - started)
         del trainer
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -61,8 +64,9 @@ def time_steps(config: TrialConfig, data: SegmentationData, threads: int, timed_
 
 
 def step_seconds(config: TrialConfig, data: SegmentationData, threads: int, timed_steps: int = 2) -> float:
-    """Seconds of one optimizer step (``time_steps``)."""
-    return time_steps(config, data, threads, timed_steps).step
+    """Seconds of one optimizer step (``time_steps``), its checkpoint not written: each model of a space is timed
+    this way, and only the first start configuration's checkpoint is planned with."""
+    return time_steps(config, data, threads, timed_steps, time_checkpoint=False).step
 
 
 def model_step_seconds(base: TrialConfig, models: list[tuple[str, str]], data: SegmentationData,
