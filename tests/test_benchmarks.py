@@ -128,3 +128,34 @@ def test_the_scale_benchmark_decodes_generated_images_and_starts_trials_on_them(
     assert len({phase["fingerprint"] for phase in driver.values()}) == 1  # the same arrays by every path
     assert [w["batch"] for w in row["workers"]] == [[8, 3, 64, 64]] * 2
     assert "trial task 2: to its first batch" in scale.table(row)
+
+
+
+def test_the_ensemble_table_pairs_the_ensemble_with_the_single_model_and_the_half_validation_prefers():
+    from benchmarks import ensemble
+
+    def row(seed: int, single: float, halves: tuple[float, float], val: tuple[float, float], ens: float) -> dict:
+        return {"dataset": "d", "seed": seed, "ensemble_val_win_rate": 0.6 if seed else 0.1,
+                "test": {"single": single, "half_a": halves[0], "half_b": halves[1], "ensemble": ens},
+                "val": {"half_a": val[0], "half_b": val[1]}}
+
+    # validation prefers half_b in seed 0 and half_a in seed 1: the better halves on check are 0.30 and 0.41
+    rows = [row(0, 0.40, (0.35, 0.30), (0.1, 0.2), 0.42), row(1, 0.40, (0.41, 0.20), (0.3, 0.2), 0.46)]
+    line = ensemble.table(rows).splitlines()[2]
+    assert line == "| d | 2 | 0.400 | 0.355 | 0.440 | +0.040 ± 0.020 ahead | +0.085 ± 0.035 ahead | 1 of 2 |"
+
+
+def test_the_ensemble_pilot_scores_its_arms_as_the_trainer_does(tmp_path):
+    from benchmarks import ensemble
+
+    if not Path(equal_time.DATASETS["chase_db1"]["data"]).is_dir():
+        pytest.skip("../shared/datasets/chase_db1 is absent")
+    [row] = ensemble.measure(["chase_db1"], range(1), epochs=2, epoch_steps=2, threads=1, image_size=64,
+                             on_row=lambda row: None)
+    assert set(row["test"]) == {"single", "half_a", "half_b", "ensemble"} and 0 <= row["ensemble_val_win_rate"] <= 1
+    data = equal_time.decoded(equal_time.DATASETS["chase_db1"], 64)
+    trainer = ensemble.train(data, equal_time.DATASETS["chase_db1"], epochs=1, epoch_steps=2, seed=0, threads=1)
+    val = data.splits["val"]
+    miou, counts = ensemble.scored(ensemble.probabilities(trainer, val), data, val)
+    assert miou == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
+    assert counts.shape == (len(val), 3, data.num_classes)
