@@ -822,7 +822,26 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
         echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
              f"configuration on {selection.sampled_win_rate:.0%} of validation resamples (its last "
              f"{RECENT_EPOCHS} epochs pooled; {CLEARLY_BETTER_WIN_RATE:.0%} needed): {verdict}")
+    if selection.default_trial:
+        echo(_gain_over_default(selection, searched_config(by_id[selection.trial]),
+                                searched_config(by_id[selection.default_trial])))
     return by_id[chosen.trial_id], chosen.score, selection
+
+
+def _gain_over_default(selection: TrialChoice, chosen: dict, default: dict) -> str:
+    """What the search added over the space's default (its first start configuration), in one line."""
+    name = f"{default.get('arch', '?')}/{default.get('encoder', '?')}"
+    if selection.trial == selection.default_trial:
+        return f"what the search added: nothing; the default, {name} (the first start configuration), is continued: " \
+               "no trial beat it clearly on validation"
+    differs = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                        for key, value in sorted(chosen.items()) if default.get(key) != value)
+    line = f"what the search added: {differs or 'another trial'} instead of the default {name}"
+    if selection.over_default_win_rate is None:
+        return line
+    noise = "beyond" if selection.over_default_win_rate >= CLEARLY_BETTER_WIN_RATE else "within"
+    return f"{line}, ahead on {selection.over_default_win_rate:.0%} of validation resamples ({noise} validation's " \
+           f"noise: {CLEARLY_BETTER_WIN_RATE:.0%} would be clear)"
 
 
 def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,

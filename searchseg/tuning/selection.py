@@ -8,12 +8,15 @@ sampled trial replaces the best start trial only when its validation predictions
 ``RECENT_EPOCHS`` evaluations, score a higher mIoU on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples
 of the validation images. Pooling over epochs averages out the epoch-to-epoch swings of a trial whose learning
 rate is still high; resampling images measures how much a lead rests on a few of them.
+
+Whatever the choice, the record says what the search added over the space's default, its first start configuration
+(what a run without a search trains): the share of resamples on which the chosen trial beat the default's trial.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,8 @@ class TrialChoice:
     sampled_trial: str | None = None
     start_trial: str | None = None
     sampled_win_rate: float | None = None
+    default_trial: str | None = None  # the trial of the space's first start configuration, when it reported
+    over_default_win_rate: float | None = None  # the chosen trial against it, when they differ (mIoU only)
 
     def to_dict(self) -> dict[str, Any]:
         """The record kept in ``final/metrics.json`` (fields that do not apply left out)."""
@@ -77,12 +82,34 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
     mIoU, so with another ``metric`` the best score is taken as it is. ``read_counts`` gives a trial's
-    pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called for two trials
-    at most, as a checkpoint on remote storage is fetched to be read.
+    pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called once per trial and
+    for three trials at most, as a checkpoint on remote storage is fetched to be read.
     """
     if not candidates:
         raise ValueError("no trial to choose from")
+    read: dict[str, np.ndarray | None] = {}
+
+    def read_once(candidate: Candidate) -> np.ndarray | None:
+        if candidate.trial_id not in read:
+            read[candidate.trial_id] = read_counts(candidate)
+        return read[candidate.trial_id]
+
     ranked = sorted(candidates, key=lambda c: c.score, reverse=Direction(mode) is Direction.MAX)
+    chosen, choice = _choose(ranked, starts, metric, read_once)
+    default = next((c for c in ranked if starts and is_start(c.config, starts[:1])), None)
+    if default is None:
+        return chosen, choice
+    if default is chosen or metric != "val_miou":
+        return chosen, replace(choice, default_trial=default.trial_id)
+    ours, theirs = read_once(chosen), read_once(default)
+    win_rate = bootstrap_win_rate(ours, theirs) if ours is not None and theirs is not None and \
+        ours.shape == theirs.shape else None
+    return chosen, replace(choice, default_trial=default.trial_id, over_default_win_rate=win_rate)
+
+
+def _choose(ranked: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str,
+            read_counts: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
+    """The best-ranked trial, or the best start configuration's unless that trial beats it clearly."""
     best = ranked[0]
     best_start = next((c for c in ranked if is_start(c.config, starts)), None)
     if best_start is None or best_start is best or metric != "val_miou":

@@ -34,16 +34,32 @@ def test_a_sampled_trial_replaces_the_start_configuration_only_when_clearly_bett
     chosen, record, read = choose(CLEARLY_BETTER)
     assert chosen == "sampled" and record["sampled_win_rate"] == 1.0
     assert record == {"rule": "start_unless_clearly_beaten", "trial": "sampled", "sampled_trial": "sampled",
-                      "start_trial": "start18", "sampled_win_rate": 1.0}
-    assert sorted(read) == ["sampled", "start18"]  # only the two compared trials are read
+                      "start_trial": "start18", "sampled_win_rate": 1.0, "default_trial": "start18",
+                      "over_default_win_rate": 1.0}
+    assert sorted(read) == ["sampled", "start18"]  # only the two compared trials are read, each once
 
     chosen, record, _ = choose(ONE_LUCKY_IMAGE)
     assert chosen == "start18" and 0.3 < record["sampled_win_rate"] < 0.95
+    assert record["default_trial"] == "start18" and "over_default_win_rate" not in record
 
 
 def test_a_start_configuration_with_the_best_score_is_taken_without_reading_checkpoints():
     chosen, record, read = choose(CLEARLY_BETTER, sampled_score=0.50)
-    assert chosen == "start18" and record == {"rule": "best_score", "trial": "start18"} and read == []
+    assert chosen == "start18" and read == []
+    assert record == {"rule": "best_score", "trial": "start18", "default_trial": "start18"}
+
+
+def test_the_record_says_how_clearly_a_trial_other_than_the_default_beat_it_on_validation():
+    default = Candidate("start18", STARTS[0], 0.55, "start18")
+    second_start = Candidate("start34", STARTS[1], 0.57, "start34")
+    pooled = {"start18": START_LEVEL, "start34": ONE_LUCKY_IMAGE}
+    chosen, record = choose_trial([default, second_start], STARTS, "val_miou", "max", lambda c: pooled[c.checkpoint])
+    assert chosen is second_start and record.rule == "best_score" and record.default_trial == "start18"
+    assert 0.3 < record.over_default_win_rate < 0.95  # one lucky image: within validation's noise
+    pooled["start34"] = None  # a checkpoint without counts: no rate, the choice stands
+    assert choose_trial([default, second_start], STARTS, "val_miou", "max",
+                        lambda c: pooled[c.checkpoint])[1].over_default_win_rate is None
+    assert "default_trial" not in choose_trial([second_start], STARTS, "val_miou", "max", lambda c: None)[1].to_dict()
 
 
 def test_the_best_score_stands_without_start_trials_unreadable_counts_or_another_metric():
