@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.equal_time import CHECK_GROUP, available, commit, decoded, holdout_dataset
+from benchmarks.equal_time import CHECK_GROUP, available, commit, decoded, holdout_dataset, paired_verdict
 from searchseg.data.loader import SegmentationData
 from searchseg.io_utils import atomic_write_text
 from searchseg.spaces.config import TrialConfig
@@ -128,10 +128,8 @@ def table(rows: list[dict]) -> str:
         better = [row["test"][max(("half_a", "half_b"), key=lambda h, r=row: r["val"][h])] for row in group]
 
         def paired(differences: list[float]) -> str:
-            mean = statistics.fmean(differences)
-            spread = statistics.pstdev(differences) if len(differences) > 1 else float("nan")
-            verdict = "ahead" if mean > spread else "behind" if -mean > spread else "tie"
-            return f"{mean:+.3f} ± {spread:.3f} {verdict if len(differences) > 1 else '(1 run)'}"
+            mean, spread, verdict = paired_verdict(differences)
+            return f"{mean:+.3f} ± {spread:.3f} {verdict}"
 
         ensemble = [row["test"]["ensemble"] for row in group]
         lines.append(

@@ -222,7 +222,12 @@ def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
 
 def paired_difference(group: list[dict], other: str) -> tuple[float, float, str]:
     """Mean and spread (population sd) of searchseg - ``other`` over the seeds, and the verdict."""
-    differences = [r["searchseg"]["test_miou"] - r[other]["test_miou"] for r in group]
+    return paired_verdict([r["searchseg"]["test_miou"] - r[other]["test_miou"] for r in group])
+
+
+def paired_verdict(differences: list[float]) -> tuple[float, float, str]:
+    """Mean and spread (population sd) of differences paired by seed, and the verdict: ahead or behind when the
+    mean is beyond the spread, else a tie."""
     mean = statistics.fmean(differences)
     if len(differences) < 2:
         return mean, float("nan"), "n/a (1 run)"
@@ -275,11 +280,10 @@ def variant_table(rows: list[dict], space: str) -> str:
         group = [(v, b) for v, b in pairs if (v["dataset"], v["budget"]) == (dataset, budget)]
         for other in ("searchseg", "no_search"):
             for measure, value in (("val", kept_val), ("test", lambda arm: arm["test_miou"])):
-                differences = [value(v["searchseg"]) - value(b[other]) for v, b in group]
-                spread = statistics.pstdev(differences) if len(differences) > 1 else float("nan")
+                mean, spread, _ = paired_verdict([value(v["searchseg"]) - value(b[other]) for v, b in group])
                 lines.append(f"- {dataset} {budget:g} s, {len(group)} seeds: {space} - "
                              f"{'search' if other == 'searchseg' else 'no search'} ({measure}) "
-                             f"{statistics.fmean(differences):+.3f} ± {spread:.3f}")
+                             f"{mean:+.3f} ± {spread:.3f}")
     return "\n".join(lines)
 
 
