@@ -840,8 +840,8 @@ def _gain_over_default(selection: TrialChoice, chosen: dict, default: dict) -> s
     if selection.over_default_win_rate is None:
         return line
     noise = "beyond" if selection.over_default_win_rate >= CLEARLY_BETTER_WIN_RATE else "within"
-    return f"{line}, ahead on {selection.over_default_win_rate:.0%} of validation resamples ({noise} validation's " \
-           f"noise: {CLEARLY_BETTER_WIN_RATE:.0%} would be clear)"
+    return f"{line}, ahead on {selection.over_default_win_rate:.0%} of validation resamples (last {RECENT_EPOCHS} " \
+           f"evaluations pooled; {noise} validation's noise: {CLEARLY_BETTER_WIN_RATE:.0%} would be clear)"
 
 
 def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,
