@@ -87,8 +87,9 @@ def render_report(exp: Experiment, refresh_seconds: int | None = None) -> str:
     }
     if summary["test_miou"] is not None:
         spread = f" ± {summary['test_miou_std']:.4f}" if summary["test_miou_std"] else ""
-        overview["test mIoU (retrained best)"] = f"{summary['test_miou']:.4f}{spread}"
+        overview["test mIoU (final model)"] = f"{summary['test_miou']:.4f}{spread}"
         overview["test Dice / pixel accuracy"] = f"{summary['test_dice']:.4f} / {summary['test_pixel_accuracy']:.4f}"
+    overview.update({key: summary[key] for key in ("final model", "what the search added") if key in summary})
     page.section("Summary", _kv_table(overview) + "<h3>Best configuration (searched keys)</h3>"
                  + _kv_table(summary["best_params"]))
 

@@ -41,7 +41,29 @@ def summary(exp: Experiment) -> dict:
         "test_pixel_accuracy": exp.final.get("mean_pixel_accuracy") if exp.final else None,
         "test_dice": exp.final.get("mean_dice") if exp.final else None,
         "running": exp.running,
+        **final_training_rows(exp.final or {}),
     }
+
+
+def final_training_rows(final: dict) -> dict[str, str]:
+    """How a planned run's final model came about (``final/metrics.json``'s ``final_training``): which trial it
+    continued and for how long, and what the search added over the space's default (its first start
+    configuration); nothing for a model retrained from scratch."""
+    training = final.get("final_training") or {}
+    if training.get("rule") != "continue_best":
+        return {}
+    choice = training.get("trial_choice") or {}
+    origin = f"trial {choice['trial']}" if "trial" in choice else "the default configuration, no search"
+    rows = {"final model": f"{origin}, trained from epoch {training['start_epoch']} to {training['epochs_run']}; "
+                           f"kept epoch {training['kept_epoch']}"}
+    if choice.get("default_trial") == choice.get("trial"):
+        rows["what the search added"] = "nothing: the default (first start configuration) was continued"
+    elif "default_trial" in choice:
+        rate = choice.get("over_default_win_rate")
+        rows["what the search added"] = f"trial {choice['trial']} instead of the default's trial " \
+            f"{choice['default_trial']}" + (f", ahead of it on {rate:.0%} of validation resamples" if rate is not None
+                                            else "")
+    return rows
 
 
 def history_table(exp: Experiment) -> pd.DataFrame:

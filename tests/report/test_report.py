@@ -96,6 +96,22 @@ def test_summary(experiment):
     assert summary["trial_epochs"] == 4 + 1 + 4 + 2 + 2  # curve rows: the NaN trial reported none
     assert summary["max_trial_epochs"] == 32 and summary["test_miou"] == 0.65
     assert summary["running"]  # t6 is still running
+    assert "final model" not in summary  # retrained from scratch: no continued trial to describe
+
+
+def test_a_planned_runs_final_model_says_which_trial_it_continued_and_what_the_search_added():
+    def rows(choice: dict) -> dict:
+        return T.final_training_rows({"final_training": {"rule": "continue_best", "start_epoch": 12, "epochs_run": 51,
+                                                         "kept_epoch": 51, "trial_choice": choice}})
+
+    continued = rows({"rule": "best_score", "trial": "a", "default_trial": "a"})
+    assert continued == {"final model": "trial a, trained from epoch 12 to 51; kept epoch 51",
+                         "what the search added": "nothing: the default (first start configuration) was continued"}
+    other = rows({"rule": "best_score", "trial": "b", "default_trial": "a", "over_default_win_rate": 0.08})
+    assert other["what the search added"] == "trial b instead of the default's trial a, ahead of it on 8% of " \
+                                             "validation resamples"
+    assert "what the search added" not in rows({"rule": "best_score", "trial": "b"})  # the default never reported
+    assert T.final_training_rows({"final_training": {"rule": "retrain_best"}}) == {}
 
 
 def test_history_counts_only_finished_trials(experiment):
