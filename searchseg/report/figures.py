@@ -133,7 +133,7 @@ def heatmap_figure(table: pd.DataFrame, metric: str) -> go.Figure:
 def per_class_figure(table: pd.DataFrame) -> go.Figure:
     figure = go.Figure([go.Bar(x=table["class"], y=table["iou"], name="IoU"),
                         go.Bar(x=table["class"], y=table["dice"], name="Dice")])
-    return _layout(figure, "Test IoU and Dice per class (retrained best)", yaxis_range=[0, 1], barmode="group")
+    return _layout(figure, "Test IoU and Dice per class (final model)", yaxis_range=[0, 1], barmode="group")
 
 
 def confusion_figure(table: pd.DataFrame) -> go.Figure:
