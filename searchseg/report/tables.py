@@ -56,7 +56,9 @@ def final_training_rows(final: dict) -> dict[str, str]:
     origin = f"trial {choice['trial']}" if "trial" in choice else "the default configuration, no search"
     rows = {"final model": f"{origin}, trained from epoch {training['start_epoch']} to {training['epochs_run']}; "
                            f"kept epoch {training['kept_epoch']}"}
-    if choice.get("default_trial") == choice.get("trial"):
+    if "trial" not in choice:  # no search: nothing to compare with
+        return rows
+    if choice.get("default_trial") == choice["trial"]:
         rows["what the search added"] = "nothing: the default (first start configuration) was continued"
     elif "default_trial" in choice:
         rate = choice.get("over_default_win_rate")

@@ -112,6 +112,8 @@ def test_a_planned_runs_final_model_says_which_trial_it_continued_and_what_the_s
                                              "validation resamples"
     assert "what the search added" not in rows({"rule": "best_score", "trial": "b"})  # the default never reported
     assert T.final_training_rows({"final_training": {"rule": "retrain_best"}}) == {}
+    assert rows({}) == {"final model": "the default configuration, no search, trained from epoch 12 to 51; kept "
+                                       "epoch 51"}  # --samples 0
 
 
 def test_history_counts_only_finished_trials(experiment):
