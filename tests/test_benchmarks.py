@@ -130,7 +130,6 @@ def test_the_scale_benchmark_decodes_generated_images_and_starts_trials_on_them(
     assert "trial task 2: to its first batch" in scale.table(row)
 
 
-
 def test_the_ensemble_table_pairs_the_ensemble_with_the_single_model_and_the_half_validation_prefers():
     from benchmarks import ensemble
 
