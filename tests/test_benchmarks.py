@@ -158,3 +158,36 @@ def test_the_ensemble_pilot_scores_its_arms_as_the_trainer_does(tmp_path):
     miou, counts = ensemble.scored(ensemble.probabilities(trainer, val), data, val)
     assert miou == pytest.approx(trainer.evaluate("val")[1]["miou"], abs=1e-6)
     assert counts.shape == (len(val), 3, data.num_classes)
+
+
+def test_the_search_ensemble_takes_the_chosen_trial_and_the_best_other_one_with_a_checkpoint(tmp_path):
+    from benchmarks import ensemble_search
+    from searchseg.layout import TRIAL_FUNCTION, ExperimentLayout
+
+    experiment = ExperimentLayout(tmp_path)
+    (tmp_path / "trials.csv").write_text("trial_id,best_val_miou\na,0.30\nb,0.50\nc,0.40\nd,0.45\n")
+    for trial, checkpoints in (("a", 2), ("b", 0), ("c", 1), ("d", 1)):  # b, the best, saved no checkpoint
+        folder = tmp_path / f"{TRIAL_FUNCTION}_{trial}_00000"
+        for number in range(checkpoints):
+            (folder / f"checkpoint_{number:06d}").mkdir(parents=True)
+            (folder / f"checkpoint_{number:06d}" / "state.pt").write_bytes(b"")
+        folder.mkdir(exist_ok=True)
+        (folder / "config.yaml").write_text("{}")
+    found = ensemble_search.members(experiment, "a")
+    assert [(trial, state.parent.name) for trial, _, state in found] == [("a", "checkpoint_000001"),
+                                                                         ("d", "checkpoint_000000")]
+    assert len(ensemble_search.members(experiment, "b")) == 2  # the chosen one without a checkpoint is skipped
+
+
+def test_the_search_ensemble_table_pairs_the_ensemble_with_the_search_and_no_search_by_seed():
+    from benchmarks import ensemble_search
+
+    def row(seed: int, single: float, ensemble: float, default: float, win_rate: float) -> dict:
+        return {"dataset": "d", "budget": 300.0, "seed": seed, "members": [{}, {}], "no_search": arm(default),
+                "test": {"single": single, "ensemble": ensemble}, "ensemble_val_win_rate": win_rate}
+
+    rows = [row(0, 0.40, 0.43, 0.41, 0.8), row(1, 0.50, 0.51, 0.49, 0.3),
+            {"dataset": "d", "budget": 300.0, "seed": 2, "ensemble": None, "reason": "1 trial checkpoint(s)"}]
+    line = ensemble_search.table(rows).splitlines()[2]
+    assert line == ("| d | 300 s | 2 | 0.450 | 0.450 | 0.470 | +0.020 ± 0.010 ahead | +0.020 ± 0.000 ahead | "
+                    "+0.000 ± 0.010 tie | 1 of 2 |")

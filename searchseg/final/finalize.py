@@ -138,7 +138,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     layout = ExperimentLayout(experiment_dir)
     config = TrialConfig.load(layout.best_config).replace(threads=available_cpus())
     with torch_threads(config.threads):
-        run = _FinalTraining(config, data, state_path, layout.final().checkpoint)
+        run = FinalTraining(config, data, state_path, layout.final().checkpoint)
         echo(f"final model: training {config.arch}/{config.encoder} {run.origin} "
              f"(val mIoU {run.start['val_miou']:.4f}) on {torch.get_num_threads()} threads until "
              f"{time.strftime('%H:%M:%S', time.localtime(deadline))}")
@@ -163,7 +163,7 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     return summary
 
 
-class _FinalTraining:
+class FinalTraining:
     """The best trial's state loaded into a Trainer on all resources, or an interrupted final training's state
     when ``--resume`` finds one; then epochs until a deadline, each saved so that a kill loses at most one.
 

@@ -1,0 +1,186 @@
+"""The ensemble lever in the form the product would take: the search's top two trials continued, each for half the
+final stage's seconds, their class probabilities averaged, against the search's own final model (its chosen trial
+continued for all of them) and against no search.
+
+The pilot (``benchmarks.ensemble``) trained one configuration with two seeds; here the members are what a search
+leaves: the trial the final stage continued and the best-scoring other trial, each from its latest checkpoint. A
+search trains both for its rungs and then keeps one, so half of its work is thrown away; an ensemble keeps it. Per
+dataset and seed, on the check splits of ``equal_time --holdout`` (the test images never seen):
+
+- search: ``run --budget T`` as a user runs it; its final model scored on validation and the check split;
+- no search: the same with ``--samples 0``;
+- ensemble: the chosen trial and the runner-up, each continued from its checkpoint by the final stage's own
+  ``FinalTraining`` for half the seconds the search's final training took (the sum of its epochs' seconds), on all
+  CPUs, with the step cost the run's plan estimated; the last epoch of each kept.
+
+``python -m benchmarks.ensemble_search --seeds 3 --first-seed 4`` appends every row to
+``benchmarks/ensemble_search.json`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.ensemble import probabilities, scored
+from benchmarks.equal_time import (
+    CHECK_GROUP,
+    available,
+    commit,
+    decoded,
+    holdout_dataset,
+    paired_verdict,
+    searchseg_run,
+)
+from searchseg.data.loader import SegmentationData
+from searchseg.final.finalize import FinalTraining
+from searchseg.io_utils import atomic_write_text
+from searchseg.layout import ExperimentLayout
+from searchseg.machine import available_cpus
+from searchseg.spaces.config import TrialConfig
+from searchseg.training.checkpoints import load_state
+from searchseg.training.engine import Trainer, torch_threads
+from searchseg.training.metrics import bootstrap_win_rate
+
+
+def members(experiment: ExperimentLayout, chosen: str) -> list[tuple[str, Path, Path]]:
+    """``(trial id, config, latest checkpoint state)`` of the chosen trial and the best-scoring other trial that
+    saved a checkpoint; fewer when the search left fewer."""
+    trials = pd.read_csv(experiment.trials).sort_values("best_val_miou", ascending=False)
+    found = []
+    for trial_id in [chosen, *[t for t in trials["trial_id"].astype(str) if t != chosen]]:
+        for folder in experiment.trial_folders(trial_id):
+            states = sorted(folder.path.glob("checkpoint_*/state.pt"))
+            if states and folder.config.is_file():
+                found.append((trial_id, folder.config, states[-1]))
+                break
+        if len(found) == 2:
+            break
+    return found
+
+
+def continued(config_path: Path, state: Path, data: SegmentationData, seconds: float, step_seconds: float,
+              scratch: Path) -> Trainer:
+    """A trial continued from ``state`` for ``seconds`` as the final stage continues one, its last epoch kept."""
+    config = TrialConfig.load(config_path).replace(threads=available_cpus())
+    with torch_threads(config.threads):
+        run = FinalTraining(config, data, state, scratch)
+        run.train_until(time.time() + seconds, step_seconds, progress=False, echo=print)
+    return run.trainer
+
+
+def final_model(experiment: ExperimentLayout, data: SegmentationData) -> Trainer:
+    """The search's own final model, loaded as ``predict`` would load it."""
+    final = experiment.final()
+    trainer = Trainer(TrialConfig.load(final.config), data)
+    trainer.model.load_state_dict(torch.load(final.model, map_location="cpu"))
+    return trainer
+
+
+def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget: float, folder: Path) -> dict:
+    used = holdout_dataset(name, dataset, full, seed, folder / "check")
+    ours = searchseg_run(used, budget, seed, folder, "search")
+    default = searchseg_run(used, budget, seed, folder, "no-search", search=False)
+    row: dict = {"dataset": name, "budget": budget, "seed": seed, "searchseg": ours, "no_search": default}
+    experiment = ExperimentLayout(folder / "search")
+    chosen = ((ours.get("final_training") or {}).get("trial_choice") or {}).get("trial")
+    found = members(experiment, chosen) if chosen else []
+    if len(found) < 2:
+        return {**row, "ensemble": None, "reason": f"{len(found)} trial checkpoint(s) to continue"}
+    data = decoded(used)
+    final_seconds = float(pd.read_csv(experiment.final().curves)["epoch_seconds"].sum())
+    models, described = {"single": final_model(experiment, data)}, []
+    for label, (trial_id, config_path, state) in zip(("member_a", "member_b"), found, strict=True):
+        config = TrialConfig.load(config_path)
+        step_seconds = ours["plan"]["final_step_seconds"].get(f"{config.arch}/{config.encoder}",
+                                                             ours["plan"]["step_seconds"])
+        started = time.perf_counter()
+        models[label] = continued(config_path, state, data, final_seconds / 2, step_seconds,
+                                  folder / f"{label}.pt")
+        described.append({"trial": trial_id, "arch": config.arch, "encoder": config.encoder, "lr": config.lr,
+                          "start_epoch": load_state(state)["epoch"], "epochs": models[label].epoch,
+                          "seconds": time.perf_counter() - started})
+    row.update(final_seconds=final_seconds, members=described)
+    for split in ("val", "test"):
+        indices = data.splits[split]
+        probs = {label: probabilities(trainer, indices) for label, trainer in models.items()}
+        probs["ensemble"] = (probs["member_a"] + probs["member_b"]) / 2
+        results = {label: scored(p, data, indices) for label, p in probs.items()}
+        row[split] = {label: miou for label, (miou, _) in results.items()}
+        if split == "val":
+            row["ensemble_val_win_rate"] = bootstrap_win_rate(results["ensemble"][1], results["single"][1])
+    return row
+
+
+def measure(names: list[str], seeds: range, budget: float, on_row) -> list[dict]:
+    rows = []
+    for name, dataset in available(names):
+        full = decoded(dataset)
+        for seed in seeds:
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            with tempfile.TemporaryDirectory(prefix="searchseg-ensemble-search-") as folder:
+                row = {"commit": commit(), "started": started, **compare(name, dataset, full, seed, budget,
+                                                                         Path(folder))}
+            rows.append(row)
+            on_row(row)
+            line = (f"{name} seed {seed}: check search {row['searchseg']['test_miou']:.4f} | no search "
+                    f"{row['no_search']['test_miou']:.4f}")
+            print(line + (f" | ensemble {row['test']['ensemble']:.4f} (members {row['test']['member_a']:.4f}, "
+                          f"{row['test']['member_b']:.4f}; val win rate {row['ensemble_val_win_rate']:.0%})"
+                          if row.get("members") else f" | no ensemble: {row['reason']}"), flush=True)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Per dataset and T, over the rows with an ensemble: check-split means and paired differences."""
+    rows = [row for row in rows if row.get("members")]
+    lines = ["| dataset | T | runs | search | no search | ensemble | ensemble - search | ensemble - no search | "
+             "search - no search | val prefers the ensemble |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def paired(differences: list[float]) -> str:
+        mean, spread, verdict = paired_verdict(differences)
+        return f"{mean:+.3f} ± {spread:.3f} {verdict}"
+
+    for key in sorted({(row["dataset"], row["budget"]) for row in rows}):
+        group = [row for row in rows if (row["dataset"], row["budget"]) == key]
+        check = {arm: [row["test"][arm] for row in group] for arm in ("single", "ensemble")}
+        default = [row["no_search"]["test_miou"] for row in group]
+        lines.append(
+            f"| {key[0]} | {key[1]:g} s | {len(group)} | {statistics.fmean(check['single']):.3f} | "
+            f"{statistics.fmean(default):.3f} | {statistics.fmean(check['ensemble']):.3f} | "
+            f"{paired(list(np.subtract(check['ensemble'], check['single'])))} | "
+            f"{paired(list(np.subtract(check['ensemble'], default)))} | "
+            f"{paired(list(np.subtract(check['single'], default)))} | "
+            f"{sum(row['ensemble_val_win_rate'] >= 0.5 for row in group)} of {len(group)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ensemble_search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(CHECK_GROUP))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=4)
+    parser.add_argument("--budget", type=float, default=300.0)
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "ensemble_search.json")
+    args = parser.parse_args()
+    previous = json.loads(args.output.read_text()) if args.output.is_file() else []
+
+    def save(row: dict) -> None:  # after every row, appended: a run cut short keeps what it measured
+        previous.append(row)
+        atomic_write_text(args.output, json.dumps(previous, indent=1))
+
+    measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.budget, save)
+    print(table(previous))
+
+
+if __name__ == "__main__":
+    main()
