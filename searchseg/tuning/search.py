@@ -837,8 +837,8 @@ def _gain_over_default(selection: TrialChoice, chosen: dict, default: dict) -> s
     differs = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
                         for key, value in sorted(chosen.items()) if default.get(key) != value)
     line = f"what the search added: {differs or 'another trial'} instead of the default {name}"
-    if selection.over_default_win_rate is None:
-        return line
+    if selection.over_default_win_rate is None or selection.start_trial == selection.default_trial:
+        return line  # unmeasured, or the line before gave the same rate (the sampled trial against the default)
     noise = "beyond" if selection.over_default_win_rate >= CLEARLY_BETTER_WIN_RATE else "within"
     return f"{line}, ahead on {selection.over_default_win_rate:.0%} of validation resamples (last {RECENT_EPOCHS} " \
            f"evaluations pooled; {noise} validation's noise: {CLEARLY_BETTER_WIN_RATE:.0%} would be clear)"

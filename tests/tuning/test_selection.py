@@ -3,7 +3,7 @@ import pytest
 
 from searchseg.layout import CheckpointLayout
 from searchseg.training.metrics import counts_from_confusions
-from searchseg.tuning.selection import Candidate, choose_trial, is_start, recent_counts
+from searchseg.tuning.selection import Candidate, TrialChoice, choose_trial, is_start, recent_counts
 from tests.conftest import image_counts
 
 STARTS = [{"arch": "unet", "encoder": "resnet18", "lr": 1e-3}, {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}]
@@ -93,3 +93,14 @@ def test_a_checkpoint_written_before_the_counts_is_read_from_its_confusion_matri
     np.save(CheckpointLayout(tmp_path).confusions, confusions)
     assert recent_counts(tmp_path).tolist() == [[[50, 30], [50, 50], [70, 30]], [[48, 40], [50, 50], [58, 42]]]
     assert (recent_counts(tmp_path) == counts_from_confusions(confusions).sum(0)).all()
+
+
+def test_what_the_search_added_gives_a_rate_once_when_the_line_before_gave_it():
+    from searchseg.tuning.search import _gain_over_default
+
+    default, sampled = {"arch": "unet", "encoder": "resnet18"}, {"arch": "fpn", "encoder": "resnet18"}
+    over_start = TrialChoice("start_unless_clearly_beaten", "s", "s", "d", 0.97, "d", 0.97)
+    assert _gain_over_default(over_start, sampled, default) == \
+        "what the search added: arch fpn instead of the default unet/resnet18"
+    over_other_start = TrialChoice("start_unless_clearly_beaten", "s", "s", "r34", 0.97, "d", 0.6)
+    assert "ahead on 60% of validation resamples" in _gain_over_default(over_other_start, sampled, default)
