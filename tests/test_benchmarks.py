@@ -191,3 +191,18 @@ def test_the_search_ensemble_table_pairs_the_ensemble_with_the_search_and_no_sea
     line = ensemble_search.table(rows).splitlines()[2]
     assert line == ("| d | 300 s | 2 | 0.450 | 0.450 | 0.470 | +0.020 ± 0.010 ahead | +0.020 ± 0.000 ahead | "
                     "+0.000 ± 0.010 tie | 1 of 2 |")
+
+
+def test_a_search_ensemble_member_is_continued_past_its_trial_and_scored_as_the_trainer_does(tmp_path):
+    from benchmarks import ensemble, ensemble_search
+    from tests.conftest import tiny_data
+    from tests.final.test_finalize import stopped_trial
+
+    data = tiny_data(count=16)
+    trial = stopped_trial(tmp_path, data, epochs_run=1)
+    member = ensemble_search.continued(tmp_path / "best_config.yaml", tmp_path / "state.pt", data, seconds=3.0,
+                                       step_seconds=0.05, scratch=tmp_path / "member.pt")
+    assert member.epoch > trial.epoch  # trained on from the trial's epoch, not from scratch
+    val = data.splits["val"]
+    miou, _ = ensemble.scored(ensemble.probabilities(member, val), data, val)
+    assert miou == pytest.approx(member.evaluate("val")[1]["miou"], abs=1e-6)
