@@ -20,7 +20,6 @@ Each is scored on the validation and the check split; the validation win rate of
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -30,9 +29,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.equal_time import CHECK_GROUP, available, commit, decoded, holdout_dataset, paired_verdict
+from benchmarks.equal_time import (
+    CHECK_GROUP,
+    appended_rows,
+    available,
+    commit,
+    decoded,
+    holdout_dataset,
+    paired_cell,
+)
 from searchseg.data.loader import SegmentationData
-from searchseg.io_utils import atomic_write_text
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
 from searchseg.training.engine import Trainer, fit
@@ -127,16 +133,12 @@ def table(rows: list[dict]) -> str:
         group = [row for row in rows if row["dataset"] == name]
         better = [row["test"][max(("half_a", "half_b"), key=lambda h, r=row: r["val"][h])] for row in group]
 
-        def paired(differences: list[float]) -> str:
-            mean, spread, verdict = paired_verdict(differences)
-            return f"{mean:+.3f} ± {spread:.3f} {verdict}"
-
         ensemble = [row["test"]["ensemble"] for row in group]
         lines.append(
             f"| {name} | {len(group)} | {statistics.fmean(row['test']['single'] for row in group):.3f} | "
             f"{statistics.fmean(better):.3f} | {statistics.fmean(ensemble):.3f} | "
-            f"{paired([e - row['test']['single'] for e, row in zip(ensemble, group, strict=True)])} | "
-            f"{paired([e - b for e, b in zip(ensemble, better, strict=True)])} | "
+            f"{paired_cell([e - row['test']['single'] for e, row in zip(ensemble, group, strict=True)])} | "
+            f"{paired_cell([e - b for e, b in zip(ensemble, better, strict=True)])} | "
             f"{sum(row['ensemble_val_win_rate'] >= 0.5 for row in group)} of {len(group)} |")
     return "\n".join(lines)
 
@@ -153,11 +155,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "ensemble.json")
     args = parser.parse_args()
-    previous = json.loads(args.output.read_text()) if args.output.is_file() else []
-
-    def save(row: dict) -> None:  # after every row, appended: a run cut short keeps what it measured
-        previous.append(row)
-        atomic_write_text(args.output, json.dumps(previous, indent=1))
+    previous, save = appended_rows(args.output)
 
     measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.epochs, args.epoch_steps,
             args.threads, args.image_size, save)

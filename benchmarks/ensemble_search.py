@@ -20,7 +20,6 @@ dataset and seed, on the check splits of ``equal_time --holdout`` (the test imag
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -33,16 +32,16 @@ import torch
 from benchmarks.ensemble import probabilities, scored
 from benchmarks.equal_time import (
     CHECK_GROUP,
+    appended_rows,
     available,
     commit,
     decoded,
     holdout_dataset,
-    paired_verdict,
+    paired_cell,
     searchseg_run,
 )
 from searchseg.data.loader import SegmentationData
 from searchseg.final.finalize import FinalTraining
-from searchseg.io_utils import atomic_write_text
 from searchseg.layout import ExperimentLayout
 from searchseg.machine import available_cpus
 from searchseg.spaces.config import TrialConfig
@@ -145,10 +144,6 @@ def table(rows: list[dict]) -> str:
     lines = ["| dataset | T | runs | search | no search | ensemble | ensemble - search | ensemble - no search | "
              "search - no search | val prefers the ensemble |", "|---|---|---|---|---|---|---|---|---|---|"]
 
-    def paired(differences: list[float]) -> str:
-        mean, spread, verdict = paired_verdict(differences)
-        return f"{mean:+.3f} ± {spread:.3f} {verdict}"
-
     for key in sorted({(row["dataset"], row["budget"]) for row in rows}):
         group = [row for row in rows if (row["dataset"], row["budget"]) == key]
         check = {arm: [row["test"][arm] for row in group] for arm in ("single", "ensemble")}
@@ -156,9 +151,9 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {key[0]} | {key[1]:g} s | {len(group)} | {statistics.fmean(check['single']):.3f} | "
             f"{statistics.fmean(default):.3f} | {statistics.fmean(check['ensemble']):.3f} | "
-            f"{paired(list(np.subtract(check['ensemble'], check['single'])))} | "
-            f"{paired(list(np.subtract(check['ensemble'], default)))} | "
-            f"{paired(list(np.subtract(check['single'], default)))} | "
+            f"{paired_cell(list(np.subtract(check['ensemble'], check['single'])))} | "
+            f"{paired_cell(list(np.subtract(check['ensemble'], default)))} | "
+            f"{paired_cell(list(np.subtract(check['single'], default)))} | "
             f"{sum(row['ensemble_val_win_rate'] >= 0.5 for row in group)} of {len(group)} |")
     return "\n".join(lines)
 
@@ -172,11 +167,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0)
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "ensemble_search.json")
     args = parser.parse_args()
-    previous = json.loads(args.output.read_text()) if args.output.is_file() else []
-
-    def save(row: dict) -> None:  # after every row, appended: a run cut short keeps what it measured
-        previous.append(row)
-        atomic_write_text(args.output, json.dumps(previous, indent=1))
+    previous, save = appended_rows(args.output)
 
     measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.budget, save)
     print(table(previous))

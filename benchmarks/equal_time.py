@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,24 @@ def paired_verdict(differences: list[float]) -> tuple[float, float, str]:
     return mean, spread, "ahead" if mean > spread else "behind" if -mean > spread else "tie"
 
 
+def paired_cell(differences: list[float]) -> str:
+    """A table cell: the paired mean difference, its spread and the verdict."""
+    mean, spread, verdict = paired_verdict(differences)
+    return f"{mean:+.3f} {verdict}" if math.isnan(spread) else f"{mean:+.3f} ± {spread:.3f} {verdict}"
+
+
+def appended_rows(path: Path) -> tuple[list[dict], Callable[[dict], None]]:
+    """The rows a benchmark's JSON file already holds, and a function that appends one and saves them all (after
+    every row: a run cut short keeps what it measured; nothing is ever replaced)."""
+    rows = json.loads(path.read_text()) if path.is_file() else []
+
+    def append(row: dict) -> None:
+        rows.append(row)
+        atomic_write_text(path, json.dumps(rows, indent=1))
+
+    return rows, append
+
+
 def table(rows: list[dict]) -> str:
     """Every three-arm row, grouped by dataset and T: means, paired differences and budget use (wall / T)."""
     rows = [r for r in rows if "recipe" in r and "no_search" in r]
@@ -245,8 +264,8 @@ def table(rows: list[dict]) -> str:
         use = [r[arm]["seconds"] / key[1] for r in group for arm in ("searchseg", "no_search")]
         means = {arm: statistics.fmean(r[arm]["test_miou"] for r in group)
                  for arm in ("searchseg", "no_search", "recipe")}
-        cells = [f"{m:+.3f} {v}" if math.isnan(s) else f"{m:+.3f} ± {s:.3f} {v}"
-                 for m, s, v in (paired_difference(group, arm) for arm in ("no_search", "recipe"))]
+        cells = [paired_cell([r["searchseg"]["test_miou"] - r[arm]["test_miou"] for r in group])
+                 for arm in ("no_search", "recipe")]
         lines.append(f"| {key[0]} | {key[1]:g} s | {len(group)} | {min(use):.2f}-{max(use):.2f} | "
                      f"{means['searchseg']:.3f} | {means['no_search']:.3f} | {means['recipe']:.3f} | "
                      f"{cells[0]} | {cells[1]} |")
