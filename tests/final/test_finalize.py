@@ -200,7 +200,9 @@ def test_a_final_share_shorter_than_one_epoch_trains_a_shorter_epoch_that_ends_b
     elapsed = time.time() - started
     curves = pd.read_csv(tmp_path / "final" / "curves.csv")
     assert 0 < curves["steps"].iloc[0] < 40 and summary.final_training["steps_per_epoch"] == 40
-    assert elapsed < 4 + 1.5  # evaluation and files after the deadline; a whole epoch would take 8 s or more
+    # a whole epoch's sleeps alone take 40 x 0.2 = 8 s; the evaluation and files after the deadline take about 1.5 s
+    # here, up to 2 s more on a machine busy with other tests (6.1 s in all was seen in a full suite run)
+    assert elapsed < 8
     assert curves["lr"].iloc[-1] < 0.01 * SLOW_STEPS["lr"]  # annealed at the shortened end
 
 
