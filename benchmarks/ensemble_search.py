@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from benchmarks.ensemble import probabilities, scored
 from benchmarks.equal_time import (
@@ -67,20 +66,21 @@ def members(experiment: ExperimentLayout, chosen: str) -> list[tuple[str, Path, 
 
 
 def continued(config_path: Path, state: Path, data: SegmentationData, seconds: float, step_seconds: float,
-              scratch: Path) -> Trainer:
-    """A trial continued from ``state`` for ``seconds`` as the final stage continues one, its last epoch kept."""
+              scratch: Path) -> FinalTraining:
+    """A trial continued from ``state`` for ``seconds`` as the final stage continues one, its last epoch kept
+    (``.trainer``; ``.start`` records the trial as the search left it)."""
     config = TrialConfig.load(config_path).replace(threads=available_cpus())
     with torch_threads(config.threads):
         run = FinalTraining(config, data, state, scratch)
         run.train_until(time.time() + seconds, step_seconds, progress=False, echo=print)
-    return run.trainer
+    return run
 
 
 def final_model(experiment: ExperimentLayout, data: SegmentationData) -> Trainer:
     """The search's own final model, loaded as ``predict`` would load it."""
     final = experiment.final()
     trainer = Trainer(TrialConfig.load(final.config), data)
-    trainer.model.load_state_dict(torch.load(final.model, map_location="cpu"))
+    trainer.model.load_state_dict(load_state(final.model))
     return trainer
 
 
@@ -102,10 +102,10 @@ def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget:
         step_seconds = ours["plan"]["final_step_seconds"].get(f"{config.arch}/{config.encoder}",
                                                              ours["plan"]["step_seconds"])
         started = time.perf_counter()
-        models[label] = continued(config_path, state, data, final_seconds / 2, step_seconds,
-                                  folder / f"{label}.pt")
+        run = continued(config_path, state, data, final_seconds / 2, step_seconds, folder / f"{label}.pt")
+        models[label] = run.trainer
         described.append({"trial": trial_id, "arch": config.arch, "encoder": config.encoder, "lr": config.lr,
-                          "start_epoch": load_state(state)["epoch"], "epochs": models[label].epoch,
+                          "start_epoch": run.start["epoch"], "epochs": run.trainer.epoch,
                           "seconds": time.perf_counter() - started})
     row.update(final_seconds=final_seconds, members=described)
     for split in ("val", "test"):

@@ -200,9 +200,10 @@ def test_a_search_ensemble_member_is_continued_past_its_trial_and_scored_as_the_
 
     data = tiny_data(count=16)
     trial = stopped_trial(tmp_path, data, epochs_run=1)
-    member = ensemble_search.continued(tmp_path / "best_config.yaml", tmp_path / "state.pt", data, seconds=3.0,
-                                       step_seconds=0.05, scratch=tmp_path / "member.pt")
-    assert member.epoch > trial.epoch  # trained on from the trial's epoch, not from scratch
+    run = ensemble_search.continued(tmp_path / "best_config.yaml", tmp_path / "state.pt", data, seconds=3.0,
+                                    step_seconds=0.05, scratch=tmp_path / "member.pt")
+    member = run.trainer
+    assert run.start["epoch"] == trial.epoch and member.epoch > trial.epoch  # from the trial's epoch, not scratch
     val = data.splits["val"]
     miou, _ = ensemble.scored(ensemble.probabilities(member, val), data, val)
     assert miou == pytest.approx(member.evaluate("val")[1]["miou"], abs=1e-6)
