@@ -207,3 +207,59 @@ def test_a_search_ensemble_member_is_continued_past_its_trial_and_scored_as_the_
     val = data.splits["val"]
     miou, _ = ensemble.scored(ensemble.probabilities(member, val), data, val)
     assert miou == pytest.approx(member.evaluate("val")[1]["miou"], abs=1e-6)
+
+
+def image_counts(hits: list[int], total: int = 10) -> np.ndarray:
+    """Per-image class counts ``(N, 3, 2)`` of a binary model that gets ``hits[i]`` of image i's ``total``
+    foreground pixels right (and all background)."""
+    from searchseg.training.metrics import counts_from_confusions
+
+    return counts_from_confusions(np.array([[[total, 0], [total - hit, hit]] for hit in hits], dtype=float))
+
+
+def test_the_alternative_rule_keeps_the_default_unless_a_trial_beats_it_on_nearly_every_resample():
+    from benchmarks import selection_rule
+
+    default = image_counts([5] * 9)
+    clearly, marginally = image_counts([9] * 9), image_counts([9, 1, 6, 4, 5, 5, 5, 5, 6])
+    scores = {"default": 0.5, "clear": 0.6, "marginal": 0.7, "unread": 0.9}
+    chosen, rates = selection_rule.default_unless_clearly_beaten(
+        scores, "default", {"default": default, "clear": clearly, "marginal": marginally})
+    assert chosen == "clear" and rates["clear"] == 1.0 and rates["marginal"] < 0.95 and "unread" not in rates
+    chosen, _ = selection_rule.default_unless_clearly_beaten(
+        {"default": 0.5, "marginal": 0.7}, "default", {"default": default, "marginal": marginally})
+    assert chosen == "default"
+    chosen, _ = selection_rule.default_unless_clearly_beaten(  # of two clear winners, the best-scoring one
+        {"default": 0.5, "clear": 0.6, "clearer": 0.65}, "default",
+        {"default": default, "clear": clearly, "clearer": image_counts([8] * 9)})
+    assert chosen == "clearer"
+
+
+def test_the_selection_rule_table_counts_runs_where_both_rules_chose_the_same_trial_as_no_difference():
+    from benchmarks import selection_rule
+
+    def row(seed: int, current: str, alternative: str, check: tuple, val: tuple) -> dict:
+        arms = ("current", "alternative")
+        return {"dataset": "d", "budget": 300.0, "seed": seed, "current": current, "alternative": alternative,
+                "check": dict(zip(arms, check, strict=True)), "val": dict(zip(arms, val, strict=True))}
+
+    rows = [row(7, "a", "b", (0.40, 0.44), (0.50, 0.52)), row(8, "a", "a", (0.30, 0.30), (0.4, 0.4)),
+            row(9, "c", "a", (0.50, 0.48), (0.45, 0.47)),
+            {"dataset": "d", "budget": 300.0, "seed": 10, "alternative": None, "reason": "no checkpoint"}]
+    line = selection_rule.table(rows).splitlines()[2]
+    assert line == "| d | 300 s | 3 | 2 | +0.007 ± 0.025 tie | 1 of 2 |"
+
+
+def test_the_selection_rule_reads_each_trials_latest_checkpoint(tmp_path):
+    from benchmarks import selection_rule
+    from searchseg.layout import TRIAL_FUNCTION, ExperimentLayout
+
+    (tmp_path / "trials.csv").write_text("trial_id,best_val_miou\na,0.30\nb,0.50\n")
+    for trial, checkpoints in (("a", 2), ("b", 0)):
+        folder = tmp_path / f"{TRIAL_FUNCTION}_{trial}_00000"
+        for number in range(checkpoints):
+            (folder / f"checkpoint_{number:06d}").mkdir(parents=True)
+        folder.mkdir(exist_ok=True)
+        (folder / "config.yaml").write_text("{}")
+    found = selection_rule.latest_checkpoints(ExperimentLayout(tmp_path))
+    assert {trial: path.name for trial, path in found.items()} == {"a": "checkpoint_000001"}
