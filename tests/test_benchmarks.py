@@ -209,19 +209,12 @@ def test_a_search_ensemble_member_is_continued_past_its_trial_and_scored_as_the_
     assert miou == pytest.approx(member.evaluate("val")[1]["miou"], abs=1e-6)
 
 
-def image_counts(hits: list[int], total: int = 10) -> np.ndarray:
-    """Per-image class counts ``(N, 3, 2)`` of a binary model that gets ``hits[i]`` of image i's ``total``
-    foreground pixels right (and all background)."""
-    from searchseg.training.metrics import counts_from_confusions
-
-    return counts_from_confusions(np.array([[[total, 0], [total - hit, hit]] for hit in hits], dtype=float))
-
-
 def test_the_alternative_rule_keeps_the_default_unless_a_trial_beats_it_on_nearly_every_resample():
     from benchmarks import selection_rule
+    from tests.conftest import image_counts
 
-    default = image_counts([5] * 9)
-    clearly, marginally = image_counts([9] * 9), image_counts([9, 1, 6, 4, 5, 5, 5, 5, 6])
+    default = image_counts([30] * 9)
+    clearly, marginally = image_counts([44] * 9), image_counts([29, 31, 32, 29, 31, 30, 31, 28, 50])
     scores = {"default": 0.5, "clear": 0.6, "marginal": 0.7, "unread": 0.9}
     chosen, rates = selection_rule.default_unless_clearly_beaten(
         scores, "default", {"default": default, "clear": clearly, "marginal": marginally})
@@ -231,7 +224,7 @@ def test_the_alternative_rule_keeps_the_default_unless_a_trial_beats_it_on_nearl
     assert chosen == "default"
     chosen, _ = selection_rule.default_unless_clearly_beaten(  # of two clear winners, the best-scoring one
         {"default": 0.5, "clear": 0.6, "clearer": 0.65}, "default",
-        {"default": default, "clear": clearly, "clearer": image_counts([8] * 9)})
+        {"default": default, "clear": clearly, "clearer": image_counts([40] * 9)})
     assert chosen == "clearer"
 
 
