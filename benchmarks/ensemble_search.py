@@ -19,9 +19,7 @@ dataset and seed, on the check splits of ``equal_time --holdout`` (the test imag
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +28,8 @@ import pandas as pd
 
 from benchmarks.ensemble import probabilities, scored
 from benchmarks.equal_time import (
-    CHECK_GROUP,
-    appended_rows,
-    available,
-    commit,
+    check_split_main,
+    check_split_runs,
     decoded,
     holdout_dataset,
     paired_cell,
@@ -119,23 +115,16 @@ def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget:
     return row
 
 
-def measure(names: list[str], seeds: range, budget: float, on_row) -> list[dict]:
-    rows = []
-    for name, dataset in available(names):
-        full = decoded(dataset)
-        for seed in seeds:
-            started = time.strftime("%Y-%m-%d %H:%M:%S")
-            with tempfile.TemporaryDirectory(prefix="searchseg-ensemble-search-") as folder:
-                row = {"commit": commit(), "started": started, **compare(name, dataset, full, seed, budget,
-                                                                         Path(folder))}
-            rows.append(row)
-            on_row(row)
-            line = (f"{name} seed {seed}: check search {row['searchseg']['test_miou']:.4f} | no search "
-                    f"{row['no_search']['test_miou']:.4f}")
-            print(line + (f" | ensemble {row['test']['ensemble']:.4f} (members {row['test']['member_a']:.4f}, "
-                          f"{row['test']['member_b']:.4f}; val win rate {row['ensemble_val_win_rate']:.0%})"
-                          if row.get("members") else f" | no ensemble: {row['reason']}"), flush=True)
-    return rows
+def measure(names: list[str], seeds: range, budget: float, on_row) -> None:
+    def run(name: str, dataset: dict, full: SegmentationData, seed: int, folder: Path) -> dict:
+        return compare(name, dataset, full, seed, budget, folder)
+
+    for row in check_split_runs(names, seeds, "searchseg-ensemble-search-", run, on_row):
+        line = (f"{row['dataset']} seed {row['seed']}: check search {row['searchseg']['test_miou']:.4f} | no search "
+                f"{row['no_search']['test_miou']:.4f}")
+        print(line + (f" | ensemble {row['test']['ensemble']:.4f} (members {row['test']['member_a']:.4f}, "
+                      f"{row['test']['member_b']:.4f}; val win rate {row['ensemble_val_win_rate']:.0%})"
+                      if row.get("members") else f" | no ensemble: {row['reason']}"), flush=True)
 
 
 def table(rows: list[dict]) -> str:
@@ -159,18 +148,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.ensemble_search", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(CHECK_GROUP))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--first-seed", type=int, default=4)
-    parser.add_argument("--budget", type=float, default=300.0)
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "ensemble_search.json")
-    args = parser.parse_args()
-    previous, save = appended_rows(args.output)
-
-    measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.budget, save)
-    print(table(previous))
+    check_split_main("benchmarks.ensemble_search", __doc__, "ensemble_search.json", 4, measure, table)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -252,6 +252,40 @@ def appended_rows(path: Path) -> tuple[list[dict], Callable[[dict], None]]:
         atomic_write_text(path, json.dumps(rows, indent=1))
 
     return rows, append
+
+
+def check_split_runs(names: list[str], seeds: range, prefix: str,
+                     run: Callable[[str, dict, SegmentationData, int, Path], dict],
+                     on_row: Callable[[dict], None]) -> Iterator[dict]:
+    """For each named dataset on this machine and each seed: ``run(name, dataset, decoded data, seed, folder)`` in
+    a temporary folder of its own; every row, stamped with the commit and its start, is saved with ``on_row`` and
+    then yielded (to print)."""
+    for name, dataset in available(names) if seeds else []:
+        full = decoded(dataset)
+        for seed in seeds:
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+                row = {"commit": commit(), "started": started, **run(name, dataset, full, seed, Path(folder))}
+            on_row(row)
+            yield row
+
+
+def check_split_main(prog: str, description: str | None, output: str, first_seed: int,
+                     measure: Callable[[list[str], range, float, Callable[[dict], None]], object],
+                     table: Callable[[list[dict]], str]) -> None:
+    """The command line of a benchmark on the ``--holdout`` check splits: which datasets, seeds and budget; every
+    row appended to ``output`` (beside this module) as it is measured, then the table of all rows printed."""
+    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(CHECK_GROUP))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=first_seed, help="run seeds first-seed .. +seeds-1")
+    parser.add_argument("--budget", type=float, default=300.0, help="T in seconds")
+    parser.add_argument("--output", type=Path, default=Path(__file__).parent / output)
+    args = parser.parse_args()
+    rows, save = appended_rows(args.output)
+    measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.budget, save)
+    print(table(rows))
 
 
 def table(rows: list[dict]) -> str:

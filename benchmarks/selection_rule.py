@@ -19,9 +19,6 @@ the same trial the difference is 0 and nothing more is trained.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +27,8 @@ import pandas as pd
 from benchmarks.ensemble import probabilities, scored
 from benchmarks.ensemble_search import continued
 from benchmarks.equal_time import (
-    CHECK_GROUP,
-    appended_rows,
-    available,
-    commit,
+    check_split_main,
+    check_split_runs,
     decoded,
     holdout_dataset,
     paired_cell,
@@ -106,26 +101,20 @@ def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget:
     return row
 
 
-def measure(names: list[str], seeds: range, budget: float, on_row) -> list[dict]:
-    rows = []
-    for name, dataset in available(names):
-        full = decoded(dataset)
-        for seed in seeds:
-            started = time.strftime("%Y-%m-%d %H:%M:%S")
-            with tempfile.TemporaryDirectory(prefix="searchseg-selection-rule-") as folder:
-                row = {"commit": commit(), "started": started, **compare(name, dataset, full, seed, budget,
-                                                                         Path(folder))}
-            rows.append(row)
-            on_row(row)
-            if row.get("alternative") is None:
-                print(f"{name} seed {seed}: no comparison: {row['reason']}", flush=True)
-                continue
-            same = row["alternative"] == row["current"]
-            print(f"{name} seed {seed}: check, current rule {row['check']['current']:.4f} | alternative "
-                  f"{row['check']['alternative']:.4f}" + (" (the same trial)" if same else
-                                                         f" ({row['continued']['arch']}/"
-                                                         f"{row['continued']['encoder']})"), flush=True)
-    return rows
+def measure(names: list[str], seeds: range, budget: float, on_row) -> None:
+    def run(name: str, dataset: dict, full: SegmentationData, seed: int, folder: Path) -> dict:
+        return compare(name, dataset, full, seed, budget, folder)
+
+    for row in check_split_runs(names, seeds, "searchseg-selection-rule-", run, on_row):
+        head = f"{row['dataset']} seed {row['seed']}"
+        if row.get("alternative") is None:
+            print(f"{head}: no comparison: {row['reason']}", flush=True)
+            continue
+        same = row["alternative"] == row["current"]
+        print(f"{head}: check, current rule {row['check']['current']:.4f} | alternative "
+              f"{row['check']['alternative']:.4f}" + (" (the same trial)" if same else
+                                                     f" ({row['continued']['arch']}/{row['continued']['encoder']})"),
+              flush=True)
 
 
 def table(rows: list[dict]) -> str:
@@ -146,17 +135,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.selection_rule", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(CHECK_GROUP))
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--first-seed", type=int, default=7)
-    parser.add_argument("--budget", type=float, default=300.0)
-    parser.add_argument("--output", type=Path, default=Path(__file__).parent / "selection_rule.json")
-    args = parser.parse_args()
-    previous, save = appended_rows(args.output)
-    measure(args.datasets, range(args.first_seed, args.first_seed + args.seeds), args.budget, save)
-    print(table(previous))
+    check_split_main("benchmarks.selection_rule", __doc__, "selection_rule.json", 7, measure, table)
 
 
 if __name__ == "__main__":

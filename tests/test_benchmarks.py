@@ -256,3 +256,13 @@ def test_the_selection_rule_reads_each_trials_latest_checkpoint(tmp_path):
         (folder / "config.yaml").write_text("{}")
     found = selection_rule.latest_checkpoints(ExperimentLayout(tmp_path))
     assert {trial: path.name for trial, path in found.items()} == {"a": "checkpoint_000001"}
+
+
+@pytest.mark.parametrize("module", ["ensemble_search", "selection_rule"])
+def test_a_check_split_benchmark_with_no_seeds_prints_the_table_of_the_rows_it_already_has(tmp_path, monkeypatch,
+                                                                                         capsys, module):
+    output = tmp_path / "rows.json"
+    output.write_text("[]")
+    monkeypatch.setattr(sys, "argv", [module, "--seeds", "0", "--output", str(output)])
+    importlib.import_module(f"benchmarks.{module}").main()
+    assert capsys.readouterr().out.startswith("| dataset | T | runs |") and output.read_text() == "[]"
