@@ -61,7 +61,7 @@ def final_training_rows(final: dict) -> dict[str, str]:
     if choice.get("default_trial") == choice["trial"]:
         rows["what the search added"] = "nothing: the default (first start configuration) was continued"
     elif "default_trial" in choice:
-        rate = choice.get("over_default_win_rate")
+        rate = (choice.get("win_rates") or {}).get(choice["trial"], choice.get("over_default_win_rate"))  # or older
         rows["what the search added"] = f"trial {choice['trial']} instead of the default's trial " \
             f"{choice['default_trial']}" + (f", ahead of it on {rate:.0%} of validation resamples" if rate is not None
                                             else "")

@@ -815,33 +815,32 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
             return recent_counts(Path(folder))
 
     chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts)
-    if selection.sampled_trial and selection.start_trial:
-        sampled, start = (searched_config(by_id[key]) for key in (selection.sampled_trial, selection.start_trial))
-        verdict = "continuing it" if selection.trial == selection.sampled_trial else \
-            f"continuing the start configuration {start['arch']}/{start['encoder']}"
-        echo(f"best sampled trial {sampled['arch']}/{sampled['encoder']} scored higher than the best start "
-             f"configuration on {selection.sampled_win_rate:.0%} of validation resamples (its last "
-             f"{RECENT_EPOCHS} epochs pooled; {CLEARLY_BETTER_WIN_RATE:.0%} needed): {verdict}")
     if selection.default_trial:
-        echo(_gain_over_default(selection, searched_config(by_id[selection.trial]),
-                                searched_config(by_id[selection.default_trial])))
+        echo(_gain_over_default(selection, {key: searched_config(result) for key, result in by_id.items()}))
     return by_id[chosen.trial_id], chosen.score, selection
 
 
-def _gain_over_default(selection: TrialChoice, chosen: dict, default: dict) -> str:
+def _gain_over_default(selection: TrialChoice, configs: dict[str, dict]) -> str:
     """What the search added over the space's default (its first start configuration), in one line."""
+    default = configs[selection.default_trial or selection.trial]
     name = f"{default.get('arch', '?')}/{default.get('encoder', '?')}"
+    pooled = f"last {RECENT_EPOCHS} evaluations pooled; {CLEARLY_BETTER_WIN_RATE:.0%} would be clear"
     if selection.trial == selection.default_trial:
-        return f"what the search added: nothing; the default, {name} (the first start configuration), is continued: " \
-               "no trial beat it clearly on validation"
+        rivals = ", ".join(f"{_named(configs[trial])} on {rate:.0%}" for trial, rate in selection.win_rates.items())
+        return f"what the search added: nothing; the default, {name} (the first start configuration), is " \
+               "continued: no trial beat it clearly on validation" + \
+               (f" (higher-scoring trials ahead of it on resamples: {rivals}; {pooled})" if rivals else "")
+    chosen = configs[selection.trial]
     differs = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
                         for key, value in sorted(chosen.items()) if default.get(key) != value)
     line = f"what the search added: {differs or 'another trial'} instead of the default {name}"
-    if selection.over_default_win_rate is None or selection.start_trial == selection.default_trial:
-        return line  # unmeasured, or the line before gave the same rate (the sampled trial against the default)
-    noise = "beyond" if selection.over_default_win_rate >= CLEARLY_BETTER_WIN_RATE else "within"
-    return f"{line}, ahead on {selection.over_default_win_rate:.0%} of validation resamples (last {RECENT_EPOCHS} " \
-           f"evaluations pooled; {noise} validation's noise: {CLEARLY_BETTER_WIN_RATE:.0%} would be clear)"
+    rate = selection.win_rates.get(selection.trial)
+    return line if rate is None else f"{line}, ahead of it on {rate:.0%} of validation resamples ({pooled})"
+
+
+def _named(config: dict) -> str:
+    lr = config.get("lr")
+    return f"{config.get('arch', '?')}/{config.get('encoder', '?')}" + (f" lr {lr:.2g}" if lr is not None else "")
 
 
 def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,

@@ -3,20 +3,22 @@
 A trial's validation score after a few hundred steps on a few images is noisy, and the highest of several noisy
 scores is the most inflated one (the winner's curse): on 9 validation images a sampled SegFormer "won" a search at
 270 steps and was not beaten by its own continuation for 115 more epochs, while the start configuration it beat
-kept improving. A space's ``start:`` configurations are known-good recipes, so they are the default: the best
-sampled trial replaces the best start trial only when its validation predictions, pooled over its last
-``RECENT_EPOCHS`` evaluations, score a higher mIoU on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples
-of the validation images. Pooling over epochs averages out the epoch-to-epoch swings of a trial whose learning
-rate is still high; resampling images measures how much a lead rests on a few of them.
+kept improving. A space's first ``start:`` configuration is its default (what a run without a search trains), so
+the final model continues the default's trial unless another trial, start configuration or TPE sample, beats it
+clearly: its validation predictions, pooled over its last ``RECENT_EPOCHS`` evaluations, score a higher mIoU than
+the default's on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples of the validation images. Pooling over
+epochs averages out the epoch-to-epoch swings of a trial whose learning rate is still high; resampling images
+measures how much a lead rests on a few of them. Of several trials that beat the default clearly, the best-scoring
+one is continued.
 
-Whatever the choice, the record says what the search added over the space's default, its first start configuration
-(what a run without a search trains): the share of resamples on which the chosen trial beat the default's trial.
+The record keeps each compared trial's share of resamples on which it beat the default: what the search added
+over the default, and how sure validation is of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from searchseg.tracking.status import Direction
 from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate, counts_from_confusions
 
 RECENT_EPOCHS = 3
+MAX_CHALLENGERS = 2  # trials above the default compared with it: each read may fetch a remote checkpoint
 
 
 @dataclass(frozen=True)
@@ -41,20 +44,18 @@ class Candidate:
 
 @dataclass(frozen=True)
 class TrialChoice:
-    """Which trial the final model continues, and why: ``best_score``, or ``start_unless_clearly_beaten`` with
-    the two trials compared and the share of resamples on which the sampled one scored higher."""
+    """Which trial the final model continues, and why: ``default_unless_clearly_beaten``, with the trials that
+    scored higher than the default and the share of resamples on which each beat it, or ``best_score`` where no
+    resampling test applies (no default trial, its counts unreadable, a metric other than mIoU)."""
 
     rule: str
     trial: str
-    sampled_trial: str | None = None
-    start_trial: str | None = None
-    sampled_win_rate: float | None = None
     default_trial: str | None = None  # the trial of the space's first start configuration, when it reported
-    over_default_win_rate: float | None = None  # the chosen trial against it, when they differ (mIoU only)
+    win_rates: dict[str, float] = field(default_factory=dict)  # over the default, of the trials compared with it
 
     def to_dict(self) -> dict[str, Any]:
         """The record kept in ``final/metrics.json`` (fields that do not apply left out)."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        return {key: value for key, value in asdict(self).items() if value is not None and value != {}}
 
 
 def is_start(config: dict[str, Any], starts: Sequence[dict[str, Any]]) -> bool:
@@ -82,42 +83,26 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
     mIoU, so with another ``metric`` the best score is taken as it is. ``read_counts`` gives a trial's
-    pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called once per trial and
-    for three trials at most, as a checkpoint on remote storage is fetched to be read.
+    pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called for the default and
+    the ``MAX_CHALLENGERS`` best-scoring trials above it at most, as a checkpoint on remote storage is fetched to
+    be read.
     """
     if not candidates:
         raise ValueError("no trial to choose from")
-    read: dict[str, np.ndarray | None] = {}
-
-    def read_once(candidate: Candidate) -> np.ndarray | None:
-        if candidate.trial_id not in read:
-            read[candidate.trial_id] = read_counts(candidate)
-        return read[candidate.trial_id]
-
     ranked = sorted(candidates, key=lambda c: c.score, reverse=Direction(mode) is Direction.MAX)
-    chosen, choice = _choose(ranked, starts, metric, read_once)
+    best = ranked[0]
     default = next((c for c in ranked if starts and is_start(c.config, starts[:1])), None)
     if default is None:
-        return chosen, choice
-    if default is chosen or metric != "val_miou":
-        return chosen, replace(choice, default_trial=default.trial_id)
-    ours, theirs = read_once(chosen), read_once(default)
-    win_rate = bootstrap_win_rate(ours, theirs) if ours is not None and theirs is not None and \
-        ours.shape == theirs.shape else None
-    return chosen, replace(choice, default_trial=default.trial_id, over_default_win_rate=win_rate)
-
-
-def _choose(ranked: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str,
-            read_counts: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
-    """The best-ranked trial, or the best start configuration's unless that trial beats it clearly."""
-    best = ranked[0]
-    best_start = next((c for c in ranked if is_start(c.config, starts)), None)
-    if best_start is None or best_start is best or metric != "val_miou":
         return best, TrialChoice("best_score", best.trial_id)
-    sampled, start = read_counts(best), read_counts(best_start)
-    if sampled is None or start is None or sampled.shape != start.shape:
-        return best, TrialChoice("best_score", best.trial_id)
-    win_rate = bootstrap_win_rate(sampled, start)
-    chosen = best if win_rate >= CLEARLY_BETTER_WIN_RATE else best_start
-    return chosen, TrialChoice("start_unless_clearly_beaten", chosen.trial_id, best.trial_id, best_start.trial_id,
-                               win_rate)
+    challengers = ranked[:ranked.index(default)][:MAX_CHALLENGERS]
+    theirs = read_counts(default) if challengers and metric == "val_miou" else None
+    if theirs is None:  # nothing scored higher, or nothing to resample: the ranking stands
+        return best, TrialChoice("best_score" if challengers else "default_unless_clearly_beaten", best.trial_id,
+                                 default.trial_id)
+    win_rates = {}
+    for challenger in challengers:
+        ours = read_counts(challenger)
+        if ours is not None and ours.shape == theirs.shape:
+            win_rates[challenger.trial_id] = bootstrap_win_rate(ours, theirs)
+    chosen = next((c for c in challengers if win_rates.get(c.trial_id, 0.0) >= CLEARLY_BETTER_WIN_RATE), default)
+    return chosen, TrialChoice("default_unless_clearly_beaten", chosen.trial_id, default.trial_id, win_rates)

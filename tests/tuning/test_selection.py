@@ -14,12 +14,12 @@ CLEARLY_BETTER = image_counts([44, 45, 46, 43, 45, 44, 46, 45, 44])
 ONE_LUCKY_IMAGE = image_counts([29, 31, 32, 29, 31, 30, 31, 28, 50])
 
 
-def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_miou"):
+def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_miou", second_start=START_LEVEL):
     candidates = [Candidate("start18", {**STARTS[0], "loss.ce": 1.0}, start_score, "start18"),
-                  Candidate("start34", STARTS[1], start_score - 0.05, "start34"),
+                  Candidate("start34", STARTS[1], start_score + 0.02, "start34"),
                   Candidate("sampled", {"arch": "segformer", "encoder": "mit_b0", "lr": 6e-4}, sampled_score,
                             "sampled")]
-    pooled = {"start18": START_LEVEL, "start34": START_LEVEL, "sampled": sampled_counts}
+    pooled = {"start18": START_LEVEL, "start34": second_start, "sampled": sampled_counts}
     read = []
 
     def read_counts(candidate):
@@ -30,43 +30,49 @@ def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_mio
     return chosen.trial_id, record.to_dict(), read
 
 
-def test_a_sampled_trial_replaces_the_start_configuration_only_when_clearly_better():
+def test_another_trial_replaces_the_default_only_when_it_beats_it_clearly():
     chosen, record, read = choose(CLEARLY_BETTER)
-    assert chosen == "sampled" and record["sampled_win_rate"] == 1.0
-    assert record == {"rule": "start_unless_clearly_beaten", "trial": "sampled", "sampled_trial": "sampled",
-                      "start_trial": "start18", "sampled_win_rate": 1.0, "default_trial": "start18",
-                      "over_default_win_rate": 1.0}
-    assert sorted(read) == ["sampled", "start18"]  # only the two compared trials are read, each once
+    assert chosen == "sampled"
+    assert record == {"rule": "default_unless_clearly_beaten", "trial": "sampled", "default_trial": "start18",
+                      "win_rates": {"sampled": 1.0, "start34": 0.0}}  # tied counts: never ahead
+    assert sorted(read) == ["sampled", "start18", "start34"]  # the default and the two trials above it, once each
 
     chosen, record, _ = choose(ONE_LUCKY_IMAGE)
-    assert chosen == "start18" and 0.3 < record["sampled_win_rate"] < 0.95
-    assert record["default_trial"] == "start18" and "over_default_win_rate" not in record
+    assert chosen == "start18" and 0.3 < record["win_rates"]["sampled"] < 0.95
 
 
-def test_a_start_configuration_with_the_best_score_is_taken_without_reading_checkpoints():
-    chosen, record, read = choose(CLEARLY_BETTER, sampled_score=0.50)
-    assert chosen == "start18" and read == []
-    assert record == {"rule": "best_score", "trial": "start18", "default_trial": "start18"}
+def test_the_second_start_configuration_scoring_higher_within_validations_noise_does_not_replace_the_default():
+    chosen, record, _ = choose(START_LEVEL, sampled_score=0.50, second_start=ONE_LUCKY_IMAGE)
+    assert chosen == "start18" and list(record["win_rates"]) == ["start34"]  # the sample scored below the default
+    chosen, _, _ = choose(START_LEVEL, sampled_score=0.50, second_start=CLEARLY_BETTER)
+    assert chosen == "start34"
 
 
-def test_the_record_says_how_clearly_a_trial_other_than_the_default_beat_it_on_validation():
-    default = Candidate("start18", STARTS[0], 0.55, "start18")
-    second_start = Candidate("start34", STARTS[1], 0.57, "start34")
-    pooled = {"start18": START_LEVEL, "start34": ONE_LUCKY_IMAGE}
-    chosen, record = choose_trial([default, second_start], STARTS, "val_miou", "max", lambda c: pooled[c.checkpoint])
-    assert chosen is second_start and record.rule == "best_score" and record.default_trial == "start18"
-    assert 0.3 < record.over_default_win_rate < 0.95  # one lucky image: within validation's noise
-    pooled["start34"] = None  # a checkpoint without counts: no rate, the choice stands
-    assert choose_trial([default, second_start], STARTS, "val_miou", "max",
-                        lambda c: pooled[c.checkpoint])[1].over_default_win_rate is None
-    assert "default_trial" not in choose_trial([second_start], STARTS, "val_miou", "max", lambda c: None)[1].to_dict()
+def test_of_the_trials_that_beat_the_default_clearly_the_best_scoring_one_is_continued():
+    chosen, _, _ = choose(CLEARLY_BETTER, second_start=CLEARLY_BETTER)
+    assert chosen == "sampled"  # 0.60 against 0.57
+    chosen, _, _ = choose(ONE_LUCKY_IMAGE, second_start=CLEARLY_BETTER)
+    assert chosen == "start34"  # the best-scoring trial did not beat the default clearly, the next one did
 
 
-def test_the_best_score_stands_without_start_trials_unreadable_counts_or_another_metric():
+def test_a_default_with_the_best_score_is_continued_without_reading_checkpoints():
+    candidates = [Candidate("start18", STARTS[0], 0.6, "start18"), Candidate("start34", STARTS[1], 0.5, "start34")]
+    read = []
+    chosen, record = choose_trial(candidates, STARTS, "val_miou", "max", lambda c: read.append(c) or START_LEVEL)
+    assert chosen.trial_id == "start18" and read == []
+    assert record.to_dict() == {"rule": "default_unless_clearly_beaten", "trial": "start18",
+                                "default_trial": "start18"}
+
+
+def test_the_best_score_stands_without_a_default_trial_its_counts_or_mIoU():
     lone = Candidate("sampled", {"arch": "fpn", "lr": 2e-3}, 0.4)
-    assert choose_trial([lone], STARTS, "val_miou", "max", lambda c: None)[0] is lone
-    assert choose(None)[0] == "sampled"  # a trial whose checkpoint kept no counts is not held back
+    chosen, record = choose_trial([lone], STARTS, "val_miou", "max", lambda c: None)
+    assert chosen is lone and record.to_dict() == {"rule": "best_score", "trial": "sampled"}
     assert choose(ONE_LUCKY_IMAGE, metric="val_dice")[0] == "sampled"  # the resampling test counts mIoU
+    default_unread = [Candidate("start18", STARTS[0], 0.5, None), Candidate("sampled", {"arch": "fpn"}, 0.6, "s")]
+    assert choose_trial(default_unread, STARTS, "val_miou", "max",
+                        lambda c: None if c.checkpoint is None else START_LEVEL)[0].trial_id == "sampled"
+    assert choose(None, second_start=None)[0] == "start18"  # trials whose checkpoints kept no counts are not taken
     with pytest.raises(ValueError, match="no trial"):
         choose_trial([], STARTS, "val_miou", "max", lambda c: None)
 
@@ -95,12 +101,22 @@ def test_a_checkpoint_written_before_the_counts_is_read_from_its_confusion_matri
     assert (recent_counts(tmp_path) == counts_from_confusions(confusions).sum(0)).all()
 
 
-def test_what_the_search_added_gives_a_rate_once_when_the_line_before_gave_it():
+def test_what_the_search_added_names_the_change_and_how_sure_validation_is_of_it():
     from searchseg.tuning.search import _gain_over_default
 
-    default, sampled = {"arch": "unet", "encoder": "resnet18"}, {"arch": "fpn", "encoder": "resnet18"}
-    over_start = TrialChoice("start_unless_clearly_beaten", "s", "s", "d", 0.97, "d", 0.97)
-    assert _gain_over_default(over_start, sampled, default) == \
-        "what the search added: arch fpn instead of the default unet/resnet18"
-    over_other_start = TrialChoice("start_unless_clearly_beaten", "s", "s", "r34", 0.97, "d", 0.6)
-    assert "ahead on 60% of validation resamples" in _gain_over_default(over_other_start, sampled, default)
+    configs = {"d": {"arch": "unet", "encoder": "resnet18", "lr": 1e-3},
+               "r34": {"arch": "unet", "encoder": "resnet34", "lr": 1e-3},
+               "s": {"arch": "fpn", "encoder": "resnet18", "lr": 1e-3}}
+    replaced = TrialChoice("default_unless_clearly_beaten", "s", "d", {"s": 0.97, "r34": 0.6})
+    assert _gain_over_default(replaced, configs) == (
+        "what the search added: arch fpn instead of the default unet/resnet18, ahead of it on 97% of validation "
+        "resamples (last 3 evaluations pooled; 95% would be clear)")
+    kept = TrialChoice("default_unless_clearly_beaten", "d", "d", {"r34": 0.6})
+    assert _gain_over_default(kept, configs) == (
+        "what the search added: nothing; the default, unet/resnet18 (the first start configuration), is continued: "
+        "no trial beat it clearly on validation (higher-scoring trials ahead of it on resamples: unet/resnet34 lr "
+        "0.001 on 60%; last 3 evaluations pooled; 95% would be clear)")
+    assert _gain_over_default(TrialChoice("default_unless_clearly_beaten", "d", "d"), configs).endswith(
+        "no trial beat it clearly on validation")
+    assert _gain_over_default(TrialChoice("best_score", "s", "d"), configs) == \
+        "what the search added: arch fpn instead of the default unet/resnet18"  # no counts to resample
