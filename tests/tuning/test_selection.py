@@ -120,3 +120,15 @@ def test_what_the_search_added_names_the_change_and_how_sure_validation_is_of_it
         "no trial beat it clearly on validation")
     assert _gain_over_default(TrialChoice("best_score", "s", "d"), configs) == \
         "what the search added: arch fpn instead of the default unet/resnet18"  # no counts to resample
+
+
+def test_only_the_two_best_scoring_trials_above_the_default_are_read_and_compared():
+    default = Candidate("start18", STARTS[0], 0.50, "start18")
+    above = [Candidate(f"s{rank}", {"arch": "fpn", "lr": rank / 1000}, 0.60 - rank / 100, f"s{rank}")
+             for rank in range(3)]
+    pooled = {"start18": START_LEVEL, "s0": ONE_LUCKY_IMAGE, "s1": ONE_LUCKY_IMAGE, "s2": CLEARLY_BETTER}
+    read = []
+    chosen, record = choose_trial([default, *above], STARTS, "val_miou", "max",
+                                  lambda c: read.append(c.trial_id) or pooled[c.checkpoint])
+    assert sorted(read) == ["s0", "s1", "start18"] and set(record.win_rates) == {"s0", "s1"}
+    assert chosen is default  # the third, clearly better but ranked below two within noise, is not fetched
