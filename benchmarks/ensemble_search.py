@@ -72,6 +72,11 @@ def continued(config_path: Path, state: Path, data: SegmentationData, seconds: f
     return run
 
 
+def planned_step_seconds(plan: dict, config: TrialConfig) -> float:
+    """The final training's step cost a run's plan estimated for this model (its mean step where not timed)."""
+    return plan["final_step_seconds"].get(f"{config.arch}/{config.encoder}", plan["step_seconds"])
+
+
 def final_model(experiment: ExperimentLayout, data: SegmentationData) -> Trainer:
     """The search's own final model, loaded as ``predict`` would load it."""
     final = experiment.final()
@@ -95,10 +100,9 @@ def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget:
     models, described = {"single": final_model(experiment, data)}, []
     for label, (trial_id, config_path, state) in zip(("member_a", "member_b"), found, strict=True):
         config = TrialConfig.load(config_path)
-        step_seconds = ours["plan"]["final_step_seconds"].get(f"{config.arch}/{config.encoder}",
-                                                             ours["plan"]["step_seconds"])
         started = time.perf_counter()
-        run = continued(config_path, state, data, final_seconds / 2, step_seconds, folder / f"{label}.pt")
+        run = continued(config_path, state, data, final_seconds / 2, planned_step_seconds(ours["plan"], config),
+                        folder / f"{label}.pt")
         models[label] = run.trainer
         described.append({"trial": trial_id, "arch": config.arch, "encoder": config.encoder, "lr": config.lr,
                           "start_epoch": run.start["epoch"], "epochs": run.trainer.epoch,

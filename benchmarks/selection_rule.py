@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.ensemble import probabilities, scored
-from benchmarks.ensemble_search import continued
+from benchmarks.ensemble_search import continued, planned_step_seconds
 from benchmarks.equal_time import (
     check_split_main,
     check_split_runs,
@@ -89,10 +89,8 @@ def compare(name: str, dataset: dict, full: SegmentationData, seed: int, budget:
     final_seconds = float(pd.read_csv(final.curves)["epoch_seconds"].sum())
     config_path = checkpoints[alternative].parent / "config.yaml"
     config = TrialConfig.load(config_path)
-    step_seconds = ours["plan"]["final_step_seconds"].get(f"{config.arch}/{config.encoder}",
-                                                         ours["plan"]["step_seconds"])
-    run = continued(config_path, checkpoints[alternative] / "state.pt", data, final_seconds, step_seconds,
-                    folder / "alternative.pt")
+    run = continued(config_path, checkpoints[alternative] / "state.pt", data, final_seconds,
+                    planned_step_seconds(ours["plan"], config), folder / "alternative.pt")
     for split, key in (("val", "val"), ("test", "check")):
         indices = data.splits[split]
         row[key]["alternative"] = scored(probabilities(run.trainer, indices), data, indices)[0]
