@@ -198,6 +198,8 @@ class FinalTraining:
             if self.state_path is not None or self.resumed:
                 return  # past the deadline already: the trial's (or the interrupted run's) state is kept as it is
             steps = self.trainer.steps_per_epoch  # no trial reported in time: an untrained network is no final model
+        else:
+            self.trainer.stop_at = deadline
         self.trainer.set_remaining_steps(steps)
 
         def track_until_deadline(row: dict, trainer: Trainer) -> None:

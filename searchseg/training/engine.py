@@ -195,6 +195,9 @@ class Trainer:
         self.std = torch.tensor(std, device=self.device).view(1, -1, 1, 1) * 255
         self.epoch = 0
         self.steps_left: int | None = None  # set_remaining_steps: the steps before training ends, the last epoch short
+        # a clock time (time.time()) after which an epoch takes no further step: a deadline holds even when the pace
+        # changes within an epoch (another job taking a core made one epoch 3-6x slower than the one before)
+        self.stop_at: float | None = None
         self.last_epoch_steps, self.last_epoch_train_seconds = 0, 0.0
         self.best_miou = float("-inf")
         self.best_epoch = 0
@@ -282,6 +285,8 @@ class Trainer:
             total_loss += loss.item() * len(images)
             seen, taken = seen + len(images), step + 1
             batches.set_postfix(loss=f"{loss.item():.4f}")
+            if self.stop_at is not None and time.time() >= self.stop_at:
+                break
         elapsed = time.perf_counter() - started
         self.last_epoch_steps, self.last_epoch_train_seconds = taken, elapsed
         if self.steps_left is not None:

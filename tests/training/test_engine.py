@@ -1,6 +1,7 @@
 import gc
 import math
 import random
+import time
 import weakref
 
 import numpy as np
@@ -156,6 +157,16 @@ def test_a_dropped_trainer_is_freed_at_once_without_the_garbage_collector(schedu
         assert model() is None
     finally:
         gc.enable()
+
+
+def test_an_epoch_takes_no_step_after_its_stop_time():
+    trainer = Trainer(TrialConfig(**BASE, epochs=2, epoch_steps=4), tiny_data())
+    trainer.stop_at = time.time()  # passed already: one step, then the epoch ends
+    trainer.train_one_epoch()
+    assert trainer.last_epoch_steps == 1
+    trainer.stop_at = time.time() + 600
+    trainer.train_one_epoch()
+    assert trainer.last_epoch_steps == 4
 
 
 def test_the_moved_horizon_travels_with_the_checkpoint():

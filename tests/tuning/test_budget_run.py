@@ -25,7 +25,7 @@ from searchseg.tuning.selection import RECENT_EPOCHS
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 60
+BUDGET = 90  # a search of two trials must fit on a 2-core machine half as fast as usual (60 s did not, 2026-12-06)
 START = [{"arch": "unet", "lr": 1.0e-3, "loss.dice": 0.5}, {"arch": "fpn", "lr": 3.0e-3, "loss.dice": 0.0}]
 SPACE = {
     "search": {"reduction_factor": 3},
@@ -50,12 +50,12 @@ def run_with_budget(dataset, results, budget: int, name: str) -> tuple:
     return results / name, done.stdout, seconds
 
 
-def assert_uses_its_budget(folder, seconds: float, budget: int) -> None:
-    """Ends within the budget, and early only by a start-up slack and at most one final epoch: the final training
-    plans its last, shorter epoch from the pace it measured, which a busy CI machine can change by that much (one
-    epoch there was a tenth of a 35 s budget)."""
+def assert_uses_its_budget(folder, seconds: float, budget: int, late: float = 0.05) -> None:
+    """Ends within the budget (``late`` its share over at most), and early only by a start-up slack and at most one
+    final epoch: the final training plans its last, shorter epoch from the pace it measured, which a busy CI machine
+    can change by that much (one epoch there was a tenth of a 35 s budget)."""
     final_epoch = pd.read_csv(folder / "final" / "curves.csv")["epoch_seconds"].max()
-    assert budget * 0.9 - final_epoch <= seconds <= budget * 1.05, (seconds, final_epoch)
+    assert budget * 0.9 - final_epoch <= seconds <= budget * (1 + late), (seconds, final_epoch)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_the_plan_is_printed_first_and_kept(budgeted):
     assert plan["budget_seconds"] == BUDGET
     total = plan["spent_seconds"] + plan["search_seconds"] + plan["final_seconds"] + plan["reserve_seconds"]
     assert total == pytest.approx(BUDGET)
-    printed = stdout.index("plan for a 1m00s budget")
+    printed = stdout.index("plan for a 1m30s budget")
     assert printed < stdout.index("final model:")
     assert f"1 epoch = {plan['epoch_steps']} optimizer steps" in stdout
 
@@ -192,7 +192,10 @@ def test_a_budget_too_short_to_compare_trials_trains_the_first_start_configurati
     finally:
         busy.kill()
         busy.wait()
-    assert_uses_its_budget(folder, seconds, budget)
+    # on a 2-core machine half as fast (2026-12-06) the busy core made one final epoch take 19-42 s, 3-6x the one
+    # before: an epoch stops at the deadline (Trainer.stop_at), the validation and test passes after it ran 1.06 of
+    # the budget (2.1 before stop_at); on the faster machines of earlier runs it stayed within 1.05
+    assert_uses_its_budget(folder, seconds, budget, late=0.10)
     plan = json.loads((folder / "run.json").read_text())["plan"]
     assert plan["samples"] == 0 and plan["search_seconds"] == 0
     assert "no search: the budget cannot train two trials" in stdout
