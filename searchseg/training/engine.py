@@ -196,7 +196,7 @@ class Trainer:
         self.epoch = 0
         self.steps_left: int | None = None  # set_remaining_steps: the steps before training ends, the last epoch short
         # a clock time (time.time()) after which an epoch takes no further step: a deadline holds even when the pace
-        # changes within an epoch (another job taking a core made one epoch 3-6x slower than the one before)
+        # changes within an epoch (with another job on one of 2 cores one epoch took 19-42 s of a 35 s budget)
         self.stop_at: float | None = None
         self.last_epoch_steps, self.last_epoch_train_seconds = 0, 0.0
         self.best_miou = float("-inf")
