@@ -10,6 +10,7 @@ import pandas as pd
 
 from searchseg.report.experiment import Experiment
 from searchseg.spaces.config import LOSS_PREFIX, is_loss_weight
+from searchseg.tracking.search_gain import search_gain
 from searchseg.tracking.status import FINISHED, Direction, TrialStatus
 
 
@@ -58,13 +59,9 @@ def final_training_rows(final: dict) -> dict[str, str]:
                            f"kept epoch {training['kept_epoch']}"}
     if "trial" not in choice:  # no search: nothing to compare with
         return rows
-    if choice.get("default_trial") == choice["trial"]:
-        rows["what the search added"] = "nothing: the default (first start configuration) was continued"
-    elif "default_trial" in choice:
-        rate = (choice.get("win_rates") or {}).get(choice["trial"], choice.get("over_default_win_rate"))  # or older
-        rows["what the search added"] = f"trial {choice['trial']} instead of the default's trial " \
-            f"{choice['default_trial']}" + (f", ahead of it on {rate:.0%} of validation resamples" if rate is not None
-                                            else "")
+    gain = search_gain(choice)
+    if gain:
+        rows["what the search added"] = gain
     return rows
 
 

@@ -55,6 +55,7 @@ from searchseg.spaces.space import (
 )
 from searchseg.tracking.files import load_trials, read_run
 from searchseg.tracking.optuna_study import StudyWriter
+from searchseg.tracking.search_gain import search_gain
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
@@ -815,32 +816,11 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
             return recent_counts(Path(folder))
 
     chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts)
-    if selection.default_trial:
-        echo(_gain_over_default(selection, {key: searched_config(result) for key, result in by_id.items()}))
+    gain = search_gain(selection.to_dict(), pooled=f"last {RECENT_EPOCHS} evaluations pooled; "
+                                                   f"{CLEARLY_BETTER_WIN_RATE:.0%} would be clear")
+    if gain:
+        echo(f"what the search added: {gain}")
     return by_id[chosen.trial_id], chosen.score, selection
-
-
-def _gain_over_default(selection: TrialChoice, configs: dict[str, dict]) -> str:
-    """What the search added over the space's default (its first start configuration), in one line."""
-    default = configs[selection.default_trial or selection.trial]
-    name = f"{default.get('arch', '?')}/{default.get('encoder', '?')}"
-    pooled = f"last {RECENT_EPOCHS} evaluations pooled; {CLEARLY_BETTER_WIN_RATE:.0%} would be clear"
-    if selection.trial == selection.default_trial:
-        rivals = ", ".join(f"{_named(configs[trial])} on {rate:.0%}" for trial, rate in selection.win_rates.items())
-        return f"what the search added: nothing; the default, {name} (the first start configuration), is " \
-               "continued: no trial beat it clearly on validation" + \
-               (f" (higher-scoring trials ahead of it on resamples: {rivals}; {pooled})" if rivals else "")
-    chosen = configs[selection.trial]
-    differs = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-                        for key, value in sorted(chosen.items()) if default.get(key) != value)
-    line = f"what the search added: {differs or 'another trial'} instead of the default {name}"
-    rate = selection.win_rates.get(selection.trial)
-    return line if rate is None else f"{line}, ahead of it on {rate:.0%} of validation resamples ({pooled})"
-
-
-def _named(config: dict) -> str:
-    lr = config.get("lr")
-    return f"{config.get('arch', '?')}/{config.get('encoder', '?')}" + (f" lr {lr:.2g}" if lr is not None else "")
 
 
 def _fit(options: SearchOptions, space: SearchSpace, fixed: dict, data: SegmentationData, resources: dict,

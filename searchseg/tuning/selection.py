@@ -11,8 +11,9 @@ epochs averages out the epoch-to-epoch swings of a trial whose learning rate is 
 measures how much a lead rests on a few of them. Of several trials that beat the default clearly, the best-scoring
 one is continued.
 
-The record keeps each compared trial's share of resamples on which it beat the default: what the search added
-over the default, and how sure validation is of it.
+The record keeps each compared trial's share of resamples on which it beat the default and the searched keys of
+the trials it names: what the search added over the default, and how sure validation is of it
+(``tracking.search_gain`` puts it in words for the run's output and the report).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class TrialChoice:
     trial: str
     default_trial: str | None = None  # the trial of the space's first start configuration, when it reported
     win_rates: dict[str, float] = field(default_factory=dict)  # over the default, of the trials compared with it
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # the searched keys of the trials named here
 
     def to_dict(self) -> dict[str, Any]:
         """The record kept in ``final/metrics.json`` (fields that do not apply left out)."""
@@ -98,11 +100,16 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     theirs = read_counts(default) if challengers and metric == "val_miou" else None
     if theirs is None:  # nothing scored higher, or nothing to resample: the ranking stands
         return best, TrialChoice("best_score" if challengers else "default_unless_clearly_beaten", best.trial_id,
-                                 default.trial_id)
+                                 default.trial_id, configs=_configs(best, default))
     win_rates = {}
     for challenger in challengers:
         ours = read_counts(challenger)
         if ours is not None and ours.shape == theirs.shape:
             win_rates[challenger.trial_id] = bootstrap_win_rate(ours, theirs)
     chosen = next((c for c in challengers if win_rates.get(c.trial_id, 0.0) >= CLEARLY_BETTER_WIN_RATE), default)
-    return chosen, TrialChoice("default_unless_clearly_beaten", chosen.trial_id, default.trial_id, win_rates)
+    return chosen, TrialChoice("default_unless_clearly_beaten", chosen.trial_id, default.trial_id, win_rates,
+                               _configs(chosen, default, *challengers))
+
+
+def _configs(*candidates: Candidate) -> dict[str, dict[str, Any]]:
+    return {candidate.trial_id: dict(candidate.config) for candidate in candidates}

@@ -106,13 +106,17 @@ def test_a_planned_runs_final_model_says_which_trial_it_continued_and_what_the_s
 
     continued = rows({"rule": "best_score", "trial": "a", "default_trial": "a"})
     assert continued == {"final model": "trial a, trained from epoch 12 to 51; kept epoch 51",
-                         "what the search added": "nothing: the default (first start configuration) was continued"}
+                         "what the search added": "nothing; the default, trial a (the first start configuration), is "
+                                                  "continued: no trial beat it clearly on validation"}
+    configs = {"a": {"arch": "unet", "encoder": "resnet18", "lr": 1e-3},
+               "b": {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}}
     other = rows({"rule": "default_unless_clearly_beaten", "trial": "b", "default_trial": "a",
-                  "win_rates": {"c": 0.99, "b": 0.97}})
-    assert other["what the search added"] == "trial b instead of the default's trial a, ahead of it on 97% of " \
-                                             "validation resamples"
+                  "win_rates": {"c": 0.99, "b": 0.97}, "configs": configs})
+    assert other["what the search added"] == "encoder resnet34 instead of the default unet/resnet18, ahead of it " \
+                                             "on 97% of validation resamples"  # the words the run printed
     older = rows({"rule": "best_score", "trial": "b", "default_trial": "a", "over_default_win_rate": 0.08})
-    assert older["what the search added"].endswith("ahead of it on 8% of validation resamples")  # before win_rates
+    assert older["what the search added"] == "trial b instead of the default trial a, ahead of it on 8% of " \
+                                             "validation resamples"  # before win_rates and configs were kept
     assert "what the search added" not in rows({"rule": "best_score", "trial": "b"})  # the default never reported
     assert T.final_training_rows({"final_training": {"rule": "retrain_best"}}) == {}
     assert rows({}) == {"final model": "the default configuration, no search, trained from epoch 12 to 51; kept "

@@ -3,7 +3,7 @@ import pytest
 
 from searchseg.layout import CheckpointLayout
 from searchseg.training.metrics import counts_from_confusions
-from searchseg.tuning.selection import Candidate, TrialChoice, choose_trial, is_start, recent_counts
+from searchseg.tuning.selection import Candidate, choose_trial, is_start, recent_counts
 from tests.conftest import image_counts
 
 STARTS = [{"arch": "unet", "encoder": "resnet18", "lr": 1e-3}, {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}]
@@ -33,8 +33,11 @@ def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_mio
 def test_another_trial_replaces_the_default_only_when_it_beats_it_clearly():
     chosen, record, read = choose(CLEARLY_BETTER)
     assert chosen == "sampled"
+    configs = record.pop("configs")
     assert record == {"rule": "default_unless_clearly_beaten", "trial": "sampled", "default_trial": "start18",
                       "win_rates": {"sampled": 1.0, "start34": 0.0}}  # tied counts: never ahead
+    assert configs == {"sampled": {"arch": "segformer", "encoder": "mit_b0", "lr": 6e-4},
+                       "start18": {**STARTS[0], "loss.ce": 1.0}, "start34": STARTS[1]}  # the trials it names
     assert sorted(read) == ["sampled", "start18", "start34"]  # the default and the two trials above it, once each
 
     chosen, record, _ = choose(ONE_LUCKY_IMAGE)
@@ -61,7 +64,7 @@ def test_a_default_with_the_best_score_is_continued_without_reading_checkpoints(
     chosen, record = choose_trial(candidates, STARTS, "val_miou", "max", lambda c: read.append(c) or START_LEVEL)
     assert chosen.trial_id == "start18" and read == []
     assert record.to_dict() == {"rule": "default_unless_clearly_beaten", "trial": "start18",
-                                "default_trial": "start18"}
+                                "default_trial": "start18", "configs": {"start18": STARTS[0]}}
 
 
 def test_the_best_score_stands_without_a_default_trial_its_counts_or_mIoU():
@@ -99,27 +102,6 @@ def test_a_checkpoint_written_before_the_counts_is_read_from_its_confusion_matri
     np.save(CheckpointLayout(tmp_path).confusions, confusions)
     assert recent_counts(tmp_path).tolist() == [[[50, 30], [50, 50], [70, 30]], [[48, 40], [50, 50], [58, 42]]]
     assert (recent_counts(tmp_path) == counts_from_confusions(confusions).sum(0)).all()
-
-
-def test_what_the_search_added_names_the_change_and_how_sure_validation_is_of_it():
-    from searchseg.tuning.search import _gain_over_default
-
-    configs = {"d": {"arch": "unet", "encoder": "resnet18", "lr": 1e-3},
-               "r34": {"arch": "unet", "encoder": "resnet34", "lr": 1e-3},
-               "s": {"arch": "fpn", "encoder": "resnet18", "lr": 1e-3}}
-    replaced = TrialChoice("default_unless_clearly_beaten", "s", "d", {"s": 0.97, "r34": 0.6})
-    assert _gain_over_default(replaced, configs) == (
-        "what the search added: arch fpn instead of the default unet/resnet18, ahead of it on 97% of validation "
-        "resamples (last 3 evaluations pooled; 95% would be clear)")
-    kept = TrialChoice("default_unless_clearly_beaten", "d", "d", {"r34": 0.6})
-    assert _gain_over_default(kept, configs) == (
-        "what the search added: nothing; the default, unet/resnet18 (the first start configuration), is continued: "
-        "no trial beat it clearly on validation (higher-scoring trials ahead of it on resamples: unet/resnet34 lr "
-        "0.001 on 60%; last 3 evaluations pooled; 95% would be clear)")
-    assert _gain_over_default(TrialChoice("default_unless_clearly_beaten", "d", "d"), configs).endswith(
-        "no trial beat it clearly on validation")
-    assert _gain_over_default(TrialChoice("best_score", "s", "d"), configs) == \
-        "what the search added: arch fpn instead of the default unet/resnet18"  # no counts to resample
 
 
 def test_only_the_two_best_scoring_trials_above_the_default_are_read_and_compared():
