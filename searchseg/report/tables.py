@@ -10,7 +10,7 @@ import pandas as pd
 
 from searchseg.report.experiment import Experiment
 from searchseg.spaces.config import LOSS_PREFIX, is_loss_weight
-from searchseg.tracking.search_gain import search_gain
+from searchseg.tracking.search_gain import search_gain, trial_name
 from searchseg.tracking.status import FINISHED, Direction, TrialStatus
 
 
@@ -54,7 +54,10 @@ def final_training_rows(final: dict) -> dict[str, str]:
     if training.get("rule") != "continue_best":
         return {}
     choice = training.get("trial_choice") or {}
-    origin = f"trial {choice['trial']}" if "trial" in choice else "the default configuration, no search"
+    origin = "the default configuration, no search"
+    if "trial" in choice:
+        name = trial_name(choice["trial"], choice.get("configs") or {})
+        origin = f"trial {choice['trial']}" + (f" ({name})" if name else "")
     rows = {"final model": f"{origin}, trained from epoch {training['start_epoch']} to {training['epochs_run']}; "
                            f"kept epoch {training['kept_epoch']}"}
     if "trial" not in choice:  # no search: nothing to compare with

@@ -24,7 +24,8 @@ def search_gain(choice: dict[str, Any], pooled: str = "") -> str | None:
                "clearly on validation"
         if not rates:
             return line
-        rivals = ", ".join(f"{_named(trial, configs)} on {rate:.0%}" for trial, rate in rates.items())
+        rivals = ", ".join(f"{trial_name(trial, configs) or 'trial ' + trial} on {rate:.0%}"
+                           for trial, rate in rates.items())
         return f"{line} (higher-scoring trials ahead of it on resamples: {rivals}" + (f"; {pooled})" if pooled else ")")
     chosen = configs.get(choice["trial"])
     differs = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
@@ -37,9 +38,10 @@ def search_gain(choice: dict[str, Any], pooled: str = "") -> str | None:
     return f"{line}, ahead of it on {rate:.0%} of validation resamples" + (f" ({pooled})" if pooled else "")
 
 
-def _named(trial: str, configs: dict[str, dict]) -> str:
+def trial_name(trial: str, configs: dict[str, dict]) -> str | None:
+    """A trial by its architecture, encoder and learning rate; None where its config is not known."""
     config = configs.get(trial)
     if config is None:
-        return f"trial {trial}"
+        return None
     lr = config.get("lr")
     return f"{config.get('arch', '?')}/{config.get('encoder', '?')}" + (f" lr {lr:.2g}" if lr is not None else "")

@@ -112,6 +112,7 @@ def test_a_planned_runs_final_model_says_which_trial_it_continued_and_what_the_s
                "b": {"arch": "unet", "encoder": "resnet34", "lr": 1e-3}}
     other = rows({"rule": "default_unless_clearly_beaten", "trial": "b", "default_trial": "a",
                   "win_rates": {"c": 0.99, "b": 0.97}, "configs": configs})
+    assert other["final model"] == "trial b (unet/resnet34 lr 0.001), trained from epoch 12 to 51; kept epoch 51"
     assert other["what the search added"] == "encoder resnet34 instead of the default unet/resnet18, ahead of it " \
                                              "on 97% of validation resamples"  # the words the run printed
     older = rows({"rule": "best_score", "trial": "b", "default_trial": "a", "over_default_win_rate": 0.08})
