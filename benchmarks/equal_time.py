@@ -221,6 +221,32 @@ def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
     return rows
 
 
+def lacking_no_search(rows: list[dict], names: list[str], budgets: list[float], seeds: range) -> list[dict]:
+    """The ``--holdout --search-only`` rows of the bundled space for these datasets, budgets and seeds, which have
+    no no-search arm: ``--pair-no-search`` runs it afterwards on the same check split (carved by the seed alone),
+    so a search arm measured earlier gets its pair without being run again."""
+    return [row for row in rows if row.get("holdout") and "no_search" not in row and "space" not in row
+            and row["dataset"] in names and row["budget"] in budgets and row["seed"] in seeds]
+
+
+def pair_no_search(rows: list[dict], names: list[str], budgets: list[float], seeds: range, results: Path,
+                   on_row=lambda rows: None) -> None:
+    """Run the no-search arm for ``lacking_no_search`` rows and add it to each row (its own commit and start
+    inside it, as it ran later than the search arm); ``on_row(rows)`` after each."""
+    for name, dataset in available(names):
+        wanted = lacking_no_search(rows, [name], budgets, seeds)
+        data = decoded(dataset) if wanted else None
+        for row in wanted:
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            label = f"{name}-{row['budget']:g}-{row['seed']}-no-search"
+            used = holdout_dataset(name, dataset, data, row["seed"], results / f"check-{name}-{row['seed']}")
+            default = searchseg_run(used, row["budget"], row["seed"], results, label, search=False)
+            row["no_search"] = {**default, "commit": commit(), "started": started}
+            on_row(rows)
+            print(f"{name} T={row['budget']:g} seed {row['seed']}: searchseg {row['searchseg']['test_miou']:.4f} "
+                  f"(earlier) | no search {default['test_miou']:.4f} in {default['seconds']:.1f} s", flush=True)
+
+
 def paired_difference(group: list[dict], other: str) -> tuple[float, float, str]:
     """Mean and spread (population sd) of searchseg - ``other`` over the seeds, and the verdict."""
     return paired_verdict([r["searchseg"]["test_miou"] - r[other]["test_miou"] for r in group])
@@ -408,6 +434,9 @@ def main() -> None:
     parser.add_argument("--holdout", action="store_true",
                         help="the searchseg arms (no recipe) with a check split carved from the training images as "
                              "their test split, the real test images left out: to decide a rule without test scores")
+    parser.add_argument("--pair-no-search", action="store_true",
+                        help="run only the no-search arm of the --holdout --search-only rows in OUTPUT (these "
+                             "datasets, budgets and seeds), on the same check split, and add it to each row")
     args = parser.parse_args()
     if args.holdout and set(args.datasets) - set(CHECK_GROUP):
         parser.error(f"--holdout carves its check split from {', '.join(CHECK_GROUP)} only")
@@ -417,6 +446,11 @@ def main() -> None:
         atomic_write_text(args.output, json.dumps(previous + rows, indent=1))
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.pair_no_search:
+        with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
+            pair_no_search(previous, args.datasets, args.budget, seeds, Path(folder), lambda rows: save([]))
+        print(holdout_table(previous))
+        return
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
         rows = compare(args.datasets, args.budget, seeds, Path(folder), save, args.space, args.search_only,
                        args.holdout)

@@ -94,6 +94,17 @@ def test_the_holdout_table_compares_the_kept_model_with_the_last_epoch_on_the_ch
     assert "- d 300 s, 3 seeds: search - no search on the check split +0.013 ± 0.029 tie" in text
 
 
+def test_pairing_no_search_later_takes_only_check_split_search_rows_that_lack_it():
+    def row(seed, budget=900.0, **extra):
+        return {"dataset": "dubai_aerial", "budget": budget, "seed": seed, "searchseg": {}, **extra}
+
+    rows = [row(6, holdout=True), row(7, holdout=True, no_search={}), row(8), row(9, holdout=True, space="v.yaml"),
+            row(10, budget=300.0, holdout=True), row(11, holdout=True), row(12, holdout=True)]
+    wanted = equal_time.lacking_no_search(rows, ["dubai_aerial"], [900.0], range(6, 12))
+    assert [r["seed"] for r in wanted] == [6, 11]  # paired already, test split, a variant, another T, other seeds out
+    assert not equal_time.lacking_no_search(rows, ["chase_db1"], [900.0], range(6, 12))
+
+
 @pytest.mark.slow
 def test_python_m_benchmarks_runs_a_cheap_row_and_writes_it_when_it_finishes(tmp_path):
     output = tmp_path / "RESULTS.md"
