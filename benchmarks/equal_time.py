@@ -235,7 +235,9 @@ def pair_no_search(rows: list[dict], names: list[str], budgets: list[float], see
     inside it, as it ran later than the search arm); ``on_row(rows)`` after each."""
     for name, dataset in available(names):
         wanted = lacking_no_search(rows, [name], budgets, seeds)
-        data = decoded(dataset) if wanted else None
+        if not wanted:
+            continue  # nothing to pair: the dataset is not decoded
+        data = decoded(dataset)
         for row in wanted:
             started = time.strftime("%Y-%m-%d %H:%M:%S")
             label = f"{name}-{row['budget']:g}-{row['seed']}-no-search"
