@@ -86,6 +86,12 @@ class SegmentationData:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def independent_groups(self, split: str) -> list[str]:
+        """A group per image of ``split``, images of one group not independent of each other: the folder the
+        split kept together (``group_by: folder``), else the image itself. What validation resampling draws."""
+        by_folder = self.decoded_with.get("group_by") == "folder"
+        return [self.groups[i] if by_folder and self.groups[i] else self.names[i] for i in self.splits[split]]
+
     @property
     def fingerprint(self) -> str:
         """Hash of the decoded arrays and split: equal fingerprints mean trials saw identical data."""

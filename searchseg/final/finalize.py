@@ -125,10 +125,10 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
 
     The final model is the last epoch's state, its learning rate annealed to zero at the deadline, unless the
     trial's own state scores higher on validation beyond resampling noise (``CLEARLY_BETTER_WIN_RATE`` of
-    bootstrap resamples of the validation images): never clearly worse than what the search trained. The epoch with
-    the best validation score is not picked: on small validation splits that score is noisy while the learning
-    rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded, for
-    comparison only). ``step_seconds``, the plan's estimate of one optimizer step on all resources, sizes the
+    bootstrap resamples of the validation images' independent groups): never clearly worse than what the search
+    trained. The epoch with the best validation score is not picked: on small validation splits that score is
+    noisy while the learning rate is high, and the noisiest peak is the one picked (it is evaluated on the test
+    split and recorded, for comparison only). ``step_seconds``, the plan's estimate of one optimizer step on all resources, sizes the
     training until its first epoch is measured; after every epoch the run re-plans the steps left before the
     deadline from the pace measured so far (``FinalPace``), the last epoch shorter than the others where a whole
     one would not fit. When even the first epoch is longer than the time left, it is shortened to fit. With no
@@ -305,7 +305,7 @@ def _keep_last_unless_trial_clearly_better(trainer: Trainer, start: dict, last: 
         test[name] = trainer.evaluate("test")[1]
     if "last" not in candidates:  # the deadline passed before the first epoch: nothing else to keep
         return start, 1.0, test
-    win_rate = bootstrap_win_rate(counts["trial"], counts["last"])
+    win_rate = bootstrap_win_rate(counts["trial"], counts["last"], trainer.data.independent_groups("val"))
     kept = start if win_rate >= CLEARLY_BETTER_WIN_RATE else last
     trainer.model.load_state_dict(kept["model"])
     return kept, win_rate, test

@@ -111,18 +111,42 @@ def miou_of_counts(counts: np.ndarray) -> np.ndarray:
 # A challenger beats an incumbent "beyond resampling noise" when it wins at least this share of the resamples:
 # the rule for which trial a search continues and for which state of the final training is kept.
 CLEARLY_BETTER_WIN_RATE = 0.95
+# The fewest independent validation groups on which one model can be shown clearly better than another: with G
+# groups, a challenger ahead on every one of them is still what a coin flip per group gives with probability
+# 2**-G (a sign test), above 1 - CLEARLY_BETTER_WIN_RATE for G <= 4. Resampling fewer groups cannot know more.
+MIN_INDEPENDENT_GROUPS = math.ceil(math.log2(1 / (1 - CLEARLY_BETTER_WIN_RATE)))
 
 
-def bootstrap_win_rate(challenger: np.ndarray, incumbent: np.ndarray, rounds: int = 2000, seed: int = 0) -> float:
+def counts_per_group(counts: np.ndarray, groups: list[str]) -> np.ndarray:
+    """Per-image class counts ``(N, 3, C)`` summed over the images of each group: ``(G, 3, C)``, groups in the
+    order they first occur."""
+    if len(groups) != len(counts):
+        raise ValueError(f"need a group for each of the {len(counts)} images, got {len(groups)}")
+    position = {group: index for index, group in enumerate(dict.fromkeys(groups))}
+    summed = np.zeros((len(position), *counts.shape[1:]), dtype=counts.dtype)
+    np.add.at(summed, [position[group] for group in groups], counts)
+    return summed
+
+
+def bootstrap_win_rate(challenger: np.ndarray, incumbent: np.ndarray, groups: list[str] | None = None,
+                       rounds: int = 2000, seed: int = 0) -> float:
     """Share of bootstrap resamples of the images on which ``challenger`` scores a higher mIoU than
     ``incumbent``: both drawn with the same images, given as per-image class counts ``(N, 3, C)``.
 
     How far a difference in mIoU over a few validation images is from resampling noise: 0.5 is a coin flip.
+    With ``groups`` (one per image), images of one group are drawn together: crops of one tile, frames of one
+    video or slices of one scan are not independent evidence, and resampling them one by one overstates how
+    sure the comparison is. With fewer than ``MIN_INDEPENDENT_GROUPS`` groups (or images) nothing can be shown:
+    0.0.
     """
     if challenger.shape != incumbent.shape or not len(challenger):
         raise ValueError(f"need class counts of the same images, got {challenger.shape} and {incumbent.shape}")
-    images = len(challenger)  # how often each image is drawn in each resample
-    counts = np.random.default_rng(seed).multinomial(images, np.full(images, 1 / images), size=rounds).astype(float)
+    if groups is not None:
+        challenger, incumbent = counts_per_group(challenger, groups), counts_per_group(incumbent, groups)
+    units = len(challenger)
+    if units < MIN_INDEPENDENT_GROUPS:
+        return 0.0
+    counts = np.random.default_rng(seed).multinomial(units, np.full(units, 1 / units), size=rounds).astype(float)
     flat = challenger.shape[1] * challenger.shape[2]
     resampled = [(counts @ m.reshape(len(m), flat)).reshape(rounds, *m.shape[1:]) for m in (challenger, incumbent)]
     return float(np.mean(miou_of_counts(resampled[0]) > miou_of_counts(resampled[1])))

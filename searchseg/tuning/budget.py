@@ -18,6 +18,7 @@ from pathlib import Path
 from searchseg.errors import UserError
 from searchseg.options import format_duration
 from searchseg.spaces.space import asha_rungs
+from searchseg.training.metrics import MIN_INDEPENDENT_GROUPS
 
 # Below this many optimizer steps a trial's validation score says little about where it will end up: the
 # first steps mostly move BatchNorm statistics and the output bias. A judgement, not yet a measurement.
@@ -64,6 +65,7 @@ class Costs:
     spent_seconds: float  # already gone: data check, decoding, Ray start, these measurements
     start_step_seconds: float = 0.0  # mean over the start configurations' models, which always run first
     checkpoint_seconds: float = 0.0  # writing a trial's checkpoint, which it does after every epoch
+    val_groups: int | None = None  # independent groups of validation images (None: not counted)
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     least ``MIN_RUNG_STEPS`` steps; when even one rung of that length does not fit every trial, fewer trials
     run (the start configurations first). When not even two trials can reach such a rung, there is nothing to
     compare: the plan has no search (``samples == 0``) and all of it goes to training the first start
-    configuration with every resource, which is what a user would do with so little time.
+    configuration with every resource, which is what a user would do with so little time. The same holds when the
+    validation split has fewer than ``MIN_INDEPENDENT_GROUPS`` independent groups (``costs.val_groups``): no trial
+    could be told apart from the default there.
 
     ``max_samples`` and ``max_trial_epochs`` (``--samples``, ``--epochs``) are limits inside the plan: fewer or
     shorter trials than the budget affords, their unused seconds handed to the final model. ``max_samples`` 0 or 1
@@ -172,12 +176,10 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     search = _SearchCapacity(search_seconds, costs.concurrency, step_seconds, reduction_factor)
     samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(search.steps(4) / MIN_RUNG_STEPS)))
     samples, rungs, grace_steps = search.most_trials(min(samples, MAX_SAMPLES if max_samples is None else max_samples))
-    if samples < 2:
-        reason = ("--samples limits the search to one trial or none" if max_samples is not None and max_samples < 2
-                  else f"the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them")
+    reason = _no_search_reason(samples, max_samples, costs.val_groups)
+    if reason:
         samples, rungs, grace_epochs, search_seconds, final_seconds = 0, 1, 0, 0.0, left
     else:
-        reason = ""
         grace_epochs = max(1, int(grace_steps // epoch_steps))
         if grace_epochs * epoch_steps < MIN_RUNG_STEPS or grace_steps < epoch_steps:
             # too little for the planned epochs to make a whole first rung: that rung is one longer epoch
@@ -200,6 +202,21 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
         final_step_seconds={model: _epoch_seconds(seconds, epoch_steps, costs) / epoch_steps / costs.final_speedup
                             for model, seconds in costs.step_seconds.items()},
     )
+
+
+def _no_search_reason(samples: int, max_samples: int | None, val_groups: int | None) -> str:
+    """Why the plan does not search, or "" when it does. A search that validation cannot rank only takes time from
+    the final model: on one tile's crops a trial ahead of the default is as often ahead by chance
+    (benchmarks/RESULTS.md row 6), so below ``MIN_INDEPENDENT_GROUPS`` the default trains for the whole budget."""
+    if max_samples is not None and max_samples < 2:
+        return "--samples limits the search to one trial or none"
+    if val_groups is not None and val_groups < MIN_INDEPENDENT_GROUPS:
+        return (f"validation has {val_groups} independent group(s) of images (with group_by folder a folder is "
+                f"one); telling two trials apart beyond noise needs {MIN_INDEPENDENT_GROUPS}: raise val_fraction "
+                "or add data to search")
+    if samples < 2:
+        return f"the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them"
+    return ""
 
 
 def _epoch_seconds(step_seconds: float, epoch_steps: int, costs: Costs) -> float:

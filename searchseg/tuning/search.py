@@ -493,7 +493,8 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
     echo(f"seconds per step with one trial's share, {len(measured)} models (timed in "
          f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
     return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
-                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0, checkpoint_seconds=checkpoint)
+                 start_step_seconds=sum(starts) / len(starts) if starts else 0.0, checkpoint_seconds=checkpoint,
+                 val_groups=len(set(data.independent_groups("val"))))
 
 
 def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,
@@ -603,7 +604,8 @@ def _run_search(options: SearchOptions, echo, started_at: float) -> SearchOutcom
         writer.on_experiment_end(trials=[])  # an empty trials.csv: the report shows there was no search
     if not finished and plan is None:
         raise UserError(f"no trial of {name} reported {settings.metric}; see {layout.trials}")
-    best, best_config, best_value, selection = _best_trial(finished, grid, space, fixed, plan, searching, echo)
+    best, best_config, best_value, selection = _best_trial(finished, grid, space, fixed, plan, searching,
+                                                           data.independent_groups("val"), echo)
     best_config.save(layout.best_config)
     best_state = _best_state(best, experiment_dir)
     if searching:
@@ -746,9 +748,10 @@ def _finished_results(results: list[tune.Result], settings: SearchSettings, expe
 
 
 def _best_trial(finished: list[tune.Result], grid: tune.ResultGrid | None, space: SearchSpace, fixed: dict,
-                plan: BudgetPlan | None, searching: bool, echo
+                plan: BudgetPlan | None, searching: bool, val_groups: list[str], echo
                 ) -> tuple[tune.Result | None, TrialConfig, float, TrialChoice | None]:
-    """(the trial the final model starts from, its config, its score, how a planned run chose it)."""
+    """(the trial the final model starts from, its config, its score, how a planned run chose it); ``val_groups``,
+    one per validation image, are what a planned run's choice resamples."""
     settings = space.settings
     if not finished:  # no search, or too tight for one trial's first epoch: the final model starts from scratch
         config = merged_config(fixed, first_configuration(space))
@@ -761,7 +764,7 @@ def _best_trial(finished: list[tune.Result], grid: tune.ResultGrid | None, space
         best = _best_result(finished, settings.metric, settings.mode) if settings.max_latency_ms is not None else \
             grid.get_best_result(metric=settings.metric, mode=settings.mode, scope="all")
         return best, merged_config(fixed, best.config or {}), _best_score(best, settings.metric, settings.mode), None
-    best, value, selection = _trial_to_continue(finished, space, echo)
+    best, value, selection = _trial_to_continue(finished, space, val_groups, echo)
     return best, merged_config(fixed, best.config or {}), value, selection
 
 
@@ -799,7 +802,7 @@ def searched_config(result: tune.Result) -> dict:
     return trial_config_from_tune(result.config or {})
 
 
-def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
+def _trial_to_continue(finished: list[tune.Result], space: SearchSpace, val_groups: list[str],
                        echo=print) -> tuple[tune.Result, float, TrialChoice]:
     """The budgeted search's trial for the final model (``selection.choose_trial``), its best score and the
     record of the choice."""
@@ -815,7 +818,7 @@ def _trial_to_continue(finished: list[tune.Result], space: SearchSpace,
         with candidate.checkpoint.as_directory() as folder:
             return recent_counts(Path(folder))
 
-    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts)
+    chosen, selection = choose_trial(candidates, space.start, metric, mode, read_counts, val_groups)
     gain = search_gain(selection.to_dict(), pooled=f"last {RECENT_EPOCHS} evaluations pooled; "
                                                    f"{CLEARLY_BETTER_WIN_RATE:.0%} would be clear")
     if gain:

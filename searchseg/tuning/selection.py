@@ -6,7 +6,8 @@ scores is the most inflated one (the winner's curse): on 9 validation images a s
 kept improving. A space's first ``start:`` configuration is its default (what a run without a search trains), so
 the final model continues the default's trial unless another trial, start configuration or TPE sample, beats it
 clearly: its validation predictions, pooled over its last ``RECENT_EPOCHS`` evaluations, score a higher mIoU than
-the default's on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples of the validation images. Pooling over
+the default's on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples of the validation images (of their
+independent groups: a tile's crops are drawn together). Pooling over
 epochs averages out the epoch-to-epoch swings of a trial whose learning rate is still high; resampling images
 measures how much a lead rests on a few of them. Of several trials that beat the default clearly, the best-scoring
 one is continued.
@@ -80,14 +81,15 @@ def recent_counts(checkpoint_folder: Path) -> np.ndarray | None:
 
 
 def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str, mode: str,
-                 read_counts: Callable[[Candidate], np.ndarray | None]) -> tuple[Candidate, TrialChoice]:
+                 read_counts: Callable[[Candidate], np.ndarray | None],
+                 groups: list[str] | None = None) -> tuple[Candidate, TrialChoice]:
     """The trial to continue, and a record of the choice (for the final model's ``metrics.json``).
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
     mIoU, so with another ``metric`` the best score is taken as it is. ``read_counts`` gives a trial's
     pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called for the default and
     the ``MAX_CHALLENGERS`` best-scoring trials above it at most, as a checkpoint on remote storage is fetched to
-    be read.
+    be read. ``groups`` (one per validation image) are resampled whole (``bootstrap_win_rate``).
     """
     if not candidates:
         raise ValueError("no trial to choose from")
@@ -105,7 +107,7 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
     for challenger in challengers:
         ours = read_counts(challenger)
         if ours is not None and ours.shape == theirs.shape:
-            win_rates[challenger.trial_id] = bootstrap_win_rate(ours, theirs)
+            win_rates[challenger.trial_id] = bootstrap_win_rate(ours, theirs, groups)
     chosen = next((c for c in challengers if win_rates.get(c.trial_id, 0.0) >= CLEARLY_BETTER_WIN_RATE), default)
     return chosen, TrialChoice("default_unless_clearly_beaten", chosen.trial_id, default.trial_id, win_rates,
                                _configs(chosen, default, *challengers))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -118,8 +119,11 @@ def test_continuing_trains_on_until_the_deadline_and_keeps_its_last_epoch_unless
     assert (tmp_path / "final" / "curves.csv").is_file() and len(list((tmp_path / "final" / "overlays").iterdir()))
 
 
-def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
-    data = tiny_data(count=16)
+@pytest.mark.parametrize("one_tile", [False, True])
+def test_continuing_never_hands_back_a_model_worse_than_the_trial_where_validation_can_show_it(tmp_path, one_tile):
+    data = tiny_data(count=20)  # 5 validation images: the fewest on which the trial can be shown clearly better
+    if one_tile:  # the same images as crops of one tile: one independent group, on which nothing can be shown
+        data = dataclasses.replace(data, groups=["Tile 1"] * 20, decoded_with={"group_by": "folder"})
     trial = stopped_trial(tmp_path, data, epochs_run=8)  # a trained trial: val mIoU about 0.95
     _, trial_test = trial.evaluate("test")
     train = data.splits["train"]
@@ -128,8 +132,12 @@ def test_continuing_never_hands_back_a_model_worse_than_the_trial(tmp_path):
                             overlays=0, progress=False, echo=lambda *_: None)
     rule = summary.final_training
     assert rule["epochs_run"] > rule["start_epoch"]  # it did train, and it got worse on validation
+    assert rule["last_test_miou"] < rule["trial_test_miou"]
+    if one_tile:
+        assert rule["trial_win_rate"] == 0.0 and rule["kept_epoch"] == rule["epochs_run"]
+        return
     assert rule["kept_epoch"] == rule["start_epoch"] and rule["kept_val_miou"] == rule["start_val_miou"]
-    assert rule["trial_win_rate"] >= 0.95 and rule["last_test_miou"] < rule["trial_test_miou"]
+    assert rule["trial_win_rate"] >= 0.95
     assert summary.test_miou == pytest.approx(trial_test["miou"], abs=1e-6)
 
 

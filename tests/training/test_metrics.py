@@ -5,12 +5,14 @@ import pytest
 import torch
 
 from searchseg.training.metrics import (
+    MIN_INDEPENDENT_GROUPS,
     PREDICTED,
     TARGET,
     SegmentationMetrics,
     bootstrap_win_rate,
     class_counts_per_image,
     counts_from_confusions,
+    counts_per_group,
     miou_of_counts,
     predict_labels,
 )
@@ -69,6 +71,31 @@ def test_a_clearly_better_model_wins_nearly_every_resample_and_a_lead_of_one_ima
     slightly_worse_elsewhere = image_counts([21, 23, 26, 22, 25, 24, 21, 23, 21])
     assert miou_of_counts(one_lucky_image.sum(0)) > miou_of_counts(slightly_worse_elsewhere.sum(0))
     assert 0.3 < bootstrap_win_rate(one_lucky_image, slightly_worse_elsewhere) < 0.95
+
+
+def test_crops_of_one_group_are_resampled_together_and_fewer_groups_than_a_sign_test_needs_show_nothing():
+    better = image_counts([40, 41, 45, 44, 40, 42, 43, 41, 44])
+    worse = image_counts([20, 22, 25, 21, 24, 23, 20, 22, 21])
+    assert MIN_INDEPENDENT_GROUPS == 5  # 2**-5 = 3 % is the first sign test below the 5 % a 0.95 win rate leaves
+    assert bootstrap_win_rate(better, worse, groups=[f"crop{i}" for i in range(9)]) == 1.0
+    assert bootstrap_win_rate(better, worse, groups=["tile 1"] * 9) == 0.0  # one tile: ahead on it, nothing shown
+    assert bootstrap_win_rate(better[:4], worse[:4]) == 0.0
+    five_tiles = ["a", "a", "b", "b", "c", "c", "d", "e", "e"]
+    assert bootstrap_win_rate(better, worse, groups=five_tiles) == 1.0
+    # a lead resting on one tile: resampled by crop it looks clear, resampled by tile it does not
+    one_lucky_tile = image_counts([45, 45, 45, 45, 45, 20, 21, 22, 21])
+    slightly_worse = image_counts([20, 20, 20, 20, 20, 24, 25, 26, 25])
+    tiles = ["a"] * 5 + ["b", "c", "d", "e"]
+    assert bootstrap_win_rate(one_lucky_tile, slightly_worse) > 0.95
+    assert bootstrap_win_rate(one_lucky_tile, slightly_worse, groups=tiles) < 0.95
+
+
+def test_counts_per_group_sum_the_images_of_each_group_in_first_seen_order():
+    counts = image_counts([1, 2, 3, 4])
+    summed = counts_per_group(counts, ["b", "a", "b", "a"])
+    assert (summed[0] == counts[0] + counts[2]).all() and (summed[1] == counts[1] + counts[3]).all()
+    with pytest.raises(ValueError, match="a group for each"):
+        counts_per_group(counts, ["a"])
 
 
 def test_the_win_rate_needs_the_same_images():

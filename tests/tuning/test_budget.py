@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from searchseg.errors import UserError
+from searchseg.training.metrics import MIN_INDEPENDENT_GROUPS
 from searchseg.tuning.budget import MIN_RUNG_STEPS, BudgetPlan, Costs, plan_budget
 
 
@@ -133,3 +136,14 @@ def test_the_final_training_plans_its_first_epoch_from_the_continued_models_own_
     saved = BudgetPlan(**{**plan.to_dict(), "final_step_seconds": {}})  # run.json written before they were kept
     assert saved.final_step_estimate("unet", "resnet18") == pytest.approx(
         plan.final_seconds / (plan.final_epochs * plan.epoch_steps))
+
+
+def test_a_validation_split_too_small_to_rank_trials_is_not_searched_and_the_plan_says_why():
+    ranked = plan_budget(600, costs(), start_configs=2)
+    assert ranked.samples >= 2
+    for groups in (1, MIN_INDEPENDENT_GROUPS - 1):
+        plan = plan_budget(600, replace(costs(), val_groups=groups), start_configs=2)
+        assert plan.samples == 0 and plan.search_seconds == 0 and plan.final_seconds > ranked.final_seconds
+        assert f"validation has {groups} independent group(s)" in plan.no_search_reason
+        assert "raise val_fraction" in "\n".join(plan.describe(2, "12:00:00"))
+    assert plan_budget(600, replace(costs(), val_groups=MIN_INDEPENDENT_GROUPS), start_configs=2).samples >= 2

@@ -14,7 +14,8 @@ CLEARLY_BETTER = image_counts([44, 45, 46, 43, 45, 44, 46, 45, 44])
 ONE_LUCKY_IMAGE = image_counts([29, 31, 32, 29, 31, 30, 31, 28, 50])
 
 
-def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_miou", second_start=START_LEVEL):
+def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_miou", second_start=START_LEVEL,
+           groups=None):
     candidates = [Candidate("start18", {**STARTS[0], "loss.ce": 1.0}, start_score, "start18"),
                   Candidate("start34", STARTS[1], start_score + 0.02, "start34"),
                   Candidate("sampled", {"arch": "segformer", "encoder": "mit_b0", "lr": 6e-4}, sampled_score,
@@ -26,7 +27,7 @@ def choose(sampled_counts, sampled_score=0.60, start_score=0.55, metric="val_mio
         read.append(candidate.trial_id)
         return pooled[candidate.checkpoint]
 
-    chosen, record = choose_trial(candidates, STARTS, metric, "max", read_counts)
+    chosen, record = choose_trial(candidates, STARTS, metric, "max", read_counts, groups)
     return chosen.trial_id, record.to_dict(), read
 
 
@@ -42,6 +43,13 @@ def test_another_trial_replaces_the_default_only_when_it_beats_it_clearly():
 
     chosen, record, _ = choose(ONE_LUCKY_IMAGE)
     assert chosen == "start18" and 0.3 < record["win_rates"]["sampled"] < 0.95
+
+
+def test_a_trial_ahead_on_every_crop_of_one_tile_does_not_replace_the_default():
+    chosen, record, _ = choose(CLEARLY_BETTER, groups=["Tile 1"] * 9)
+    assert chosen == "start18" and record["win_rates"] == {"sampled": 0.0, "start34": 0.0}
+    chosen, _, _ = choose(CLEARLY_BETTER, groups=["a", "a", "b", "b", "c", "c", "d", "d", "e"])  # five tiles
+    assert chosen == "sampled"
 
 
 def test_the_second_start_configuration_scoring_higher_within_validations_noise_does_not_replace_the_default():

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import as_space
+from searchseg.tuning.budget import Costs
+from searchseg.tuning.search import measure_costs
 from searchseg.tuning.timing import model_step_seconds, step_seconds, time_steps
 from tests.conftest import tiny_data
 
@@ -31,3 +36,19 @@ def test_known_timings_are_kept_and_only_the_missing_ones_are_measured():
     seconds = model_step_seconds(BASE, models, tiny_data(), threads=1, known={("unet", "resnet18"): 123.0})
     assert seconds["unet/resnet18"] == 123.0
     assert 0 < seconds["fpn/resnet18"] < 10  # measured, not predicted from the made-up 123 s
+
+
+def test_the_costs_a_plan_is_built_from_count_the_independent_groups_of_the_validation_split():
+    space = as_space({"fixed": {"image_size": 64, "batch_size": 2, "augment": "none", "arch": "unet",
+                                "encoder": "resnet18", "encoder_weights": "none"},
+                      "params": {"lr": {"loguniform": [1.0e-4, 1.0e-2]}}})
+    known = Costs({"unet/resnet18": 1.0}, 1.5, 1, 1, 1, 0.0)  # nothing left to time
+
+    def val_groups(data) -> int | None:
+        return measure_costs(space, {}, data, {"cpu": 1, "gpu": 0}, (2.0, 0.0), [("unet", "resnet18")],
+                             known=known, echo=lambda *_: None).val_groups
+
+    images = tiny_data(count=20)  # 5 validation images, no folders
+    assert val_groups(images) == 5
+    one_folder = replace(images, groups=["Tile 1"] * 20, decoded_with={"group_by": "folder"})
+    assert val_groups(one_folder) == 1
