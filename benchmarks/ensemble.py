@@ -41,13 +41,9 @@ from benchmarks.equal_time import (
 from searchseg.data.loader import SegmentationData
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
+from searchseg.training.class_counts import bootstrap_win_rate, class_counts_per_image
 from searchseg.training.engine import Trainer, fit
-from searchseg.training.metrics import (
-    SegmentationMetrics,
-    bootstrap_win_rate,
-    class_counts_per_image,
-    predict_labels,
-)
+from searchseg.training.metrics import SegmentationMetrics, predict_labels
 
 HALF_SEED_OFFSET = 1000  # the second half-length model's seed: another initialisation and data order
 

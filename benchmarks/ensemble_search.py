@@ -41,8 +41,8 @@ from searchseg.layout import ExperimentLayout
 from searchseg.machine import available_cpus
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
+from searchseg.training.class_counts import bootstrap_win_rate
 from searchseg.training.engine import Trainer, torch_threads
-from searchseg.training.metrics import bootstrap_win_rate
 
 
 def members(experiment: ExperimentLayout, chosen: str) -> list[tuple[str, Path, Path]]:

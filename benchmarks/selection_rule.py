@@ -37,7 +37,7 @@ from benchmarks.equal_time import (
 from searchseg.data.loader import SegmentationData
 from searchseg.layout import ExperimentLayout
 from searchseg.spaces.config import TrialConfig
-from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.tuning.selection import recent_counts
 
 

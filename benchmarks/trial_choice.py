@@ -21,8 +21,8 @@ import torch
 from benchmarks.equal_time import DATASETS, decoded
 from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
+from searchseg.training.class_counts import bootstrap_win_rate
 from searchseg.training.engine import StopTraining, fit
-from searchseg.training.metrics import bootstrap_win_rate
 from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, choose_trial
 
 TRIAL_EPOCHS, HORIZON_EPOCHS, EPOCH_STEPS = 18, 93, 15

@@ -78,7 +78,7 @@ def binary_dataset(tmp_path: Path) -> Path:
 def image_counts(hits: list[int], pixels: int = 100) -> np.ndarray:
     """Per-image class counts ``(N, 3, 2)`` of binary images whose foreground (half the pixels) is found
     ``hits[i]`` times out of ``pixels // 2``."""
-    from searchseg.training.metrics import counts_from_confusions
+    from searchseg.training.class_counts import counts_from_confusions
 
     half = pixels // 2
     return counts_from_confusions(np.array([[[half, 0], [half - hit, hit]] for hit in hits]))

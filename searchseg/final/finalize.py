@@ -36,8 +36,8 @@ from searchseg.provenance import run_metadata
 from searchseg.spaces.config import TrialConfig
 from searchseg.tracking.final_metrics import FinalMetrics
 from searchseg.training.checkpoints import load_state, save_state
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.training.engine import FitStatus, StopTraining, Trainer, fit, torch_threads, validate_config
-from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate
 from searchseg.tuning.selection import TrialChoice
 
 
@@ -124,15 +124,15 @@ def continue_best(experiment_dir: Path, state_path: Path | None, data: Segmentat
     with no state (no trial reported in time), train ``best_config.yaml`` from scratch the same way.
 
     The final model is the last epoch's state, its learning rate annealed to zero at the deadline, unless the
-    trial's own state scores higher on validation beyond resampling noise (``CLEARLY_BETTER_WIN_RATE`` of
-    bootstrap resamples of the validation images' independent groups): never clearly worse than what the search
-    trained. The epoch with the best validation score is not picked: on small validation splits that score is
-    noisy while the learning rate is high, and the noisiest peak is the one picked (it is evaluated on the test
-    split and recorded, for comparison only). ``step_seconds``, the plan's estimate of one optimizer step on all resources, sizes the
+    trial's own state scores higher on validation beyond resampling noise (``CLEARLY_BETTER_WIN_RATE`` of bootstrap
+    resamples of the validation images' independent groups): never clearly worse than what the search trained. The
+    epoch with the best validation score is not picked: on small validation splits that score is noisy while the
+    learning rate is high, and the noisiest peak is the one picked (it is evaluated on the test split and recorded,
+    for comparison only). ``step_seconds``, the plan's estimate of one optimizer step on all resources, sizes the
     training until its first epoch is measured; after every epoch the run re-plans the steps left before the
-    deadline from the pace measured so far (``FinalPace``), the last epoch shorter than the others where a whole
-    one would not fit. When even the first epoch is longer than the time left, it is shortened to fit. With no
-    trial state (no trial reported in time), one whole epoch is trained even past the deadline.
+    deadline from the pace measured so far (``FinalPace``), the last epoch shorter than the others where a whole one
+    would not fit. When even the first epoch is longer than the time left, it is shortened to fit. With no trial
+    state (no trial reported in time), one whole epoch is trained even past the deadline.
     ``trial_choice``, how the search chose the trial, is recorded with the rule.
     """
     layout = ExperimentLayout(experiment_dir)

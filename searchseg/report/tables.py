@@ -42,19 +42,20 @@ def summary(exp: Experiment) -> dict:
         "test_pixel_accuracy": exp.final.get("mean_pixel_accuracy") if exp.final else None,
         "test_dice": exp.final.get("mean_dice") if exp.final else None,
         "running": exp.running,
-        **final_training_rows(exp.final or {}),
+        **final_training_rows(exp.final or {}, (exp.run.get("plan") or {}).get("no_search_reason", "")),
     }
 
 
-def final_training_rows(final: dict) -> dict[str, str]:
+def final_training_rows(final: dict, no_search_reason: str = "") -> dict[str, str]:
     """How a planned run's final model came about (``final/metrics.json``'s ``final_training``): which trial it
     continued and for how long, and what the search added over the space's default (its first start
-    configuration); nothing for a model retrained from scratch."""
+    configuration), or why the plan did not search (``no_search_reason``, from run.json's plan); nothing for a
+    model retrained from scratch."""
     training = final.get("final_training") or {}
     if training.get("rule") != "continue_best":
         return {}
     choice = training.get("trial_choice") or {}
-    origin = "the default configuration, no search"
+    origin = "the default configuration, no search" + (f" ({no_search_reason})" if no_search_reason else "")
     if "trial" in choice:
         name = trial_name(choice["trial"], choice.get("configs") or {})
         origin = f"trial {choice['trial']}" + (f" ({name})" if name else "")

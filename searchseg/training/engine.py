@@ -30,8 +30,9 @@ from searchseg.data.torch_dataset import ArrayDataset
 from searchseg.errors import UserError
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.augment import PRESETS, build_augmentation, check_preset
+from searchseg.training.class_counts import class_counts_per_image
 from searchseg.training.losses import LOSSES, LossContext, LossMix, check_loss_names
-from searchseg.training.metrics import SegmentationMetrics, class_counts_per_image, predict_labels
+from searchseg.training.metrics import SegmentationMetrics, predict_labels
 from searchseg.training.models import CLASSIC_ARCHS, SMP_ARCHS, check_image_size, check_model_names, create_model
 from searchseg.training.normalisation import normalisation
 from searchseg.training.optim import OPTIMIZERS, build_optimizer

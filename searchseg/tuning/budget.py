@@ -18,7 +18,7 @@ from pathlib import Path
 from searchseg.errors import UserError
 from searchseg.options import format_duration
 from searchseg.spaces.space import asha_rungs
-from searchseg.training.metrics import MIN_INDEPENDENT_GROUPS
+from searchseg.training.class_counts import MIN_INDEPENDENT_GROUPS
 
 # Below this many optimizer steps a trial's validation score says little about where it will end up: the
 # first steps mostly move BatchNorm statistics and the output bias. A judgement, not yet a measurement.

@@ -59,9 +59,9 @@ from searchseg.tracking.search_gain import search_gain
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.engine import validate_config
 from searchseg.training.losses import check_loss_names
-from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE
 from searchseg.training.models import check_image_size
 from searchseg.training.plugins import load_plugins, trust_plugins
 from searchseg.tuning.budget import BudgetPlan, Costs, plan_budget

@@ -28,7 +28,7 @@ import numpy as np
 
 from searchseg.layout import CheckpointLayout
 from searchseg.tracking.status import Direction
-from searchseg.training.metrics import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate, counts_from_confusions
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE, bootstrap_win_rate, counts_from_confusions
 
 RECENT_EPOCHS = 3
 MAX_CHALLENGERS = 2  # trials above the default compared with it: each read may fetch a remote checkpoint

@@ -122,6 +122,10 @@ def test_a_planned_runs_final_model_says_which_trial_it_continued_and_what_the_s
     assert T.final_training_rows({"final_training": {"rule": "retrain_best"}}) == {}
     assert rows({}) == {"final model": "the default configuration, no search, trained from epoch 12 to 51; kept "
                                        "epoch 51"}  # --samples 0
+    reason = "validation has 1 independent group(s) of images"
+    assert T.final_training_rows({"final_training": {"rule": "continue_best", "start_epoch": 0, "epochs_run": 19,
+                                                     "kept_epoch": 19}}, reason) == \
+        {"final model": f"the default configuration, no search ({reason}), trained from epoch 0 to 19; kept epoch 19"}
 
 
 def test_history_counts_only_finished_trials(experiment):

@@ -4,18 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from searchseg.training.metrics import (
+from searchseg.training.class_counts import (
     MIN_INDEPENDENT_GROUPS,
     PREDICTED,
     TARGET,
-    SegmentationMetrics,
     bootstrap_win_rate,
     class_counts_per_image,
     counts_from_confusions,
     counts_per_group,
     miou_of_counts,
-    predict_labels,
 )
+from searchseg.training.metrics import SegmentationMetrics, predict_labels
 from tests.conftest import image_counts
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from searchseg.errors import UserError
-from searchseg.training.metrics import MIN_INDEPENDENT_GROUPS
+from searchseg.training.class_counts import MIN_INDEPENDENT_GROUPS
 from searchseg.tuning.budget import MIN_RUNG_STEPS, BudgetPlan, Costs, plan_budget
 
 

@@ -19,8 +19,8 @@ from searchseg.io_utils import read_table
 from searchseg.layout import CheckpointLayout, ExperimentLayout
 from searchseg.spaces.config import TrialConfig
 from searchseg.training.checkpoints import load_state
+from searchseg.training.class_counts import miou_of_counts
 from searchseg.training.engine import Trainer
-from searchseg.training.metrics import miou_of_counts
 from searchseg.tuning.selection import RECENT_EPOCHS
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from searchseg.layout import CheckpointLayout
-from searchseg.training.metrics import counts_from_confusions
+from searchseg.training.class_counts import counts_from_confusions
 from searchseg.tuning.selection import Candidate, choose_trial, is_start, recent_counts
 from tests.conftest import image_counts
 
