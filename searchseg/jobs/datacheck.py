@@ -13,6 +13,7 @@ from searchseg.data.spec import resolve_spec
 from searchseg.io_utils import atomic_write_text
 from searchseg.options import SearchOptions
 from searchseg.report.check_page import write_check_html
+from searchseg.training.class_counts import MIN_INDEPENDENT_GROUPS
 
 if TYPE_CHECKING:  # the preflight imports torch; a check without it stays light
     from searchseg.jobs.preflight import PreflightResult
@@ -107,6 +108,10 @@ def format_report(outcome: CheckOutcome) -> str:
             f"  search cost: ~{p.expected_trial_epochs:.0f} trial-epochs with ASHA (at most "
             f"{p.max_trial_epochs}), ~{p.estimated_search_seconds / 60:.1f} min at concurrency "
             f"{p.concurrency_assumed}",
+            f"  validation: {p.val_images} image(s) in {p.val_groups} independent group(s): " + (
+                "a planned run can search" if p.val_groups >= MIN_INDEPENDENT_GROUPS else
+                f"a planned run trains the default without a search (telling trials apart needs "
+                f"{MIN_INDEPENDENT_GROUPS}); raise val_fraction or add data"),
         ]
     verdict = "errors: the data needs fixing" if report.errors else ("warnings only" if report.warnings else "clean")
     lines.append(f"result: {len(report.errors)} errors, {len(report.warnings)} warnings ({verdict})")

@@ -3,7 +3,8 @@
 For a space's representative configuration: is the initial loss close to ln(number of classes)
 (a sane initialisation)? Can the model over-fit one batch in a bounded number of steps (a
 working pipeline)? How long does a batch take and how much memory at the working size? From
-that, how many trial-epochs and hours will the search cost?
+that, how many trial-epochs and hours will the search cost? And does validation hold enough independent groups
+for a planned run to search at all?
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class PreflightResult:
     max_trial_epochs: int
     estimated_search_seconds: float
     concurrency_assumed: int
+    val_images: int
+    val_groups: int  # independent groups of validation images: a planned run searches from MIN_INDEPENDENT_GROUPS
 
 
 def _initial_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> float:
@@ -108,4 +111,6 @@ def run_preflight(space: SearchSpace, fixed: dict, data: SegmentationData, steps
         max_trial_epochs=settings.samples * settings.epochs,
         estimated_search_seconds=trial_epochs * epoch_seconds / concurrency,
         concurrency_assumed=concurrency,
+        val_images=len(data.splits["val"]),
+        val_groups=len(set(data.independent_groups("val"))),
     )

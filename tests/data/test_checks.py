@@ -154,6 +154,9 @@ def test_json_html_and_preflight(clean, tmp_path, capsys):
     assert preflight["overfit_ok"] and preflight["seconds_per_batch"] > 0
     assert preflight["expected_trial_epochs"] == pytest.approx(4 * 1 + 2 * 1 + 1 * 2)
     assert "search cost" in out
+    # 4 images split 2/1/1, each its own group: too few for a planned run to search, and the check says so first
+    assert (preflight["val_images"], preflight["val_groups"]) == (1, 1)
+    assert "validation: 1 image(s) in 1 independent group(s): a planned run trains the default without a search" in out
     page = (tmp_path / "r.html").read_text()
     assert "plotly" in page and "Class pixel frequency" in page
 
