@@ -59,7 +59,7 @@ from searchseg.tracking.search_gain import search_gain
 from searchseg.tracking.status import FAILURE_KEY, Direction, TrialStatus
 from searchseg.tracking.trackers import tracker_callbacks
 from searchseg.tracking.writer import ResultsWriter
-from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE, MIN_INDEPENDENT_GROUPS
 from searchseg.training.engine import validate_config
 from searchseg.training.losses import check_loss_names
 from searchseg.training.models import check_image_size
@@ -696,6 +696,11 @@ def _describe(options: SearchOptions, space: SearchSpace, name: str, data: Segme
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
+    groups = len(set(data.independent_groups("val")))
+    if searching and groups < MIN_INDEPENDENT_GROUPS:  # a search sized by hand: a planned one would not run
+        echo(f"note: validation has {groups} independent group(s) of images; on fewer than {MIN_INDEPENDENT_GROUPS} "
+             "no trial can be told apart from another beyond noise, so the best-scoring trial may lead by chance "
+             "(a planned run, --budget, trains the default instead); raise val_fraction or add data")
 
 
 def _write_run_file(options: SearchOptions, job: _Experiment, data: SegmentationData, resources: dict,

@@ -62,7 +62,7 @@ class StudyWatcher(threading.Thread):
 def study_watcher(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     watcher = StudyWatcher(results / "e2e" / "study.db", "e2e")
-    watcher.results = results
+    watcher.results, watcher.printed = results, []
     return watcher
 
 
@@ -74,10 +74,14 @@ def finished(search_dataset, local_ray, study_watcher):
                      output=OutputConfig(name="e2e", results_dir=study_watcher.results, verbose=0))
     study_watcher.start()
     try:
-        return run_search(options, echo=lambda *_: None)
+        return run_search(options, echo=study_watcher.printed.append)
     finally:
         study_watcher.done.set()
         study_watcher.join()
+
+
+def test_a_search_sized_by_hand_on_one_validation_folder_says_its_choice_may_be_chance(finished, study_watcher):
+    assert any(line.startswith("note: validation has 1 independent group(s)") for line in study_watcher.printed)
 
 
 def test_result_files_are_complete_and_consistent(finished):
