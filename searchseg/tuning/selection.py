@@ -7,10 +7,9 @@ kept improving. A space's first ``start:`` configuration is its default (what a 
 the final model continues the default's trial unless another trial, start configuration or TPE sample, beats it
 clearly: its validation predictions, pooled over its last ``RECENT_EPOCHS`` evaluations, score a higher mIoU than
 the default's on at least ``CLEARLY_BETTER_WIN_RATE`` of bootstrap resamples of the validation images (of their
-independent groups: a tile's crops are drawn together). Pooling over
-epochs averages out the epoch-to-epoch swings of a trial whose learning rate is still high; resampling images
-measures how much a lead rests on a few of them. Of several trials that beat the default clearly, the best-scoring
-one is continued.
+independent groups: a tile's crops are drawn together). Pooling over epochs averages out the epoch-to-epoch swings
+of a trial whose learning rate is still high; resampling images measures how much a lead rests on a few of them.
+Of several trials that beat the default clearly, the best-scoring one is continued.
 
 The record keeps each compared trial's share of resamples on which it beat the default and the searched keys of
 the trials it names: what the search added over the default, and how sure validation is of it
