@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from benchmarks.equal_time import (
+    BASE_SETS,
     CHECK_GROUP,
     appended_rows,
     available,
@@ -142,7 +143,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ensemble", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(CHECK_GROUP))
+    parser.add_argument("--datasets", nargs="+", choices=sorted(CHECK_GROUP), default=sorted(BASE_SETS))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=60, help="the single model's epochs (each half trains half)")

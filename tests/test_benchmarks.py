@@ -74,6 +74,20 @@ def test_a_holdout_run_never_sees_the_test_images_and_checks_on_whole_groups_of_
     assert yaml.safe_load(spec["data"].read_text())["class_map"] == str((tmp_path / "map.json").resolve())
 
 
+@pytest.mark.parametrize("variant", ["dubai_aerial_by_crop", "chase_db1_wide_val"])
+def test_the_wide_validation_variants_hold_out_validation_the_planner_can_rank_on(variant, tmp_path):
+    from searchseg.training.class_counts import MIN_INDEPENDENT_GROUPS
+
+    if not Path(equal_time.DATASETS[variant]["data"]).is_dir():
+        pytest.skip(f"{equal_time.DATASETS[variant]['data']} is absent")
+    dataset = equal_time.DATASETS[variant]
+    spec = equal_time.holdout_dataset(variant, dataset, equal_time.decoded(dataset, 32), 0, tmp_path / "check")
+    data = equal_time.decoded(spec, 32)
+    assert len(set(data.independent_groups("val"))) >= MIN_INDEPENDENT_GROUPS
+    checked = {equal_time.CHECK_GROUP[variant](data.names[i]) for i in data.splits["test"]}
+    assert not checked & {equal_time.CHECK_GROUP[variant](data.names[i]) for i in data.splits["train"]}
+
+
 def test_the_holdout_table_compares_the_kept_model_with_the_last_epoch_on_the_check_split():
     def run(seed: int, win_rate: float, trial: float, last: float) -> dict:
         kept_epoch = 9 if win_rate >= 0.95 else 40
