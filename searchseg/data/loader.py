@@ -92,6 +92,10 @@ class SegmentationData:
         by_folder = self.decoded_with.get("group_by") == "folder"
         return [self.groups[i] if by_folder and self.groups[i] else self.names[i] for i in self.splits[split]]
 
+    def independent_group_count(self, split: str) -> int:
+        """How many independent groups ``split`` has: what decides whether validation can rank trials."""
+        return len(set(self.independent_groups(split)))
+
     @property
     def fingerprint(self) -> str:
         """Hash of the decoded arrays and split: equal fingerprints mean trials saw identical data."""

@@ -112,5 +112,5 @@ def run_preflight(space: SearchSpace, fixed: dict, data: SegmentationData, steps
         estimated_search_seconds=trial_epochs * epoch_seconds / concurrency,
         concurrency_assumed=concurrency,
         val_images=len(data.splits["val"]),
-        val_groups=len(set(data.independent_groups("val"))),
+        val_groups=data.independent_group_count("val"),
     )

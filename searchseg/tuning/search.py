@@ -494,7 +494,7 @@ def measure_costs(space: SearchSpace, fixed: dict, data: SegmentationData, resou
          f"{time.perf_counter() - started:.0f} s): " + ", ".join(f"{k} {v:.2f}" for k, v in measured.items()))
     return Costs(measured, speedup, batches["val"], batches["test"], concurrency, spent_seconds=0.0,
                  start_step_seconds=sum(starts) / len(starts) if starts else 0.0, checkpoint_seconds=checkpoint,
-                 val_groups=len(set(data.independent_groups("val"))))
+                 val_groups=data.independent_group_count("val"))
 
 
 def _plan(space: SearchSpace, fixed: dict, data: SegmentationData, options: SearchOptions, resources: dict,
@@ -696,7 +696,7 @@ def _describe(options: SearchOptions, space: SearchSpace, name: str, data: Segme
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
          f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
-    groups = len(set(data.independent_groups("val")))
+    groups = data.independent_group_count("val")
     if searching and groups < MIN_INDEPENDENT_GROUPS:  # a search sized by hand: a planned one would not run
         echo(f"note: validation has {groups} independent group(s) of images; on fewer than {MIN_INDEPENDENT_GROUPS} "
              "no trial can be told apart from another beyond noise, so the best-scoring trial may lead by chance "
