@@ -151,7 +151,8 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     compare: the plan has no search (``samples == 0``) and all of it goes to training the first start
     configuration with every resource, which is what a user would do with so little time. The same holds when the
     validation split has fewer than ``MIN_INDEPENDENT_GROUPS`` independent groups (``costs.val_groups``): no trial
-    could be told apart from the default there.
+    could be told apart from the default there; and when the budget affords no more trials than the start
+    configurations and one sample, a search measured not to beat the default trained for the whole budget.
 
     ``max_samples`` and ``max_trial_epochs`` (``--samples``, ``--epochs``) are limits inside the plan: fewer or
     shorter trials than the budget affords, their unused seconds handed to the final model. ``max_samples`` 0 or 1
@@ -174,9 +175,13 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     step_seconds = _epoch_seconds(mean_step, epoch_steps, costs) / epoch_steps
 
     search = _SearchCapacity(search_seconds, costs.concurrency, step_seconds, reduction_factor)
-    samples = max(start_configs + 1, costs.concurrency, round(math.sqrt(search.steps(4) / MIN_RUNG_STEPS)))
-    samples, rungs, grace_steps = search.most_trials(min(samples, MAX_SAMPLES if max_samples is None else max_samples))
-    reason = _no_search_reason(samples, max_samples, costs.val_groups)
+    wanted = min(MAX_SAMPLES, max(start_configs + 1, costs.concurrency, round(math.sqrt(search.steps(4) /
+                                                                                  MIN_RUNG_STEPS))))
+    afforded, rungs, grace_steps = search.most_trials(wanted)
+    samples = afforded
+    if max_samples is not None and max_samples < afforded:
+        samples, rungs, grace_steps = search.most_trials(max_samples)
+    reason = _no_search_reason(samples, afforded, start_configs, max_samples, costs.val_groups)
     if reason:
         samples, rungs, grace_epochs, search_seconds, final_seconds = 0, 1, 0, 0.0, left
     else:
@@ -204,10 +209,13 @@ def plan_budget(budget_seconds: float, costs: Costs, start_configs: int = 0, fin
     )
 
 
-def _no_search_reason(samples: int, max_samples: int | None, val_groups: int | None) -> str:
+def _no_search_reason(samples: int, afforded: int, start_configs: int, max_samples: int | None,
+                      val_groups: int | None) -> str:
     """Why the plan does not search, or "" when it does. A search that validation cannot rank only takes time from
     the final model: on one tile's crops a trial ahead of the default is as often ahead by chance
-    (benchmarks/RESULTS.md row 6), so below ``MIN_INDEPENDENT_GROUPS`` the default trains for the whole budget."""
+    (benchmarks/RESULTS.md row 6), so below ``MIN_INDEPENDENT_GROUPS`` the default trains for the whole budget. So
+    does a budget that affords only the start configurations and one sample (``afforded``, before ``--samples``
+    limits it): measured at 300 s, such a search never beat the default trained for all of the budget (row 6)."""
     if max_samples is not None and max_samples < 2:
         return "--samples limits the search to one trial or none"
     if val_groups is not None and val_groups < MIN_INDEPENDENT_GROUPS:
@@ -216,6 +224,10 @@ def _no_search_reason(samples: int, max_samples: int | None, val_groups: int | N
                 "or add data to search")
     if samples < 2:
         return f"the budget cannot train two trials for {MIN_RUNG_STEPS} steps each to compare them"
+    if start_configs and afforded <= start_configs + 1:
+        return (f"the budget affords {afforded} trials, no more than the space's {start_configs} start "
+                "configuration(s) and one sample; a search that small did not beat the default trained for the "
+                "whole budget (benchmarks/RESULTS.md row 6): give a larger budget to search")
     return ""
 
 

@@ -17,16 +17,17 @@ def costs(step: float = 0.6, concurrency: int = 2, spent: float = 20.0, val_batc
 
 
 def test_a_plan_accounts_for_every_second_of_the_budget():
-    plan = plan_budget(300, costs(), start_configs=2)
+    plan = plan_budget(600, costs(), start_configs=2)
+    assert plan.samples
     total = plan.spent_seconds + plan.search_seconds + plan.final_seconds + plan.reserve_seconds
-    assert total == pytest.approx(300)
+    assert total == pytest.approx(600)
     assert plan.search_seconds == pytest.approx(plan.final_seconds)  # final_share 0.5 by default
     assert plan.horizon_epochs == plan.max_epochs + plan.final_epochs
 
 
 def test_the_search_fits_its_share_at_the_measured_step_cost():
     c = costs()
-    plan = plan_budget(300, c, start_configs=2)
+    plan = plan_budget(600, c, start_configs=2)
     rungs = plan.rung_steps
     # successive halving: every trial to the first rung, 1/r of them on to each next one
     planned_steps = sum(plan.samples / plan.reduction_factor ** i * (rung - (rungs[i - 1] if i else 0))
@@ -34,7 +35,7 @@ def test_the_search_fits_its_share_at_the_measured_step_cost():
     capacity = plan.search_seconds * c.concurrency / plan.step_seconds
     assert planned_steps <= capacity
     assert rungs[0] >= MIN_RUNG_STEPS and rungs[0] % plan.epoch_steps == 0
-    assert plan.samples >= 3  # both start configurations and at least one TPE sample
+    assert plan.samples >= 4  # both start configurations and at least two TPE samples
 
 
 def test_larger_budgets_buy_more_trials_and_longer_ones():
@@ -62,8 +63,7 @@ def test_a_budget_too_small_to_search_says_so():
 
 
 def test_a_tight_budget_runs_fewer_shorter_trials_that_still_reach_the_first_rung():
-    roomy, tight = plan_budget(600, costs(step=1.0), start_configs=2), plan_budget(150, costs(step=1.0),
-                                                                                start_configs=2)
+    roomy, tight = plan_budget(600, costs(step=1.0)), plan_budget(150, costs(step=1.0))
     assert 2 <= tight.samples < roomy.samples
     assert tight.rung_steps[0] >= MIN_RUNG_STEPS
     assert tight.max_epochs * tight.epoch_steps < roomy.max_epochs * roomy.epoch_steps
@@ -147,3 +147,15 @@ def test_a_validation_split_too_small_to_rank_trials_is_not_searched_and_the_pla
         assert f"validation has {groups} independent group(s)" in plan.no_search_reason
         assert "raise val_fraction" in "\n".join(plan.describe(2, "12:00:00"))
     assert plan_budget(600, replace(costs(), val_groups=MIN_INDEPENDENT_GROUPS), start_configs=2).samples >= 2
+
+
+def test_a_budget_that_affords_only_the_start_configurations_and_one_sample_trains_the_default_and_says_why():
+    small, larger = plan_budget(300, costs(), start_configs=2), plan_budget(600, costs(), start_configs=2)
+    assert small.samples == 0 and small.search_seconds == 0 and small.max_epochs == 0
+    assert "the budget affords 3 trials, no more than the space's 2 start configuration(s) and one sample" in \
+        small.no_search_reason
+    assert "give a larger budget to search" in "\n".join(small.describe(2, "12:00:00"))
+    assert larger.samples >= 4 and not larger.no_search_reason
+    assert plan_budget(300, costs(), start_configs=1).samples == 3  # one start configuration and two samples
+    # --samples limits a search the budget affords; it does not make one the budget cannot afford worth running
+    assert plan_budget(600, costs(), start_configs=2, max_samples=3).samples == 3
