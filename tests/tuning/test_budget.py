@@ -159,3 +159,4 @@ def test_a_budget_that_affords_only_the_start_configurations_and_one_sample_trai
     assert plan_budget(300, costs(), start_configs=1).samples == 3  # one start configuration and two samples
     # --samples limits a search the budget affords; it does not make one the budget cannot afford worth running
     assert plan_budget(600, costs(), start_configs=2, max_samples=3).samples == 3
+    assert plan_budget(300, costs(), start_configs=2, max_samples=3).samples == 0
