@@ -11,6 +11,7 @@ Tune does not waste retries on a deterministic failure and the search goes on.
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 import time
 from collections import deque
@@ -42,6 +43,17 @@ def _is_out_of_memory(error: BaseException) -> bool:
 def _report_failure(metric_defaults: dict, failure: TrialStatus, reason: str, epochs_run: int) -> None:
     """A final report for a trial that cannot go on: the searcher sees a poor score, not a crash."""
     tune.report({**metric_defaults, "epoch": epochs_run, FAILURE_KEY: failure.value, "stop_reason": reason})
+
+
+def _trial_folder() -> Path:
+    """Where a trial writes the files it keeps: the working directory Ray Tune runs it in, which
+    ``SyncConfig(sync_artifacts=True)`` copies to the trial's folder under the storage path at every checkpoint and
+    when the trial ends. ``get_trial_dir()`` names the driver's staging folder instead, which reaches storage only by
+    the driver's own periodic sync, and only from the driver's node: a trial of a CI run had checkpoints but no
+    config.yaml there."""
+    if os.environ.get("RAY_CHDIR_TO_TRIAL_DIR", "1") == "0":  # the user kept Ray from moving trials into it
+        return Path(tune.get_context().get_trial_dir())
+    return Path.cwd()
 
 
 def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_latency_ms: float | None = None) -> None:
@@ -81,9 +93,9 @@ def train_segmentation(config: dict, data: SegmentationData, fixed: dict, max_la
     try:
         trainer = Trainer(trial_config, data)
         costs.update(measure_costs(trainer, trial_config.cost_runs).to_metrics())  # known before it trains
-        trial_dir = Path(tune.get_context().get_trial_dir())  # rebuildable: the full config beside the results
-        trainer.config.save(TrialLayout(trial_dir).config)
-        save_augmentation(trainer.augmentation, TrialLayout(trial_dir).augmentation)
+        trial_files = TrialLayout(_trial_folder())  # rebuildable: the full config beside the results
+        trainer.config.save(trial_files.config)
+        save_augmentation(trainer.augmentation, trial_files.augmentation)
         if max_latency_ms is not None and not costs["latency_ms"] <= max_latency_ms:
             _report_failure({**worst, **costs}, TrialStatus.INFEASIBLE,
                             f"latency {costs['latency_ms']:g} ms per image > --max-latency-ms {max_latency_ms:g}", 0)
