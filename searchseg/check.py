@@ -18,7 +18,7 @@ def build_parser(prog: str = "python -m searchseg.check") -> argparse.ArgumentPa
                     "when clean or warnings only, 1 when the data has errors, 2 for bad arguments.",
     )
     parser.add_argument("data", help="dataset folder, CSV manifest or dataset YAML")
-    parser.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
+    parser.add_argument("--class-map", help="class map JSON/YAML/CSV (names, colours, ignore)")
     parser.add_argument("--mask-suffix", help="mask suffix for masks beside their images, e.g. _1stHO")
     parser.add_argument("--image-size", type=int, default=256, help="working size for the memory estimate")
     parser.add_argument("--json", nargs="?", const=Path("data_check.json"), type=Path, metavar="FILE",

@@ -221,7 +221,7 @@ class SearchOptions:
             ``params``, ``start``) or a ``SearchSpace``.
         data: a dataset folder, CSV manifest or dataset YAML, or an already decoded ``SegmentationData``
             (whose working size and channels then hold for every trial); default: the built-in demo.
-        class_map: class map JSON/YAML for a path ``data``.
+        class_map: class map JSON/YAML/CSV for a path ``data``.
         fixed: config keys fixed in every trial (``{"image_size": 256}``); a key the space searches is refused.
         resume: continue the experiment ``output.name`` (``Search.restore`` sets it).
     """

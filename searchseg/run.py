@@ -42,7 +42,7 @@ def _add_data_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--space", default="arch_loss",
                        help=f"bundled space ({', '.join(list_spaces())}) or a path to a space YAML")
     group.add_argument("--data", help="dataset folder, CSV manifest or dataset YAML (default: built-in demo)")
-    group.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
+    group.add_argument("--class-map", help="class map JSON/YAML/CSV (names, colours, ignore)")
     group.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                        help="fix config keys in every trial, e.g. --set image_size=256 batch_size=16; a key the "
                             "space searches is refused (it would be ignored)")

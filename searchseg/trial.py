@@ -22,7 +22,7 @@ def build_parser(prog: str = "python -m searchseg.trial") -> argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", help="dataset folder, CSV manifest or dataset YAML (default: built-in demo)")
-    parser.add_argument("--class-map", help="class map JSON/YAML (names, colours, ignore)")
+    parser.add_argument("--class-map", help="class map JSON/YAML/CSV (names, colours, ignore)")
     parser.add_argument("--config", type=Path, help="YAML file of config keys to start from")
     parser.add_argument("--set", dest="assignments", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override config keys, e.g. --set arch=fpn lr=3e-4 loss.dice=0.5")

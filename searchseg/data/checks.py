@@ -65,6 +65,7 @@ class DataStats:
     image_modes: dict[str, int] = field(default_factory=dict)
     mask_modes: dict[str, int] = field(default_factory=dict)
     image_sizes: dict[str, int] = field(default_factory=dict)  # "WxH" -> images, the most common first
+    pairing: str | None = None  # how file names paired: "by file stem", or the suffixes found
     mask_codec: str | None = None
     class_map: str | None = None
     classes: list[ClassStats] = field(default_factory=list)
@@ -154,6 +155,7 @@ def quick_check(spec: DatasetSpec, fix_mask_size: bool = False) -> tuple[CheckRe
     """Pairing and per-file header problems. Returns the report and the pairs that passed."""
     pairing = find_pairs(spec.path, spec.layout, spec.mask_suffix)
     report = CheckReport(str(spec.path), len(pairing.pairs))
+    report.stats.pairing = pairing.rule or None
     _pairing_findings(report, pairing)
     if not pairing.pairs:
         report.add("error", "no_pairs", f"no image/mask pairs found in {spec.path}; see docs/data.md for the layouts")

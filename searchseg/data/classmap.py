@@ -1,6 +1,6 @@
 """Class maps: class names, optional mask colours, and what to ignore.
 
-Accepted files (JSON or YAML):
+Accepted files (JSON, YAML, or CSV with ``name,r,g,b`` columns like the ``class_dict.csv`` of CamVid and DeepGlobe):
 
 - ``{"classes": [{"name": "Road", "color": "#6EC1E4", "index": 2}, ...], "ignore": [{"color": "#000000"}]}``
   (``title`` is read as ``name``, so Supervisely-style ``classes.json`` files load too);
@@ -10,6 +10,8 @@ Accepted files (JSON or YAML):
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,14 +69,33 @@ def load_class_map(path: str | Path) -> ClassMap:
     """Read a class map file; any problem is a UserError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"class map {path} does not exist; pass an existing JSON or YAML file")
+        raise UserError(f"class map {path} does not exist; pass an existing JSON, YAML or CSV file")
     try:
         text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".csv":
+            return class_map_from_obj(_csv_classes(text, path), str(path))
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as err:
         first_line = str(err).splitlines()[0]
         raise UserError(f"class map {path} does not parse: {first_line}") from None
     return class_map_from_obj(raw, str(path))
+
+
+def _csv_classes(text: str, path: Path) -> list[dict]:
+    """Class entries from a ``name,r,g,b`` table, one row per class in index order."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    columns = {column.strip().lower(): column for column in (rows[0] if rows else {})}
+    if not {"name", "r", "g", "b"} <= columns.keys():
+        raise UserError(f"class map {path}: a CSV class map needs the columns name,r,g,b; it has "
+                        f"{', '.join(columns) or 'none'}")
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            color = [int(row[columns[channel]]) for channel in "rgb"]
+        except (TypeError, ValueError):
+            raise UserError(f"class map {path}, line {line}: r, g and b must be whole numbers 0-255") from None
+        entries.append({"name": (row[columns["name"]] or "").strip(), "color": color})
+    return entries
 
 
 def class_map_from_obj(raw: object, where: str) -> ClassMap:

@@ -2,10 +2,16 @@
 
 Layouts, as real datasets ship them:
 
-- ``folders``: ``images/`` and ``masks/`` sub-folders (any depth, any letter case) paired by file stem,
-  e.g. ``Tile 3/images/x.jpg`` with ``Tile 3/masks/x.png``; the group of a pair is the folder holding both;
+- ``folders``: an image folder and the mask folder beside it (any depth, any letter case): ``images/`` with
+  ``masks/`` (or ``labels/``, ``gt/``...), or ``X/`` with ``X_labels/``, ``Xannot/``, ``X_masks/`` (CamVid,
+  Massachusetts roads); e.g. ``Tile 3/images/x.jpg`` with ``Tile 3/masks/x.png``; the group of a pair is the
+  folder holding both;
 - ``suffix``: masks beside their images, named with a suffix (``Image_01L.jpg`` / ``Image_01L_1stHO.png``);
 - ``csv``: a manifest with image and mask columns, paths relative to the CSV.
+
+In both folder layouts file stems pair by a rule found in the names: the same stem, a mask suffix
+(``0001TP_006690.png`` / ``0001TP_006690_L.png``), or a suffix on each side (``104_sat.jpg`` / ``104_mask.png``,
+Cityscapes' ``_leftImg8bit`` / ``_gtFine_labelIds``); the rule pairing the most files wins.
 """
 
 from __future__ import annotations
@@ -20,10 +26,32 @@ from searchseg.errors import UserError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 MASK_EXTENSIONS = {".png", ".tif", ".tiff", ".bmp", ".gif", ".jpg", ".jpeg"}
-IMAGE_DIR_NAMES = {"images", "image", "imgs", "img"}
-MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt"}
+IMAGE_DIR_NAMES = {"images", "image", "imgs", "img", "frames", "jpegimages", "rgb", "inputs"}
+MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "groundtruth", "segmentationclass"}
+MASK_DIR_ENDINGS = ("labels", "label", "masks", "mask", "annot", "annotations", "gt")  # train_labels, trainannot
+MASK_WORDS = ("mask", "label", "lbl", "annot", "gt", "seg", "manual", "truth")  # which side of a pair is the mask
 LAYOUTS = ("auto", "folders", "suffix", "csv")
 SUFFIX_SEPARATORS = "_-."
+MAX_MASKS_PER_KEY = 8  # a key more masks share is a common prefix (frame_00001...), not one image's name
+
+
+@dataclass(frozen=True)
+class StemRule:
+    """An image's file stem is ``key + image_suffix``, its mask's ``key + mask_suffix``."""
+
+    image_suffix: str = ""
+    mask_suffix: str = ""
+
+    def describe(self) -> str:
+        if not self.image_suffix and not self.mask_suffix:
+            return "by file stem"
+        image = f"image stems ending in {self.image_suffix!r}" if self.image_suffix else "image stems"
+        return f"{image} with mask stems ending in {self.mask_suffix!r}"
+
+    def _mask_likeness(self) -> tuple[bool, bool]:
+        """Between a rule and its mirror (the same files, roles swapped): the one whose mask side reads as one."""
+        worded = any(word in self.mask_suffix.lower() and word not in self.image_suffix.lower() for word in MASK_WORDS)
+        return worded, not self.image_suffix
 
 
 @dataclass(frozen=True)
@@ -41,6 +69,7 @@ class Pairing:
     images_without_masks: list[Path] = field(default_factory=list)
     masks_without_images: list[Path] = field(default_factory=list)
     duplicate_stems: list[list[Path]] = field(default_factory=list)
+    rule: str = ""  # how the file names paired, for the data check; empty for a manifest
 
 
 def item_names(pairs: list[Pair], root: Path) -> list[str]:
@@ -54,101 +83,152 @@ def _files(folder: Path, extensions: set[str], recursive: bool) -> list[Path]:
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in extensions and not p.name.startswith("."))
 
 
-def _by_stem(files: list[Path], duplicates: list[list[Path]]) -> dict[str, Path]:
-    groups: dict[str, list[Path]] = defaultdict(list)
-    for path in files:
-        groups[path.stem].append(path)
-    for paths in groups.values():
-        if len(paths) > 1:
-            duplicates.append(paths)
-    return {stem: paths[0] for stem, paths in groups.items() if len(paths) == 1}
-
-
 def _group_name(folder: Path, root: Path) -> str:
     relative = folder.relative_to(root).as_posix()
     return relative if relative != "." else ""
 
 
-def find_folder_pairs(root: Path) -> Pairing:
-    """Pair ``images/`` with the ``masks/`` sub-folder beside it, by stem, at every depth."""
-    result = Pairing(pairs=[])
-    image_dirs = sorted(
-        d for d in [root, *root.rglob("*")] if d.is_dir() and d.name.lower() in IMAGE_DIR_NAMES
-    )
-    for image_dir in image_dirs:
-        mask_dirs = [d for d in image_dir.parent.iterdir() if d.is_dir() and d.name.lower() in MASK_DIR_NAMES]
-        if not mask_dirs:
+def _stem_cuts(stem: str) -> list[tuple[str, str]]:
+    """(key, suffix) for the whole stem and for every cut at a separator, the longest key first."""
+    cuts = [cut for cut, char in enumerate(stem) if cut and char in SUFFIX_SEPARATORS]
+    return [(stem, ""), *((stem[:cut], stem[cut:]) for cut in reversed(cuts))]
+
+
+def _split_stem(stem: str, suffix: str) -> str | None:
+    return stem[:len(stem) - len(suffix)] if stem.endswith(suffix) and len(stem) > len(suffix) else None
+
+
+def _rule_counts(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]], same_folder: bool) -> Counter:
+    """How many images each stem rule pairs; files come as (scope, path), and only files of one scope pair."""
+    suffixes_by_key: dict[tuple[Path, str], set[str]] = defaultdict(set)
+    for scope, path in masks:
+        for key, suffix in _stem_cuts(path.stem):
+            suffixes_by_key[(scope, key)].add(suffix)
+    counts: Counter[StemRule] = Counter()
+    for scope, path in images:
+        for key, image_suffix in _stem_cuts(path.stem):  # the longest key naming a mask is this image's key
+            mask_suffixes = suffixes_by_key.get((scope, key), set())
+            rules = [StemRule(image_suffix, mask_suffix) for mask_suffix in mask_suffixes
+                     if not (same_folder and mask_suffix == image_suffix)]  # the same file, or a twin stem
+            if rules and len(mask_suffixes) <= MAX_MASKS_PER_KEY:
+                counts.update(rules)
+            if rules:
+                break
+    if same_folder:  # (A, B) and (B, A) pair the same files: keep the one whose mask side reads as the mask
+        for rule in list(counts):
+            mirror = StemRule(rule.mask_suffix, rule.image_suffix)
+            if mirror in counts and mirror._mask_likeness() > rule._mask_likeness():
+                del counts[rule]
+    return counts
+
+
+def _choose_rule(counts: Counter, mask_suffix: str | None, root: Path) -> StemRule | None:
+    """The rule pairing the most images (``mask_suffix`` given: among those with that mask suffix); several mask
+    suffixes pairing about as many (two graders' annotations, colour and id masks) are the user's choice."""
+    if mask_suffix is not None:
+        counts = Counter({rule: n for rule, n in counts.items() if rule.mask_suffix == mask_suffix})
+    if not counts:
+        return None
+    ranked = sorted(sorted(counts, key=lambda rule: rule.mask_suffix),  # ties in name order
+                    key=lambda rule: (counts[rule], rule._mask_likeness()), reverse=True)
+    best = ranked[0]
+    rivals = list(dict.fromkeys(rule.mask_suffix for rule in ranked
+                                if rule.image_suffix == best.image_suffix and counts[rule] >= counts[best] / 2))
+    if mask_suffix is None and len(rivals) > 1:
+        raise UserError(f"{root}: masks with several suffixes ({', '.join(rivals[:5])}); "
+                        f"choose one with --set mask_suffix={best.mask_suffix}")
+    return best
+
+
+def _pair_by_rule(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]], rule: StemRule, root: Path,
+                  result: Pairing, group_above: bool) -> None:
+    """Add the pairs ``rule`` makes, scope by scope; an image outside the rule is an image without a mask. A pair's
+    group is its scope folder, or the folder above it (``group_above``: the one holding images/ and masks/)."""
+    masks_by_key: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for scope, path in masks:
+        key = _split_stem(path.stem, rule.mask_suffix) if rule.mask_suffix else path.stem
+        if key is not None:
+            masks_by_key[(scope, key)].append(path)
+    images_by_key: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for scope, path in images:
+        key = _split_stem(path.stem, rule.image_suffix) if rule.image_suffix else path.stem
+        if key is None:
+            result.images_without_masks.append(path)
+        else:
+            images_by_key[(scope, key)].append(path)
+    for keyed in (images_by_key, masks_by_key):
+        result.duplicate_stems += [paths for paths in keyed.values() if len(paths) > 1]
+    for key, paths in sorted(images_by_key.items()):
+        if len(paths) > 1:
             continue
-        images = _by_stem(_files(image_dir, IMAGE_EXTENSIONS, recursive=False), result.duplicate_stems)
-        masks = _by_stem(_files(mask_dirs[0], MASK_EXTENSIONS, recursive=False), result.duplicate_stems)
-        group = _group_name(image_dir.parent, root)
-        for stem in sorted(images.keys() & masks.keys()):
-            result.pairs.append(Pair(images[stem], masks[stem], group))
-        result.images_without_masks += [images[s] for s in sorted(images.keys() - masks.keys())]
-        result.masks_without_images += [masks[s] for s in sorted(masks.keys() - images.keys())]
-    return result
+        mask = masks_by_key.get(key)
+        if mask is None:
+            result.images_without_masks.append(paths[0])
+        elif len(mask) == 1:
+            result.pairs.append(Pair(paths[0], mask[0], _group_name(key[0].parent if group_above else key[0], root)))
+    result.masks_without_images += sorted(paths[0] for key, paths in masks_by_key.items()
+                                          if len(paths) == 1 and key not in images_by_key)
+    result.images_without_masks.sort()
+    result.rule = rule.describe()
+
+
+def _is_mask_folder_of(candidate: Path, image_dir: Path) -> bool:
+    name, image_name = candidate.name.lower(), image_dir.name.lower()
+    if image_name in IMAGE_DIR_NAMES:
+        return name in MASK_DIR_NAMES
+    return any(name in (image_name + ending, f"{image_name}_{ending}", f"{image_name}-{ending}")
+               for ending in MASK_DIR_ENDINGS)
+
+
+def _folder_pairs(root: Path) -> list[tuple[Path, Path]]:
+    """(image folder, mask folder) for every image folder with a mask folder beside it, at every depth."""
+    found = []
+    for folder in sorted(d for d in root.rglob("*") if d.is_dir()):
+        masks = sorted(d for d in folder.parent.iterdir() if d.is_dir() and _is_mask_folder_of(d, folder))
+        if masks:
+            found.append((folder, masks[0]))
+    return found
 
 
 def has_folder_layout(root: Path) -> bool:
-    return any(
-        d.is_dir() and d.name.lower() in IMAGE_DIR_NAMES and any(
-            s.is_dir() and s.name.lower() in MASK_DIR_NAMES for s in d.parent.iterdir()
-        )
-        for d in [root, *root.rglob("*")]
-    )
+    return bool(_folder_pairs(root))
 
 
-def detect_mask_suffixes(files: list[Path]) -> Counter[str]:
-    """Suffixes ``S`` such that ``stem + S`` names another file in the same folder (``_1stHO``, ``_mask``)."""
-    stems = {(p.parent, p.stem) for p in files if p.suffix.lower() in IMAGE_EXTENSIONS}
-    suffixes: Counter[str] = Counter()
-    for path in files:
-        if path.suffix.lower() not in MASK_EXTENSIONS:
-            continue
-        for cut, char in enumerate(path.stem):
-            if cut and char in SUFFIX_SEPARATORS and (path.parent, path.stem[:cut]) in stems:
-                suffixes[path.stem[cut:]] += 1
-    return suffixes
-
-
-def find_suffix_pairs(root: Path, mask_suffix: str | None) -> Pairing:
-    """Pair ``X.ext`` with ``X<mask_suffix>.png`` in the same folder; detect the suffix when it is unique."""
-    files = _files(root, IMAGE_EXTENSIONS | MASK_EXTENSIONS, recursive=True)
-    suffixes = detect_mask_suffixes(files)
-    if mask_suffix is None:
-        if not suffixes:
-            raise UserError(
-                f"{root}: found neither images/ and masks/ folders nor masks named like IMAGE_mask.png beside "
-                "their images; see docs/data.md for the layouts"
-            )
-        top = suffixes.most_common()
-        if len(top) > 1 and top[1][1] >= top[0][1] / 2:
-            listed = ", ".join(s for s, _ in top[:5])
-            raise UserError(
-                f"{root}: masks with several suffixes beside the images ({listed}); "
-                f"choose one with --set mask_suffix={top[0][0]}"
-            )
-        mask_suffix = top[0][0]
+def find_folder_pairs(root: Path, mask_suffix: str | None = None) -> Pairing:
+    """Pair every image folder with the mask folder beside it; the group of a pair is the folder holding both."""
     result = Pairing(pairs=[])
-    mask_like = {p for p in files if any(p.stem.endswith(s) for s in suffixes)}
-    images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS and p not in mask_like]
-    masks = {(p.parent, p.stem[: -len(mask_suffix)]): p for p in files if p.stem.endswith(mask_suffix)}
-    image_keys = _by_stem_per_folder(images, result.duplicate_stems)
-    for key, image in sorted(image_keys.items()):
-        if key in masks:
-            result.pairs.append(Pair(image, masks[key], _group_name(image.parent, root)))
-        else:
-            result.images_without_masks.append(image)
-    result.masks_without_images = sorted(m for k, m in masks.items() if k not in image_keys)
+    images, masks = [], []
+    for image_dir, mask_dir in _folder_pairs(root):
+        images += [(image_dir, p) for p in _files(image_dir, IMAGE_EXTENSIONS, recursive=False)]
+        masks += [(image_dir, p) for p in _files(mask_dir, MASK_EXTENSIONS, recursive=False)]
+    rule = _choose_rule(_rule_counts(images, masks, same_folder=False), mask_suffix, root) or StemRule(
+        "", mask_suffix or "")
+    _pair_by_rule(images, masks, rule, root, result, group_above=True)
     return result
 
 
-def _by_stem_per_folder(files: list[Path], duplicates: list[list[Path]]) -> dict[tuple[Path, str], Path]:
-    groups: dict[tuple[Path, str], list[Path]] = defaultdict(list)
-    for path in files:
-        groups[(path.parent, path.stem)].append(path)
-    duplicates += [paths for paths in groups.values() if len(paths) > 1]
-    return {key: paths[0] for key, paths in groups.items() if len(paths) == 1}
+def find_suffix_pairs(root: Path, mask_suffix: str | None) -> Pairing:
+    """Pair files of one folder whose stems differ by a suffix (``X.jpg`` with ``X_mask.png``, ``X_sat.jpg`` with
+    ``X_mask.png``); the rule is detected when one pairs clearly more files than any other."""
+    files = _files(root, IMAGE_EXTENSIONS | MASK_EXTENSIONS, recursive=True)
+    images = [(p.parent, p) for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+    masks = [(p.parent, p) for p in files if p.suffix.lower() in MASK_EXTENSIONS]
+    counts = _rule_counts(images, masks, same_folder=True)
+    rule = _choose_rule(counts, mask_suffix, root)
+    if rule is None:
+        raise UserError(
+            f"{root}: found neither an images/ folder with a masks/ (or labels/) folder beside it nor masks named "
+            "like IMAGE_mask.png beside their images; see docs/data.md for the layouts"
+            if mask_suffix is None else f"{root}: no file stem ends in mask_suffix {mask_suffix!r} after an image's")
+    # the mask side of any rule as common as this one is a mask, not an image (a second grader's annotation)
+    mask_sides = {other.mask_suffix for other, n in counts.items()
+                  if other.mask_suffix and other.image_suffix == rule.image_suffix and n >= counts[rule] / 2}
+    images = [(scope, p) for scope, p in images if not any(p.stem.endswith(side) for side in mask_sides)
+              or (rule.image_suffix and p.stem.endswith(rule.image_suffix))]
+    masks = [(scope, p) for scope, p in masks if rule.mask_suffix and p.stem.endswith(rule.mask_suffix)]
+    result = Pairing(pairs=[])
+    _pair_by_rule(images, masks, rule, root, result, group_above=False)
+    return result
 
 
 def _pick_column(columns: list[str], wanted: tuple[str, ...], csv_path: Path, role: str) -> str:
@@ -194,6 +274,6 @@ def find_pairs(path: Path, layout: str = "auto", mask_suffix: str | None = None)
         return find_csv_pairs(path)
     if not path.is_dir():
         raise UserError(f"data path {path} is not a folder, a .csv manifest or a dataset .yaml")
-    if layout == "folders" or (layout == "auto" and mask_suffix is None and has_folder_layout(path)):
-        return find_folder_pairs(path)
+    if layout == "folders" or (layout == "auto" and has_folder_layout(path)):
+        return find_folder_pairs(path, mask_suffix)
     return find_suffix_pairs(path, mask_suffix)

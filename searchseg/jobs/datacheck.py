@@ -72,7 +72,8 @@ def run_data_check(options: CheckOptions) -> CheckOutcome:
 def format_report(outcome: CheckOutcome) -> str:
     """The terminal summary."""
     report, stats = outcome.report, outcome.report.stats
-    lines = [f"searchseg data check: {report.source}", f"  pairs: {report.pairs}"]
+    paired = f" ({stats.pairing})" if stats.pairing and report.pairs else ""
+    lines = [f"searchseg data check: {report.source}", f"  pairs: {report.pairs}{paired}"]
     if stats.mask_codec:
         class_map = f", class map {stats.class_map}" if stats.class_map else ""
         lines.append(f"  masks: {stats.mask_codec} codec{class_map}")

@@ -47,7 +47,7 @@ def _opt(default: Any, help: str, choices: tuple | None = None, low: float | Non
 class TrialConfig:
     # data
     data: str | None = _opt(None, "dataset folder, CSV manifest or dataset YAML (default: built-in Dubai demo)")
-    class_map: str | None = _opt(None, "class map JSON/YAML (names, colours, ignore); overrides the dataset's")
+    class_map: str | None = _opt(None, "class map JSON/YAML/CSV (names, colours, ignore); overrides the dataset's")
     mask_suffix: str | None = _opt(None, "mask file suffix for masks beside images, e.g. _1stHO")
     group_by: str | None = _opt(None, "keep groups in one split: 'folder' (parent folder) or 'none'", GROUP_BY)
     image_size: int = _opt(256, "working size in pixels; images are resized to size x size once", low=32, high=4096)

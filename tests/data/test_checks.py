@@ -76,6 +76,15 @@ def test_clean_data_passes(clean, capsys):
     code, out, _ = run_check(capsys, clean, "--class-map", clean / "classes.json")
     assert code == 0 and "result: 0 errors, 1 warnings (warnings only)" in out
     assert "class 'blue' never occurs" in out and "memory of the decoded dataset" in out
+    assert "pairs: 4 (by file stem)" in out
+
+
+def test_the_check_says_which_suffixes_paired_the_files(tmp_path, capsys):
+    for i in range(3):
+        save(tmp_path / f"{i}_sat.jpg", image())
+        save(tmp_path / f"{i}_mask.png", colour_mask(colour=(255, 255, 255)).max(axis=2))
+    code, out, _ = run_check(capsys, tmp_path)
+    assert code == 0 and "pairs: 3 (image stems ending in '_sat' with mask stems ending in '_mask')" in out
 
 
 def test_the_stats_count_every_pixel_once_as_typed_fields(clean):

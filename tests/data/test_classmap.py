@@ -25,6 +25,22 @@ def test_yaml_name_to_colour_mapping(tmp_path):
     assert load_class_map(path).colors == ((0x6E, 0xC1, 0xE4), (0xE2, 0xA9, 0x29))
 
 
+def test_a_class_dict_csv_as_camvid_and_deepglobe_ship_it(tmp_path):
+    path = tmp_path / "class_dict.csv"
+    path.write_text("name,r,g,b\nurban_land,0,255,255\nagriculture_land,255,255,0\n")
+    cm = load_class_map(path)
+    assert cm.names == ("urban_land", "agriculture_land") and cm.colors == ((0, 255, 255), (255, 255, 0))
+
+
+@pytest.mark.parametrize(("text", "message"), [("name,red\nsky,3\n", "needs the columns name,r,g,b"),
+                                               ("name,r,g,b\nsky,128,x,128\n", "line 2: r, g and b")])
+def test_a_csv_class_map_without_colours_names_the_fix(tmp_path, text, message):
+    path = tmp_path / "class_dict.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_class_map(path)
+
+
 def test_names_only_for_index_masks():
     cm = class_map_from_obj({"classes": ["bg", "vessel"], "ignore_index": 254}, "x")
     assert cm.colors is None and cm.num_classes == 2 and cm.ignore_index == 254

@@ -53,6 +53,67 @@ def test_suffix_layout_asks_to_choose_between_suffixes(tmp_path):
     assert [p.mask.name for p in result.pairs] == ["Image_01L_2ndHO.png", "Image_01R_2ndHO.png"]
 
 
+def test_image_folders_with_a_labels_folder_named_after_them_pair_by_a_mask_suffix(tmp_path):
+    """CamVid as Kaggle ships it: train/ with train_labels/, val/ with val_labels/, colour masks named X_L.png."""
+    for split in ("train", "val"):
+        for stem in ("0001TP_006690", "0001TP_006720"):
+            touch(tmp_path / split / f"{split}{stem}.png")
+            touch(tmp_path / f"{split}_labels" / f"{split}{stem}_L.png")
+    touch(tmp_path / "train" / "unlabelled.png")
+    result = find_pairs(tmp_path)
+    assert [(p.image.name, p.mask.name, p.group) for p in result.pairs] == [
+        ("train0001TP_006690.png", "train0001TP_006690_L.png", ""),
+        ("train0001TP_006720.png", "train0001TP_006720_L.png", ""),
+        ("val0001TP_006690.png", "val0001TP_006690_L.png", ""), ("val0001TP_006720.png", "val0001TP_006720_L.png", "")]
+    assert [p.name for p in result.images_without_masks] == ["unlabelled.png"]
+    assert result.rule == "image stems with mask stems ending in '_L'"
+
+
+def test_frames_with_masks_pair_by_stem(tmp_path):
+    for index in range(3):
+        touch(tmp_path / "frames" / f"frame_{index:05d}.jpg")
+        touch(tmp_path / "masks" / f"frame_{index:05d}.png")
+    result = find_pairs(tmp_path)
+    assert len(result.pairs) == 3 and result.rule == "by file stem"
+
+
+def test_a_suffix_on_each_side_of_a_pair_is_found_and_the_mask_side_is_the_one_named_like_a_mask(tmp_path):
+    """DeepGlobe roads: 104_sat.jpg beside 104_mask.png, one folder."""
+    for stem in ("104", "1119", "9926"):
+        touch(tmp_path / f"{stem}_sat.jpg")
+        touch(tmp_path / f"{stem}_mask.png")
+    result = find_pairs(tmp_path)
+    assert [(p.image.name, p.mask.name) for p in result.pairs] == [
+        ("104_sat.jpg", "104_mask.png"), ("1119_sat.jpg", "1119_mask.png"), ("9926_sat.jpg", "9926_mask.png")]
+    assert not result.images_without_masks and not result.masks_without_images
+
+
+def test_several_mask_kinds_per_image_in_a_mask_folder_are_the_users_choice(tmp_path):
+    """Cityscapes: X_leftImg8bit.png with X_gtFine_labelIds.png and X_gtFine_color.png."""
+    for stem in ("aachen_000000_000019", "aachen_000001_000019", "bremen_000000_000019"):
+        touch(tmp_path / "images" / f"{stem}_leftImg8bit.png")
+        touch(tmp_path / "labels" / f"{stem}_gtFine_labelIds.png")
+        touch(tmp_path / "labels" / f"{stem}_gtFine_color.png")
+    with pytest.raises(UserError, match="several suffixes \\(_gtFine_color, _gtFine_labelIds\\)"):
+        find_pairs(tmp_path)
+    result = find_pairs(tmp_path, mask_suffix="_gtFine_labelIds")
+    assert [p.mask.name for p in result.pairs] == [
+        "aachen_000000_000019_gtFine_labelIds.png", "aachen_000001_000019_gtFine_labelIds.png",
+        "bremen_000000_000019_gtFine_labelIds.png"]
+    assert result.rule == "image stems ending in '_leftImg8bit' with mask stems ending in '_gtFine_labelIds'"
+
+
+def test_an_image_without_a_mask_does_not_make_a_rule_of_its_own(tmp_path):
+    """Stems sharing a prefix (img_1, img_2) could pair across images; an image's own key is the longest one."""
+    for index in (1, 2):
+        touch(tmp_path / f"img_{index}.jpg")
+        touch(tmp_path / f"img_{index}_mask.png")
+    touch(tmp_path / "img_3.jpg")
+    result = find_pairs(tmp_path)
+    assert [p.mask.name for p in result.pairs] == ["img_1_mask.png", "img_2_mask.png"]
+    assert [p.name for p in result.images_without_masks] == ["img_3.jpg"]
+
+
 def test_csv_manifest_relative_to_its_folder(tmp_path):
     touch(tmp_path / "imgs" / "a b.jpg")
     touch(tmp_path / "lbl" / "a b.png")
