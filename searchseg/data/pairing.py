@@ -140,32 +140,35 @@ def _choose_rule(counts: Counter, mask_suffix: str | None, root: Path) -> StemRu
     return best
 
 
+def _by_key(files: list[tuple[Path, Path]], suffix: str) -> tuple[dict[tuple[Path, str], list[Path]], list[Path]]:
+    """Files by (scope, stem without ``suffix``), and the files whose stem does not end in it."""
+    keyed: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    outside = []
+    for scope, path in files:
+        key = _split_stem(path.stem, suffix) if suffix else path.stem
+        if key is None:
+            outside.append(path)
+        else:
+            keyed[(scope, key)].append(path)
+    return keyed, outside
+
+
 def _pair_by_rule(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]], rule: StemRule, root: Path,
                   result: Pairing, group_above: bool) -> None:
     """Add the pairs ``rule`` makes, scope by scope; an image outside the rule is an image without a mask. A pair's
     group is its scope folder, or the folder above it (``group_above``: the one holding images/ and masks/)."""
-    masks_by_key: dict[tuple[Path, str], list[Path]] = defaultdict(list)
-    for scope, path in masks:
-        key = _split_stem(path.stem, rule.mask_suffix) if rule.mask_suffix else path.stem
-        if key is not None:
-            masks_by_key[(scope, key)].append(path)
-    images_by_key: dict[tuple[Path, str], list[Path]] = defaultdict(list)
-    for scope, path in images:
-        key = _split_stem(path.stem, rule.image_suffix) if rule.image_suffix else path.stem
-        if key is None:
-            result.images_without_masks.append(path)
-        else:
-            images_by_key[(scope, key)].append(path)
+    masks_by_key, _ = _by_key(masks, rule.mask_suffix)
+    images_by_key, result.images_without_masks = _by_key(images, rule.image_suffix)
     for keyed in (images_by_key, masks_by_key):
         result.duplicate_stems += [paths for paths in keyed.values() if len(paths) > 1]
-    for key, paths in sorted(images_by_key.items()):
-        if len(paths) > 1:
+    for (scope, key), paths in sorted(images_by_key.items()):
+        mask = masks_by_key.get((scope, key), [])
+        if len(paths) > 1:  # reported as a duplicate name
             continue
-        mask = masks_by_key.get(key)
-        if mask is None:
+        if not mask:
             result.images_without_masks.append(paths[0])
         elif len(mask) == 1:
-            result.pairs.append(Pair(paths[0], mask[0], _group_name(key[0].parent if group_above else key[0], root)))
+            result.pairs.append(Pair(paths[0], mask[0], _group_name(scope.parent if group_above else scope, root)))
     result.masks_without_images += sorted(paths[0] for key, paths in masks_by_key.items()
                                           if len(paths) == 1 and key not in images_by_key)
     result.images_without_masks.sort()
