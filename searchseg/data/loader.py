@@ -22,7 +22,7 @@ from searchseg.data.decoded import (
 from searchseg.data.io import DataError, read_image, read_mask, resize_image, resize_mask
 from searchseg.data.pairing import Pair, find_pairs, item_names
 from searchseg.data.spec import DatasetSpec
-from searchseg.data.split import split_by_ratio, split_from_files
+from searchseg.data.split import SPLIT_FOLDERS, split_by_ratio, split_from_files, split_from_folders
 
 
 @dataclass
@@ -42,6 +42,7 @@ class SegmentationData:
     binary: bool
     splits: dict[str, np.ndarray]
     source: str
+    split_by: str = "fractions"  # or "split files", or "the dataset's train/val/test folders"
     class_colors: tuple[tuple[int, int, int], ...] | None = None
     # the config keys besides data and size that decode it again (class map, split...); load_data fills them
     decoded_with: dict = field(default_factory=dict)
@@ -202,20 +203,27 @@ def load_data(
         class_names = tuple(f"class_{i}" for i in range(decoded.largest_label(ignore_index) + 1))
 
     names = item_names(pairs, spec.path if spec.path.is_dir() else spec.path.parent)
-    groups = [p.group for p in pairs] if spec.group_by == "folder" else [""] * len(pairs)
+    pair_groups = [p.group for p in pairs]
+    groups = pair_groups if spec.group_by == "folder" else [""] * len(pairs)
+    folder_splits = None if spec.split_files else split_from_folders(names)
     if spec.split_files:
-        splits = split_from_files(names, spec.split_files)
+        splits, split_by = split_from_files(names, spec.split_files), "split files"
+    elif folder_splits is not None:
+        splits, split_by = folder_splits, "the dataset's train/val/test folders"
+        # train/images + train/masks make train the pairs' group: a split folder says nothing of which images are alike
+        pair_groups = ["" if group.rsplit("/", 1)[-1].lower() in SPLIT_FOLDERS else group for group in pair_groups]
     else:
-        splits = split_by_ratio(groups, val_fraction, test_fraction, split_seed)
+        splits, split_by = split_by_ratio(groups, val_fraction, test_fraction, split_seed), "fractions"
     data = SegmentationData(
         images=decoded.images,
         masks=decoded.masks,
         names=names,
-        groups=[p.group for p in pairs],
+        groups=pair_groups,
         class_names=tuple(class_names),
         ignore_index=ignore_index,
         binary=len(class_names) == 2 and codec == "binary",
         splits=splits,
+        split_by=split_by,
         source=str(spec.path),
         class_colors=class_map.colors if class_map is not None else None,
         decoded_with=decoded_with,

@@ -10,6 +10,24 @@ from searchseg.data.pairing import IMAGE_EXTENSIONS
 from searchseg.errors import UserError
 
 SPLITS = ("train", "val", "test")
+SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "test": "test", "testing": "test"}
+
+
+def split_from_folders(names: list[str]) -> dict[str, np.ndarray] | None:
+    """The dataset's own split when every image lies under a folder named for one (``train/``, ``val/``,
+    ``test/``; ``train/images/x.png`` or ``train/x.png``) and all three are there: the test images its authors held
+    out stay held out (CamVid, Massachusetts roads). ``names`` are the images' paths below the dataset root."""
+    found = []
+    for name in names:
+        folders = [SPLIT_FOLDERS[part.lower()] for part in name.split("/")[:-1] if part.lower() in SPLIT_FOLDERS]
+        if not folders:
+            return None
+        found.append(folders[-1])
+    if set(found) != set(SPLITS):
+        return None
+    return {split: np.array([i for i, where in enumerate(found) if where == split], dtype=np.int64)
+            for split in SPLITS}
 
 
 def split_by_ratio(

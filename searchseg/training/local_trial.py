@@ -99,7 +99,8 @@ def _describe(trainer: Trainer, costs: ModelCosts, echo) -> None:
     data, config = trainer.data, trainer.config
     sizes = {split: len(idx) for split, idx in data.splits.items()}
     echo(f"data: {data.source} -> {len(data.names)} pairs at {config.image_size}px, {data.num_classes} classes, "
-         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test), fingerprint {data.fingerprint}")
+         f"split {sizes['train']}/{sizes['val']}/{sizes['test']} (train/val/test, by {data.split_by}), "
+         f"fingerprint {data.fingerprint}")
     echo(f"model: {config.arch} / {config.encoder} on {trainer.device} ({config.threads} CPU threads); "
          f"loss {trainer.loss_fn.weights}")
     echo(f"cost: {costs.params_m:.2f} M parameters, {costs.gmacs:.2f} GMACs per {config.model_size} px image, "

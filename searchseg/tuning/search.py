@@ -693,8 +693,9 @@ def _describe(options: SearchOptions, space: SearchSpace, name: str, data: Segme
              f"{searcher if isinstance(searcher, str) else type(searcher).__name__} searcher, {settings.samples} "
              f"samples x up to {settings.epochs} epochs, {_describe_stopping(settings, options.search.scheduler)}, "
              f"metric {settings.metric}")
+    split_by = "" if data.split_by == "fractions" else f" by {data.split_by}"
     echo(f"data: {data.source}: {len(data.names)} pairs, {data.num_classes} classes, split "
-         f"{sizes['train']}/{sizes['val']}/{sizes['test']}; per trial {resources['cpu']:g} CPU, "
+         f"{sizes['train']}/{sizes['val']}/{sizes['test']}{split_by}; per trial {resources['cpu']:g} CPU, "
          f"{resources['gpu']:g} GPU")
     groups = data.independent_group_count("val")
     if searching and groups < MIN_INDEPENDENT_GROUPS:  # a search sized by hand: a planned one would not run

@@ -24,6 +24,22 @@ def test_binary_suffix_dataset(binary_dataset):
     assert set(np.unique(data.masks)) == {0, 1}
 
 
+def test_train_val_test_folders_are_the_split(colour_dataset):
+    """Group N/ renamed train/, val/, test/ (and a second training folder in another case): the dataset's own split,
+    whatever the fractions say; without a test folder the fractions split it."""
+    for group, split in enumerate(("train", "Training", "val", "test")):
+        (colour_dataset / f"Group {group}").rename(colour_dataset / split)
+    spec = resolve_spec(colour_dataset, class_map=colour_dataset / "classes.json")
+    data = load_data(spec, image_size=32, val_fraction=0.5, test_fraction=0.0, progress=False)
+    assert {split: sorted(data.names[i].split("/")[0] for i in data.splits[split]) for split in data.splits} == {
+        "train": ["Training"] * 3 + ["train"] * 3, "val": ["val"] * 3, "test": ["test"] * 3}
+    assert data.split_by == "the dataset's train/val/test folders"
+    assert data.independent_group_count("val") == 3  # val/ is where the split put them, not a group of alike images
+    (colour_dataset / "test").rename(colour_dataset / "extra")
+    data = load_data(spec, image_size=32, val_fraction=0.25, test_fraction=0.25, progress=False)
+    assert data.split_by == "fractions"
+
+
 def test_dataset_yaml_with_class_map_and_split_files(colour_dataset):
     (colour_dataset / "train.txt").write_text("\n".join(f"img_{i:02d}" for i in range(8)))
     (colour_dataset / "val.txt").write_text("img_08\nimg_09\n")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from searchseg.data.split import split_by_ratio, split_from_files
+from searchseg.data.split import split_by_ratio, split_from_files, split_from_folders
 from searchseg.errors import UserError
 
 
@@ -43,3 +43,11 @@ def test_split_files(tmp_path):
     (tmp_path / "bad.txt").write_text("zzz\n")
     with pytest.raises(UserError, match="zzz"):
         split_from_files(["a"], {"train": tmp_path / "bad.txt"})
+
+
+def test_the_split_folder_nearest_the_image_decides_and_all_three_must_be_there():
+    names = ["train/images/a", "val/images/b", "Test/images/c", "data/validation/d", "testing/train/e"]
+    assert {split: indices.tolist() for split, indices in split_from_folders(names).items()} == {
+        "train": [0, 4], "val": [1, 3], "test": [2]}
+    assert split_from_folders(["train/a", "val/b"]) is None  # no test folder: the fractions split it
+    assert split_from_folders(["train/a", "val/b", "test/c", "extra/d"]) is None  # an image outside them
