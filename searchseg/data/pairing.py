@@ -48,7 +48,7 @@ class StemRule:
         image = f"image stems ending in {self.image_suffix!r}" if self.image_suffix else "image stems"
         return f"{image} with mask stems ending in {self.mask_suffix!r}"
 
-    def _mask_likeness(self) -> tuple[bool, bool]:
+    def mask_likeness(self) -> tuple[bool, bool]:
         """Between a rule and its mirror (the same files, roles swapped): the one whose mask side reads as one."""
         worded = any(word in self.mask_suffix.lower() and word not in self.image_suffix.lower() for word in MASK_WORDS)
         return worded, not self.image_suffix
@@ -117,7 +117,7 @@ def _rule_counts(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]]
     if same_folder:  # (A, B) and (B, A) pair the same files: keep the one whose mask side reads as the mask
         for rule in list(counts):
             mirror = StemRule(rule.mask_suffix, rule.image_suffix)
-            if mirror in counts and mirror._mask_likeness() > rule._mask_likeness():
+            if mirror in counts and mirror.mask_likeness() > rule.mask_likeness():
                 del counts[rule]
     return counts
 
@@ -130,7 +130,7 @@ def _choose_rule(counts: Counter, mask_suffix: str | None, root: Path) -> StemRu
     if not counts:
         return None
     ranked = sorted(sorted(counts, key=lambda rule: rule.mask_suffix),  # ties in name order
-                    key=lambda rule: (counts[rule], rule._mask_likeness()), reverse=True)
+                    key=lambda rule: (counts[rule], rule.mask_likeness()), reverse=True)
     best = ranked[0]
     rivals = list(dict.fromkeys(rule.mask_suffix for rule in ranked
                                 if rule.image_suffix == best.image_suffix and counts[rule] >= counts[best] / 2))
