@@ -136,7 +136,8 @@ def _choose_rule(counts: Counter, mask_suffix: str | None, root: Path) -> StemRu
                                 if rule.image_suffix == best.image_suffix and counts[rule] >= counts[best] / 2))
     if mask_suffix is None and len(rivals) > 1:
         raise UserError(f"{root}: masks with several suffixes ({', '.join(rivals[:5])}); "
-                        f"choose one with --set mask_suffix={best.mask_suffix}")
+                        f"choose one with --set mask_suffix={best.mask_suffix} (searchseg check: --mask-suffix "
+                        f"{best.mask_suffix})")
     return best
 
 
