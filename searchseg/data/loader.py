@@ -205,10 +205,9 @@ def load_data(
     names = item_names(pairs, spec.path if spec.path.is_dir() else spec.path.parent)
     pair_groups = [p.group for p in pairs]
     groups = pair_groups if spec.group_by == "folder" else [""] * len(pairs)
-    folder_splits = None if spec.split_files else split_from_folders(names)
     if spec.split_files:
         splits, split_by = split_from_files(names, spec.split_files), "split files"
-    elif folder_splits is not None:
+    elif (folder_splits := split_from_folders(names)) is not None:
         splits, split_by = folder_splits, "the dataset's train/val/test folders"
         # train/images + train/masks make train the pairs' group: a split folder says nothing of which images are alike
         pair_groups = ["" if group.rsplit("/", 1)[-1].lower() in SPLIT_FOLDERS else group for group in pair_groups]

@@ -110,9 +110,9 @@ def _rule_counts(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]]
             mask_suffixes = suffixes_by_key.get((scope, key), set())
             rules = [StemRule(image_suffix, mask_suffix) for mask_suffix in mask_suffixes
                      if not (same_folder and mask_suffix == image_suffix)]  # the same file, or a twin stem
-            if rules and len(mask_suffixes) <= MAX_MASKS_PER_KEY:
-                counts.update(rules)
             if rules:
+                if len(mask_suffixes) <= MAX_MASKS_PER_KEY:
+                    counts.update(rules)
                 break
     if same_folder:  # (A, B) and (B, A) pair the same files: keep the one whose mask side reads as the mask
         for rule in list(counts):
