@@ -64,10 +64,19 @@ DATASETS = {
                              "class_map": SHARED / "dubai_aerial" / "label_mapping.json", "group_by": "none"},
     "chase_db1_wide_val": {"data": SHARED / "chase_db1", "mask_suffix": "_1stHO", "val_fraction": 0.25},
 }
+
+
 # How a check split is carved without leaking into training: a Dubai tile's crops, a child's left and right eye.
-CHECK_GROUP = {"dubai_aerial": lambda name: name.split("/")[0],
-               "chase_db1": lambda name: name.rstrip("LR")}
-CHECK_GROUP.update(dubai_aerial_by_crop=CHECK_GROUP["dubai_aerial"], chase_db1_wide_val=CHECK_GROUP["chase_db1"])
+def _dubai_tile(name: str) -> str:
+    return name.split("/")[0]
+
+
+def _chase_child(name: str) -> str:
+    return name.rstrip("LR")
+
+
+CHECK_GROUP = {"dubai_aerial": _dubai_tile, "dubai_aerial_by_crop": _dubai_tile,
+               "chase_db1": _chase_child, "chase_db1_wide_val": _chase_child}
 BASE_SETS = ("dubai_aerial", "chase_db1")  # what a benchmark runs when --datasets does not say
 IMAGE_SIZE = 128
 TRIAL_COLUMNS = ("trial_id", "status", "arch", "encoder", "lr", "loss.ce", "loss.dice", "loss.focal", "loss.lovasz",
