@@ -35,8 +35,10 @@ CHECKPOINT_EPOCH_RATIO = 10
 ASHA_SLACK = 1.3
 # The most trials a plan runs when --samples does not say.
 MAX_SAMPLES = 256
-# Ray starts a process and ships the data for each trial: seconds lost per trial, measured 1.8 s (row 3).
-TRIAL_START_SECONDS = 2.5
+# Seconds lost per trial to Ray (scheduling, the first checkpoint, reporting): a new trial runs in a finished
+# trial's process (reuse_actors), +0.5 s per trial against a process pool in row 3 (2-core CPU, 2026-12-07;
+# +2.8 s when every trial started its own process).
+TRIAL_START_SECONDS = 1.0
 # The first trial in each slot also starts a fresh worker that imports torch: its first report came ~6 s later
 # than its steps alone explain (2-core CPU, CHASE, --budget 300).
 COLD_START_SECONDS = 6.0
