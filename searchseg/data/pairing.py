@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from searchseg.errors import UserError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 MASK_EXTENSIONS = {".png", ".tif", ".tiff", ".bmp", ".gif", ".jpg", ".jpeg"}
-IMAGE_DIR_NAMES = {"images", "image", "imgs", "img", "frames", "jpegimages", "rgb", "inputs"}
-MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "groundtruth", "segmentationclass"}
+IMAGE_DIR_NAMES = {"images", "image", "imgs", "img", "frames", "jpegimages", "rgb", "inputs", "leftimg8bit", "image_2"}
+MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "groundtruth", "segmentationclass", "gtfine",
+                  "semantic"}
 MASK_DIR_ENDINGS = ("labels", "label", "masks", "mask", "annot", "annotations", "gt")  # train_labels, trainannot
 MASK_WORDS = ("mask", "label", "lbl", "annot", "gt", "seg", "manual", "truth")  # which side of a pair is the mask
 LAYOUTS = ("auto", "folders", "suffix", "csv")
@@ -155,9 +157,9 @@ def _by_key(files: list[tuple[Path, Path]], suffix: str) -> tuple[dict[tuple[Pat
 
 
 def _pair_by_rule(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]], rule: StemRule, root: Path,
-                  result: Pairing, group_above: bool) -> None:
+                  result: Pairing, group_of: Callable[[Path], Path]) -> None:
     """Add the pairs ``rule`` makes, scope by scope; an image outside the rule is an image without a mask. A pair's
-    group is its scope folder, or the folder above it (``group_above``: the one holding images/ and masks/)."""
+    group is the folder ``group_of`` its scope."""
     masks_by_key, _ = _by_key(masks, rule.mask_suffix)
     images_by_key, result.images_without_masks = _by_key(images, rule.image_suffix)
     for keyed in (images_by_key, masks_by_key):
@@ -169,7 +171,7 @@ def _pair_by_rule(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]
         if not mask:
             result.images_without_masks.append(paths[0])
         elif len(mask) == 1:
-            result.pairs.append(Pair(paths[0], mask[0], _group_name(scope.parent if group_above else scope, root)))
+            result.pairs.append(Pair(paths[0], mask[0], _group_name(group_of(scope), root)))
     result.masks_without_images += sorted(paths[0] for key, paths in masks_by_key.items()
                                           if len(paths) == 1 and key not in images_by_key)
     result.images_without_masks.sort()
@@ -185,9 +187,12 @@ def _is_mask_folder_of(candidate: Path, image_dir: Path) -> bool:
 
 
 def _folder_pairs(root: Path) -> list[tuple[Path, Path]]:
-    """(image folder, mask folder) for every image folder with a mask folder beside it, at every depth."""
-    found = []
-    for folder in sorted(d for d in root.rglob("*") if d.is_dir()):
+    """(image folder, mask folder) for every image folder with a mask folder beside it, at every depth, except
+    those inside another pair's folders (their files are that pair's)."""
+    found: list[tuple[Path, Path]] = []
+    for folder in sorted(d for d in root.rglob("*") if d.is_dir()):  # a folder sorts after the folders above it
+        if any(folder.is_relative_to(taken) for pair in found for taken in pair):
+            continue
         masks = sorted(d for d in folder.parent.iterdir() if d.is_dir() and _is_mask_folder_of(d, folder))
         if masks:
             found.append((folder, masks[0]))
@@ -199,15 +204,22 @@ def has_folder_layout(root: Path) -> bool:
 
 
 def find_folder_pairs(root: Path, mask_suffix: str | None = None) -> Pairing:
-    """Pair every image folder with the mask folder beside it; the group of a pair is the folder holding both."""
+    """Pair every image folder with the mask folder beside it, sub-folder by sub-folder (ADE20K's
+    ``images/training/`` with ``annotations/training/``, Cityscapes' ``leftImg8bit/train/aachen/`` with
+    ``gtFine/train/aachen/``). The group of a pair is the folder holding both, followed by the sub-folder path
+    (``Tile 1``, ``train/aachen``)."""
     result = Pairing(pairs=[])
     images, masks = [], []
+    groups: dict[Path, Path] = {}  # scope: the image folder a file lies in, whether it is an image or a mask
     for image_dir, mask_dir in _folder_pairs(root):
-        images += [(image_dir, p) for p in _files(image_dir, IMAGE_EXTENSIONS, recursive=False)]
-        masks += [(image_dir, p) for p in _files(mask_dir, MASK_EXTENSIONS, recursive=False)]
+        for path in _files(image_dir, IMAGE_EXTENSIONS, recursive=True):
+            images.append((path.parent, path))
+            groups[path.parent] = image_dir.parent / path.parent.relative_to(image_dir)
+        masks += [(image_dir / path.parent.relative_to(mask_dir), path)
+                  for path in _files(mask_dir, MASK_EXTENSIONS, recursive=True)]
     rule = _choose_rule(_rule_counts(images, masks, same_folder=False), mask_suffix, root) or StemRule(
         "", mask_suffix or "")
-    _pair_by_rule(images, masks, rule, root, result, group_above=True)
+    _pair_by_rule(images, masks, rule, root, result, group_of=groups.__getitem__)
     return result
 
 
@@ -231,7 +243,7 @@ def find_suffix_pairs(root: Path, mask_suffix: str | None) -> Pairing:
               or (rule.image_suffix and p.stem.endswith(rule.image_suffix))]
     masks = [(scope, p) for scope, p in masks if rule.mask_suffix and p.stem.endswith(rule.mask_suffix)]
     result = Pairing(pairs=[])
-    _pair_by_rule(images, masks, rule, root, result, group_above=False)
+    _pair_by_rule(images, masks, rule, root, result, group_of=lambda scope: scope)
     return result
 
 

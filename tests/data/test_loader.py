@@ -40,6 +40,20 @@ def test_train_val_test_folders_are_the_split(colour_dataset):
     assert data.split_by == "fractions"
 
 
+def test_a_cityscapes_tree_keeps_its_split_and_its_cities_as_groups(colour_dataset):
+    """leftImg8bit/<split>/<city>/ beside gtFine/<split>/<city>/: the split folders split, a city is a group."""
+    for group, (split, city) in enumerate((("train", "aachen"), ("train", "bremen"), ("val", "lindau"),
+                                           ("test", "berlin"))):
+        for kind, tree in (("images", "leftImg8bit"), ("masks", "gtFine")):
+            (colour_dataset / tree / split).mkdir(parents=True, exist_ok=True)
+            (colour_dataset / f"Group {group}" / kind).rename(colour_dataset / tree / split / city)
+    spec = resolve_spec(colour_dataset, class_map=colour_dataset / "classes.json", group_by="folder")
+    data = load_data(spec, image_size=32, val_fraction=0.5, test_fraction=0.0, progress=False)
+    assert data.split_by == "the dataset's train/val/test folders"
+    assert {split: sorted({data.groups[i] for i in data.splits[split]}) for split in data.splits} == {
+        "train": ["train/aachen", "train/bremen"], "val": ["val/lindau"], "test": ["test/berlin"]}
+
+
 def test_dataset_yaml_with_class_map_and_split_files(colour_dataset):
     (colour_dataset / "train.txt").write_text("\n".join(f"img_{i:02d}" for i in range(8)))
     (colour_dataset / "val.txt").write_text("img_08\nimg_09\n")

@@ -103,6 +103,41 @@ def test_several_mask_kinds_per_image_in_a_mask_folder_are_the_users_choice(tmp_
     assert result.rule == "image stems ending in '_leftImg8bit' with mask stems ending in '_gtFine_labelIds'"
 
 
+def test_an_images_folder_beside_a_masks_folder_pairs_sub_folder_by_sub_folder(tmp_path):
+    """ADE20K: images/training/x.jpg with annotations/training/x.png; a stem in two sub-folders is two images."""
+    for split in ("training", "validation"):
+        touch(tmp_path / "images" / split / f"ADE_{split}_1.jpg")
+        touch(tmp_path / "annotations" / split / f"ADE_{split}_1.png")
+        touch(tmp_path / "images" / split / "same_stem.jpg")
+        touch(tmp_path / "annotations" / split / "same_stem.png")
+    touch(tmp_path / "annotations" / "training" / "orphan.png")
+    result = find_pairs(tmp_path)
+    assert [(p.image.relative_to(tmp_path).as_posix(), p.mask.relative_to(tmp_path).as_posix(), p.group)
+            for p in result.pairs] == [
+        ("images/training/ADE_training_1.jpg", "annotations/training/ADE_training_1.png", "training"),
+        ("images/training/same_stem.jpg", "annotations/training/same_stem.png", "training"),
+        ("images/validation/ADE_validation_1.jpg", "annotations/validation/ADE_validation_1.png", "validation"),
+        ("images/validation/same_stem.jpg", "annotations/validation/same_stem.png", "validation")]
+    assert not result.duplicate_stems and [p.name for p in result.masks_without_images] == ["orphan.png"]
+
+
+def test_cityscapes_trees_pair_city_by_city_once_the_mask_kind_is_chosen(tmp_path):
+    """leftImg8bit/train/aachen/X_leftImg8bit.png with gtFine/train/aachen/X_gtFine_{labelIds,color}.png."""
+    for split, city in (("train", "aachen"), ("train", "bremen"), ("val", "lindau")):
+        stem = f"{city}_000000_000019"
+        touch(tmp_path / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
+        for kind in ("labelIds", "color", "instanceIds"):
+            touch(tmp_path / "gtFine" / split / city / f"{stem}_gtFine_{kind}.png")
+    with pytest.raises(UserError, match="several suffixes"):
+        find_pairs(tmp_path)
+    result = find_pairs(tmp_path, mask_suffix="_gtFine_labelIds")
+    assert [(p.mask.name, p.group) for p in result.pairs] == [
+        ("aachen_000000_000019_gtFine_labelIds.png", "train/aachen"),
+        ("bremen_000000_000019_gtFine_labelIds.png", "train/bremen"),
+        ("lindau_000000_000019_gtFine_labelIds.png", "val/lindau")]
+    assert not result.images_without_masks
+
+
 def test_an_image_without_a_mask_does_not_make_a_rule_of_its_own(tmp_path):
     """Stems sharing a prefix (img_1, img_2) could pair across images; an image's own key is the longest one."""
     for index in (1, 2):
