@@ -32,6 +32,8 @@ MASK_DIR_NAMES = {"masks", "mask", "labels", "label", "annotations", "gt", "grou
                   "semantic"}
 MASK_DIR_ENDINGS = ("labels", "label", "masks", "mask", "annot", "annotations", "gt")  # train_labels, trainannot
 MASK_WORDS = ("mask", "label", "lbl", "annot", "gt", "seg", "manual", "truth")  # which side of a pair is the mask
+COLOUR_WORDS = ("color", "colour", "rgb")  # a mask kind drawn for people (Cityscapes' _gtFine_color)
+CLASS_WORDS = ("label", "class", "semantic")  # a mask kind holding class ids (_gtFine_labelIds, not _instanceIds)
 LAYOUTS = ("auto", "folders", "suffix", "csv")
 SUFFIX_SEPARATORS = "_-."
 MAX_MASKS_PER_KEY = 8  # a key more masks share is a common prefix (frame_00001...), not one image's name
@@ -54,6 +56,11 @@ class StemRule:
         """Between a rule and its mirror (the same files, roles swapped): the one whose mask side reads as one."""
         worded = any(word in self.mask_suffix.lower() and word not in self.image_suffix.lower() for word in MASK_WORDS)
         return worded, not self.image_suffix
+
+    def names_classes(self) -> tuple[bool, bool]:
+        """Among a dataset's mask kinds, the one to suggest first: not a colour rendering, and named for classes."""
+        suffix = self.mask_suffix.lower()
+        return not any(word in suffix for word in COLOUR_WORDS), any(word in suffix for word in CLASS_WORDS)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def _choose_rule(counts: Counter, mask_suffix: str | None, root: Path) -> StemRu
     if not counts:
         return None
     ranked = sorted(sorted(counts, key=lambda rule: rule.mask_suffix),  # ties in name order
-                    key=lambda rule: (counts[rule], rule.mask_likeness()), reverse=True)
+                    key=lambda rule: (counts[rule], rule.mask_likeness(), rule.names_classes()), reverse=True)
     best = ranked[0]
     rivals = list(dict.fromkeys(rule.mask_suffix for rule in ranked
                                 if rule.image_suffix == best.image_suffix and counts[rule] >= counts[best] / 2))

@@ -94,7 +94,8 @@ def test_several_mask_kinds_per_image_in_a_mask_folder_are_the_users_choice(tmp_
         touch(tmp_path / "images" / f"{stem}_leftImg8bit.png")
         touch(tmp_path / "labels" / f"{stem}_gtFine_labelIds.png")
         touch(tmp_path / "labels" / f"{stem}_gtFine_color.png")
-    with pytest.raises(UserError, match="several suffixes \\(_gtFine_color, _gtFine_labelIds\\)"):
+    with pytest.raises(UserError, match="several suffixes \\(_gtFine_labelIds, _gtFine_color\\); choose one with "
+                                        "--set mask_suffix=_gtFine_labelIds"):
         find_pairs(tmp_path)
     result = find_pairs(tmp_path, mask_suffix="_gtFine_labelIds")
     assert [p.mask.name for p in result.pairs] == [
@@ -128,7 +129,7 @@ def test_cityscapes_trees_pair_city_by_city_once_the_mask_kind_is_chosen(tmp_pat
         touch(tmp_path / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
         for kind in ("labelIds", "color", "instanceIds"):
             touch(tmp_path / "gtFine" / split / city / f"{stem}_gtFine_{kind}.png")
-    with pytest.raises(UserError, match="several suffixes"):
+    with pytest.raises(UserError, match="--set mask_suffix=_gtFine_labelIds"):  # not the ids of instances
         find_pairs(tmp_path)
     result = find_pairs(tmp_path, mask_suffix="_gtFine_labelIds")
     assert [(p.mask.name, p.group) for p in result.pairs] == [
