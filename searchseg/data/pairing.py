@@ -217,7 +217,8 @@ def find_folder_pairs(root: Path, mask_suffix: str | None = None) -> Pairing:
     (``Tile 1``, ``train/aachen``)."""
     result = Pairing(pairs=[])
     images, masks = [], []
-    groups: dict[Path, Path] = {}  # scope: the image folder a file lies in, whether it is an image or a mask
+    # a file's scope is the image folder it lies in (a mask: the one it would lie in); a scope's group folder
+    groups: dict[Path, Path] = {}
     for image_dir, mask_dir in _folder_pairs(root):
         for path in _files(image_dir, IMAGE_EXTENSIONS, recursive=True):
             images.append((path.parent, path))
