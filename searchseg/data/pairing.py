@@ -185,24 +185,31 @@ def _pair_by_rule(images: list[tuple[Path, Path]], masks: list[tuple[Path, Path]
     result.rule = rule.describe()
 
 
-def _is_mask_folder_of(candidate: Path, image_dir: Path) -> bool:
-    name, image_name = candidate.name.lower(), image_dir.name.lower()
+def _mask_folder_names(image_dir: Path) -> set[str]:
+    """The lower-case names a mask folder beside ``image_dir`` may have (``masks``; ``train_labels`` for ``train``)."""
+    image_name = image_dir.name.lower()
     if image_name in IMAGE_DIR_NAMES:
-        return name in MASK_DIR_NAMES
-    return any(name in (image_name + ending, f"{image_name}_{ending}", f"{image_name}-{ending}")
-               for ending in MASK_DIR_ENDINGS)
+        return MASK_DIR_NAMES
+    return {f"{image_name}{separator}{ending}" for ending in MASK_DIR_ENDINGS for separator in ("", "_", "-")}
 
 
 def _folder_pairs(root: Path) -> list[tuple[Path, Path]]:
     """(image folder, mask folder) for every image folder with a mask folder beside it, at every depth, except
     those inside another pair's folders (their files are that pair's)."""
+    folders = sorted(d for d in root.rglob("*") if d.is_dir())  # a folder sorts after the folders above it
+    # sibling folders by lower-case name: a look-up per folder, not a listing of its parent (per-patient folders)
+    by_name: dict[tuple[Path, str], list[Path]] = defaultdict(list)
+    for folder in folders:
+        by_name[(folder.parent, folder.name.lower())].append(folder)
     found: list[tuple[Path, Path]] = []
-    for folder in sorted(d for d in root.rglob("*") if d.is_dir()):  # a folder sorts after the folders above it
-        if any(folder.is_relative_to(taken) for pair in found for taken in pair):
+    taken: set[Path] = set()  # the folders of the pairs found: a look-up per ancestor, not a scan of every pair
+    for folder in folders:
+        if folder in taken or not taken.isdisjoint(folder.parents):
             continue
-        masks = sorted(d for d in folder.parent.iterdir() if d.is_dir() and _is_mask_folder_of(d, folder))
+        masks = sorted(mask for name in _mask_folder_names(folder) for mask in by_name.get((folder.parent, name), []))
         if masks:
             found.append((folder, masks[0]))
+            taken.update(found[-1])
     return found
 
 
