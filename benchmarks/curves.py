@@ -1,0 +1,121 @@
+"""Learning curves to replay searches on: a space's configurations trained once, every epoch scored.
+
+A search on a 2-core CPU costs minutes per trial, so comparing searchers, schedulers and selection rules end to end
+buys one or two seeds an hour. Replayed on recorded curves (``benchmarks.replay``), hundreds of searches cost
+seconds. This trains, on a ``--holdout`` check split of ``equal_time`` (whole groups carved from the training
+images with ``--split-seed``; the test images never seen):
+
+- the space's start configurations (the first is searchseg's default, what ``--samples 0`` trains);
+- the first start configuration again with ``--default-seeds`` other seeds: how far a seed alone moves a score,
+  the yardstick for any difference between configurations;
+- ``--samples`` configurations drawn at random from the space (Optuna's RandomSampler, seeded).
+
+Each trains for ``--epochs`` epochs of ``--epoch-steps`` optimizer steps with its schedule planned over all of them
+(as a trial of the search is), and after every epoch records the seconds the epoch took, its validation mIoU (what
+a search sees), its validation class counts per image (what the noise-aware rules resample) and its check-split
+mIoU (what the choice would get; no rule reads it). A configuration's rows are appended to ``benchmarks/curves.json``
+when it has finished; a run cut short resumes with the configurations it lacks. Nothing is replaced.
+
+``python -m benchmarks.curves --samples 16`` (about 4 minutes per configuration of 12 epochs on a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import torch
+
+from benchmarks.equal_time import CHECK_GROUP, DATASETS, appended_rows, commit, decoded, holdout_dataset
+from searchseg.data.loader import SegmentationData
+from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import SearchSpace, load_space, trial_config_from_tune
+from searchseg.training.engine import Trainer, fit
+
+OUTPUT = Path(__file__).parent / "curves.json"
+
+
+def configurations(space: SearchSpace, default_seeds: int, samples: int, sample_seed: int) -> list[dict]:
+    """Every configuration to train: an id, its searched keys and its training seed."""
+    chosen = [{"config_id": f"start_{i}", "searched": start, "seed": 0} for i, start in enumerate(space.start)]
+    chosen += [{"config_id": f"start_0_seed_{seed}", "searched": space.start[0], "seed": seed}
+               for seed in range(1, default_seeds + 1)]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sample_seed))
+    for index in range(samples):
+        searched = trial_config_from_tune(space.sample(study.ask()))
+        chosen.append({"config_id": f"sample_{sample_seed}_{index}", "searched": searched, "seed": 0})
+    return chosen
+
+
+def curve(space: SearchSpace, dataset: dict, data: SegmentationData, searched: dict, seed: int, epochs: int,
+          epoch_steps: int) -> list[dict]:
+    """One configuration's row per epoch: seconds, validation mIoU and class counts, check-split mIoU."""
+    flat = {**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched,
+            "image_size": data.images.shape[1], "epochs": epochs, "epoch_steps": epoch_steps, "seed": seed,
+            "encoder_weights": "none"}
+    trainer = Trainer(TrialConfig.from_flat(flat), data)
+    rows: list[dict] = []
+    started = time.perf_counter()
+
+    def record(row: dict, trained: Trainer) -> None:
+        nonlocal started
+        val_counts = trained.eval_counts.tolist()  # the validation evaluation's, before the check split's
+        seconds = time.perf_counter() - started  # training and validation: what a trial's epoch costs
+        _, check = trained.evaluate("test")
+        rows.append({"epoch": trained.epoch, "seconds": seconds, "val_miou": row["val_miou"],
+                     "check_miou": check["miou"], "val_counts": val_counts})
+        started = time.perf_counter()
+
+    fit(trainer.config, data, record, progress=False, trainer=trainer)
+    return rows
+
+
+def measure(dataset_name: str, split_seed: int, space_name: str, epochs: int, epoch_steps: int, default_seeds: int,
+            samples: int, sample_seed: int, output: Path) -> None:
+    space = load_space(space_name)
+    rows, append = appended_rows(output)
+    key = {"dataset": dataset_name, "split_seed": split_seed, "space": space_name, "epochs": epochs,
+           "epoch_steps": epoch_steps}
+    done = {row["config_id"] for row in rows if all(row.get(k) == v for k, v in key.items())}
+    todo = [c for c in configurations(space, default_seeds, samples, sample_seed) if c["config_id"] not in done]
+    print(f"{len(done)} configurations recorded, {len(todo)} to train", flush=True)
+    with tempfile.TemporaryDirectory(prefix="curves_") as folder:
+        dataset = DATASETS[dataset_name]
+        used = holdout_dataset(dataset_name, dataset, decoded(dataset), split_seed, Path(folder))
+        data = decoded(used)
+        for configuration in todo:
+            started = time.strftime("%Y-%m-%d %H:%M:%S")
+            epoch_rows = curve(space, used, data, configuration["searched"], configuration["seed"], epochs,
+                               epoch_steps)
+            for row in epoch_rows:
+                append({**key, **configuration, "commit": commit(), "started": started, **row})
+            last = epoch_rows[-1]
+            print(f"{configuration['config_id']} {configuration['searched'].get('arch', '')}/"
+                  f"{configuration['searched'].get('encoder', '')}: val {last['val_miou']:.4f}, check "
+                  f"{last['check_miou']:.4f} after {sum(r['seconds'] for r in epoch_rows):.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.curves", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(CHECK_GROUP), default="dubai_aerial_by_crop")
+    parser.add_argument("--split-seed", type=int, default=15, help="which check split (equal_time --holdout's seed)")
+    parser.add_argument("--space", default="arch_loss")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epoch-steps", type=int, default=15)
+    parser.add_argument("--default-seeds", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    measure(args.dataset, args.split_seed, args.space, args.epochs, args.epoch_steps, args.default_seeds,
+            args.samples, args.sample_seed, args.output)
+
+
+if __name__ == "__main__":
+    main()
