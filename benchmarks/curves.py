@@ -51,6 +51,12 @@ def configurations(space: SearchSpace, default_seeds: int, samples: int, sample_
     return chosen
 
 
+def to_train(rows: list[dict], study: dict, chosen: list[dict]) -> list[dict]:
+    """The configurations of ``chosen`` that ``rows`` hold no curve of for this study (a run cut short resumes)."""
+    done = {row["config_id"] for row in rows if all(row.get(key) == value for key, value in study.items())}
+    return [configuration for configuration in chosen if configuration["config_id"] not in done]
+
+
 def curve(space: SearchSpace, dataset: dict, data: SegmentationData, searched: dict, seed: int, epochs: int,
           epoch_steps: int) -> list[dict]:
     """One configuration's row per epoch: seconds, validation mIoU and class counts, check-split mIoU."""
@@ -80,9 +86,8 @@ def measure(dataset_name: str, split_seed: int, space_name: str, epochs: int, ep
     rows, append = appended_rows(output)
     key = {"dataset": dataset_name, "split_seed": split_seed, "space": space_name, "epochs": epochs,
            "epoch_steps": epoch_steps}
-    done = {row["config_id"] for row in rows if all(row.get(k) == v for k, v in key.items())}
-    todo = [c for c in configurations(space, default_seeds, samples, sample_seed) if c["config_id"] not in done]
-    print(f"{len(done)} configurations recorded, {len(todo)} to train", flush=True)
+    todo = to_train(rows, key, configurations(space, default_seeds, samples, sample_seed))
+    print(f"{len(todo)} configurations to train", flush=True)
     with tempfile.TemporaryDirectory(prefix="curves_") as folder:
         dataset = DATASETS[dataset_name]
         used = holdout_dataset(dataset_name, dataset, decoded(dataset), split_seed, Path(folder))

@@ -291,3 +291,88 @@ def test_a_check_split_benchmark_with_no_seeds_prints_the_table_of_the_rows_it_a
     monkeypatch.setattr(sys, "argv", [module, "--seeds", "0", "--output", str(output)])
     importlib.import_module(f"benchmarks.{module}").main()
     assert capsys.readouterr().out.startswith("| dataset | T | runs |") and output.read_text() == "[]"
+
+
+def test_curves_record_every_epoch_with_what_a_search_sees_and_what_its_choice_would_get():
+    from benchmarks import curves
+    from searchseg.spaces.space import load_space
+    from tests.conftest import tiny_data
+
+    space = load_space("arch_loss")
+    chosen = curves.configurations(space, default_seeds=1, samples=2, sample_seed=0)
+    assert [c["config_id"] for c in chosen] == ["start_0", "start_1", "start_0_seed_1", "sample_0_0", "sample_0_1"]
+    assert chosen[2]["searched"] == space.start[0] and chosen[2]["seed"] == 1
+    assert chosen[3]["searched"] != chosen[4]["searched"] and all(space.admits(c["searched"]) for c in chosen)
+    data = tiny_data()
+    rows = curves.curve(space, {}, data, space.start[0], seed=0, epochs=2, epoch_steps=1)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["seconds"] > 0 and 0 <= row["val_miou"] <= 1 and 0 <= row["check_miou"] <= 1
+        assert np.asarray(row["val_counts"]).shape == (len(data.splits["val"]), 3, data.num_classes)
+
+
+def test_a_curves_run_cut_short_trains_only_the_configurations_of_its_study_it_lacks():
+    from benchmarks import curves
+
+    study = {"dataset": "d", "split_seed": 15, "space": "arch_loss", "epochs": 24, "epoch_steps": 15}
+    rows = [{**study, "config_id": "start_0", "epoch": 1}, {**study, "epochs": 12, "config_id": "start_1"}]
+    chosen = [{"config_id": name} for name in ("start_0", "start_1", "sample_0_0")]
+    assert [c["config_id"] for c in curves.to_train(rows, study, chosen)] == ["start_1", "sample_0_0"]
+
+
+def replay_curves(check: dict[str, float], val: dict[str, list[float]], hits: dict[str, int]):
+    """Recorded curves of seed 0 (the default's also with seed 1): each configuration's validation mIoU per epoch,
+    one check score for every epoch and validation counts of ``hits`` found foreground pixels per image."""
+    import pandas as pd
+
+    from tests.conftest import image_counts
+
+    rows = []
+    for config_id, scores in val.items():
+        seeds = (0, 1) if config_id == "start_0" else (0,)
+        for seed in seeds:
+            name = config_id if seed == 0 else f"{config_id}_seed_{seed}"
+            for epoch, score in enumerate(scores, start=1):
+                rows.append({"dataset": "d", "split_seed": 15, "space": "arch_loss", "epochs": len(scores),
+                             "epoch_steps": 15, "config_id": name, "seed": seed, "epoch": epoch, "seconds": 10.0,
+                             "searched": {"arch": config_id, "encoder": "e", "lr": 1e-3},
+                             "val_miou": score, "check_miou": check[config_id] - 0.01 * seed,
+                             "val_counts": image_counts([hits[config_id]] * 9).tolist()})
+    return pd.DataFrame(rows)
+
+
+def test_replayed_searches_try_the_start_configurations_first_and_stop_where_the_simulated_seconds_end():
+    from benchmarks import replay
+
+    val = {"start_0": [0.3, 0.4, 0.5], "start_1": [0.2, 0.3, 0.4], "sample_a": [0.1, 0.2, 0.3],
+           "sample_b": [0.05, 0.1, 0.2]}
+    curves = replay_curves({name: 0.4 for name in val}, val, {name: 30 for name in val})
+    box = replay.blackbox(curves)
+    assert list(box.hyperparameters.config_id) == sorted(val)  # the default's other seed is not a configuration
+    # two trials at a time, each epoch 2 x 10 s: in 15 s neither start configuration has finished its first epoch
+    assert replay.replay_search(box, ["start_0", "start_1"], 15.0, 3, seed=0) == {}
+    assert replay.choices(curves, {}, []) == dict.fromkeys(replay.RULES, "start_0")
+    first = replay.replay_search(box, ["start_0", "start_1"], 45.0, 3, seed=0)
+    assert first == {"start_0": 2, "start_1": 1}  # start_1 stopped at the first rung, below start_0
+    every = replay.replay_search(box, ["start_0", "start_1"], 10_000.0, 3, seed=0)
+    assert set(every) == set(val) and every["start_0"] == 3 and min(every.values()) >= 1
+
+
+def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_continue():
+    from benchmarks import replay
+
+    # sample_a leads validation narrowly and scores worst on the check split; sample_b leads it clearly
+    val = {"start_0": [0.3, 0.4, 0.5], "start_1": [0.2, 0.3, 0.45], "sample_a": [0.3, 0.4, 0.52],
+           "sample_b": [0.3, 0.5, 0.6]}
+    check = {"start_0": 0.40, "start_1": 0.45, "sample_a": 0.30, "sample_b": 0.42}
+    curves = replay_curves(check, val, {"start_0": 30, "start_1": 29, "sample_a": 31, "sample_b": 45})
+    starts = [{"arch": "start_0", "encoder": "e", "lr": 1e-3}, {"arch": "start_1", "encoder": "e", "lr": 1e-3}]
+    chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3}, starts)
+    assert chosen == {"best_val": "sample_a", "default_unless_clearly_beaten": "start_0", "oracle": "start_1"}
+    chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3, "sample_b": 3}, starts)
+    assert chosen["best_val"] == chosen["default_unless_clearly_beaten"] == "sample_b"
+    table = replay.replays(curves, [10_000.0], max_epochs=3, count=2).splitlines()
+    assert table[2] == ("| 10000 | 4 | +0.0200 (100% not the default) | +0.0200 (100% not the default) | "
+                        "+0.0500 (100% not the default) |")
+    text = replay.headroom(curves)
+    assert "its 2 seeds span 0.3900-0.4000" in text and "instead of its last: check +0.0000 ± 0.0000" in text

@@ -1,0 +1,205 @@
+"""Replayed searches on recorded learning curves: what a search finds in a space, and whether validation finds it.
+
+``benchmarks.curves`` trained a space's configurations once and recorded every epoch. Here those curves become a
+Syne Tune tabular blackbox (one hyperparameter, the configuration's id) and Syne Tune's simulator backend replays
+many searches on them in seconds: ASHA (grace 1 epoch, reduction 3, trials stopped at ``--max-epochs``) with random
+sampling among the recorded configurations, the space's start configurations first as searchseg's search does,
+``CONCURRENT_TRIALS`` trials at a time, each epoch taking ``CONCURRENT_TRIALS`` times its recorded seconds (the
+curves were recorded with the whole CPU, a trial of the search gets a share), for ``--search-seconds`` of simulated
+time. Every replay seed draws another order of samples.
+
+After each replayed search, every trial that reported is a candidate with its best validation mIoU and its
+validation class counts pooled over its last ``RECENT_EPOCHS`` evaluations, and the trial the final model would
+continue is chosen by:
+
+- ``best_val``: the highest validation mIoU;
+- ``default_unless_clearly_beaten``: searchseg's rule (``selection.choose_trial``);
+- ``oracle``: the trial whose configuration scores highest on the check split at the last recorded epoch (what
+  a perfect selection among the trials tried could get; no rule can see it).
+
+Each choice is scored by its configuration's check-split mIoU at the last recorded epoch, minus the default's (the
+space's first start configuration, seed 0), beside the spread of the default's own seeds. This ignores what the
+search's seconds cost the final training (the no-search default trains for them), so it bounds what a search adds
+from above: where it is not positive, no search of this space at this size can pay.
+
+``python -m benchmarks.replay --replays 100`` prints the tables (``--curves`` names the recorded file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import statistics
+import tempfile
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import syne_tune.config_space as sp
+from syne_tune import StoppingCriterion, Tuner
+from syne_tune.backend.simulator_backend.simulator_callback import SimulatorCallback
+from syne_tune.blackbox_repository import UserBlackboxBackend
+from syne_tune.blackbox_repository.blackbox_tabular import BlackboxTabular
+from syne_tune.constants import ST_TUNER_TIME, SYNE_TUNE_ENV_FOLDER
+from syne_tune.optimizer.baselines import ASHA
+from syne_tune.tuner_callback import TunerCallback
+
+from benchmarks.curves import OUTPUT as CURVES
+from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, choose_trial
+
+CONCURRENT_TRIALS = 2  # as searchseg runs trials on a 2-core CPU: one core each
+DEFAULT = "start_0"
+CURVE_SET = "recorded"
+RULES = ("best_val", "default_unless_clearly_beaten", "oracle")
+
+
+def load_curves(path: Path) -> pd.DataFrame:
+    """The recorded rows of one study (the first dataset, split, space and length in the file), one per epoch."""
+    rows = pd.read_json(path)
+    study = rows.iloc[0][["dataset", "split_seed", "space", "epochs", "epoch_steps"]]
+    return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
+
+
+def blackbox(curves: pd.DataFrame) -> BlackboxTabular:
+    """The seed-0 configurations as a tabular blackbox: validation mIoU and elapsed seconds at every epoch."""
+    searched = curves[curves.seed == 0]
+    ids = sorted(searched.config_id.unique())
+    epochs = int(searched.epoch.max())
+    evaluations = np.zeros((len(ids), 1, epochs, 2))
+    for index, config_id in enumerate(ids):
+        curve = searched[searched.config_id == config_id]
+        evaluations[index, 0, :, 0] = curve.val_miou.to_numpy()
+        evaluations[index, 0, :, 1] = np.cumsum(curve.seconds.to_numpy()) * CONCURRENT_TRIALS
+    # A second, constant column: BlackboxTabular looks a configuration up by a tuple of its columns, which pandas 3
+    # refuses on a one-column index.
+    return BlackboxTabular(hyperparameters=pd.DataFrame({"config_id": ids, "curves": CURVE_SET}),
+                           configuration_space={"config_id": sp.choice(ids), "curves": CURVE_SET},
+                           fidelity_space={"epoch": sp.randint(1, epochs)}, objectives_evaluations=evaluations,
+                           objectives_names=["val_miou", "elapsed_seconds"])
+
+
+class LastEpochs(TunerCallback):
+    """The last epoch each configuration reached in any of its trials by ``seconds`` of simulated time (the tuner
+    processes the first result after its stopping time too)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reached: dict[str, int] = {}
+
+    def on_trial_result(self, trial, status, result, decision) -> None:
+        if result[ST_TUNER_TIME] > self.seconds:
+            return
+        config_id = trial.config["config_id"]
+        self.reached[config_id] = max(self.reached.get(config_id, 0), int(result["epoch"]))
+
+
+def replay_search(box: BlackboxTabular, starts: list[str], search_seconds: float, max_epochs: int,
+                  seed: int) -> dict[str, int]:
+    """One replayed search: each configuration it tried and the last epoch it trained. The start configurations
+    come first, then the others in an order drawn with ``seed``: random sampling without replacement (Syne Tune's
+    random searcher draws with replacement, which on a few recorded configurations repeats them)."""
+    others = [c for c in box.hyperparameters.config_id if c not in starts]
+    order = starts + list(np.random.default_rng(seed).permutation(others))
+    reached = LastEpochs(search_seconds)
+    scheduler = ASHA(box.configuration_space, metric="val_miou", do_minimize=False, time_attr="epoch",
+                     max_t=max_epochs, grace_period=1, reduction_factor=3, random_seed=seed,
+                     points_to_evaluate=[{"config_id": config_id, "curves": CURVE_SET} for config_id in order])
+    with tempfile.TemporaryDirectory(prefix="replay_") as folder, redirect_stdout(io.StringIO()):
+        os.environ[SYNE_TUNE_ENV_FOLDER] = folder  # the tuner's own results: not kept
+        Tuner(trial_backend=UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds"), scheduler=scheduler,
+              stop_criterion=StoppingCriterion(max_wallclock_time=search_seconds), n_workers=CONCURRENT_TRIALS,
+              sleep_time=0, callbacks=[SimulatorCallback(), reached], save_tuner=False,
+              results_update_interval=1e9, print_update_interval=1e9).run()
+    return reached.reached
+
+
+def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict]) -> dict[str, str]:
+    """The configuration each rule would continue among the trials of one replayed search (the default where no
+    trial reported: the planner then trains it)."""
+    if not tried:
+        return dict.fromkeys(RULES, DEFAULT)
+    final = curves[curves.seed == 0].groupby("config_id").check_miou.last()
+    candidates, counts = [], {}
+    for config_id, last_epoch in tried.items():
+        seen = curves[(curves.config_id == config_id) & (curves.seed == 0) & (curves.epoch <= last_epoch)]
+        config = seen.searched.iloc[0]
+        candidates.append(Candidate(config_id, config, float(seen.val_miou.max())))
+        counts[config_id] = np.asarray(seen.val_counts.iloc[-RECENT_EPOCHS:].tolist()).sum(axis=0)
+    chosen, _ = choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id])
+    return {"best_val": max(candidates, key=lambda c: c.score).trial_id,
+            "default_unless_clearly_beaten": chosen.trial_id,
+            "oracle": max(tried, key=lambda config_id: final[config_id])}
+
+
+def loss_mix(searched: dict) -> str:
+    return "/".join(f"{searched[key]:.2g}" if key in searched else "-"
+                    for key in ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz"))
+
+
+def headroom(curves: pd.DataFrame) -> str:
+    """Each configuration's last-epoch scores against the default's, and the default's seed spread."""
+    last = curves.groupby(["config_id", "seed"]).last().reset_index()
+    default = last[(last.config_id == DEFAULT) & (last.seed == 0)].check_miou.iloc[0]
+    seeds = curves[curves.config_id.str.startswith(DEFAULT)].groupby(["config_id", "seed"]).check_miou.last()
+    lines = [f"default ({DEFAULT}) check mIoU at epoch {int(curves.epoch.max())}: {default:.4f}; its "
+             f"{len(seeds)} seeds span {seeds.min():.4f}-{seeds.max():.4f} (sd {seeds.std():.4f})",
+             "", "| configuration | arch/encoder | lr | loss (ce/dice/focal/lovasz) | val (last, best) | check | "
+             "check - default |", "|---|---|---|---|---|---|---|"]
+    for row in last.sort_values("check_miou", ascending=False).itertuples():
+        searched = row.searched
+        best_val = curves[(curves.config_id == row.config_id) & (curves.seed == row.seed)].val_miou.max()
+        lines.append(f"| {row.config_id} | {searched.get('arch')}/{searched.get('encoder')} | "
+                     f"{searched.get('lr', float('nan')):.1e} | {loss_mix(searched)} | "
+                     f"{row.val_miou:.4f}, {best_val:.4f} | "
+                     f"{row.check_miou:.4f} | {row.check_miou - default:+.4f} |")
+    best_epoch = curves.loc[curves.groupby(["config_id", "seed"]).val_miou.idxmax()].set_index(["config_id", "seed"])
+    kept = best_epoch.check_miou - last.set_index(["config_id", "seed"]).check_miou
+    lines += ["", f"Each curve's best-validation epoch instead of its last: check {kept.mean():+.4f} ± "
+              f"{kept.std():.4f} (mean ± sd over {len(kept)} curves; better in {(kept > 0).sum()}, worse in "
+              f"{(kept < 0).sum()})"]
+    return "\n".join(lines)
+
+
+def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, count: int) -> str:
+    """Every rule's check mIoU minus the default's over ``count`` replayed searches per search length."""
+    box = blackbox(curves)
+    start_rows = curves[curves.config_id.str.fullmatch(r"start_\d+") & (curves.seed == 0)]
+    start_ids = sorted(start_rows.config_id.unique())
+    starts = [start_rows[start_rows.config_id == config_id].searched.iloc[0] for config_id in start_ids]
+    final = curves[curves.seed == 0].groupby("config_id").check_miou.last()
+    lines = ["| search seconds | trials (median) | " + " | ".join(RULES) + " |", "|---|---|" + "---|" * len(RULES)]
+    for seconds in search_seconds:
+        chosen: dict[str, list[str]] = {rule: [] for rule in RULES}
+        trials = []
+        for seed in range(count):
+            tried = replay_search(box, start_ids, seconds, max_epochs, seed)
+            trials.append(len(tried))
+            for rule, config_id in choices(curves, tried, starts).items():
+                chosen[rule].append(config_id)
+        cells = [f"{statistics.mean(final[c] - final[DEFAULT] for c in ids):+.4f} "
+                 f"({statistics.mean(c != DEFAULT for c in ids):.0%} not the default)" for ids in chosen.values()]
+        lines.append(f"| {seconds:.0f} | {statistics.median(trials):.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.replay", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--curves", type=Path, default=CURVES)
+    parser.add_argument("--search-seconds", type=float, nargs="+", default=[250.0, 500.0, 1000.0, 2000.0],
+                        help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 250)")
+    parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
+    parser.add_argument("--replays", type=int, default=100, help="replayed searches per search length")
+    args = parser.parse_args()
+    logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
+    curves = load_curves(args.curves)
+    print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
+          f"continues minus the default's, mean over {args.replays} replayed searches:", "",
+          replays(curves, args.search_seconds, args.max_epochs, args.replays), sep="\n")
+
+
+if __name__ == "__main__":
+    main()
