@@ -56,9 +56,13 @@ CURVE_SET = "recorded"
 RULES = ("best_val", "default_unless_clearly_beaten", "oracle")
 
 
-def load_curves(path: Path) -> pd.DataFrame:
-    """The recorded rows of one study (the first dataset, split, space and length in the file), one per epoch."""
+def load_curves(path: Path, space: str | None = None) -> pd.DataFrame:
+    """The recorded rows of one study, one per epoch: the first in the file (of ``space`` where given)."""
     rows = pd.read_json(path)
+    if space is not None:
+        rows = rows[rows.space == space]
+        if rows.empty:
+            raise SystemExit(f"error: {path} holds no curves of the space {space!r}")
     study = rows.iloc[0][["dataset", "split_seed", "space", "epochs", "epoch_steps"]]
     return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
 
@@ -134,9 +138,17 @@ def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict]) -> 
             "oracle": max(tried, key=lambda config_id: final[config_id])}
 
 
+LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
+SHOWN_APART = ("arch", "encoder", "lr", "focal_gamma", *LOSS_KEYS)
+
+
 def loss_mix(searched: dict) -> str:
-    return "/".join(f"{searched[key]:.2g}" if key in searched else "-"
-                    for key in ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz"))
+    return "/".join(f"{searched[key]:.2g}" if key in searched else "-" for key in LOSS_KEYS)
+
+
+def other_keys(searched: dict) -> str:
+    return ", ".join(f"{key} {value:.2g}" if isinstance(value, float) else f"{key} {value}"
+                     for key, value in searched.items() if key not in SHOWN_APART) or "-"
 
 
 def headroom(curves: pd.DataFrame) -> str:
@@ -145,14 +157,14 @@ def headroom(curves: pd.DataFrame) -> str:
     default = last[(last.config_id == DEFAULT) & (last.seed == 0)].check_miou.iloc[0]
     seeds = curves[curves.config_id.str.startswith(DEFAULT)].groupby(["config_id", "seed"]).check_miou.last()
     lines = [f"default ({DEFAULT}) check mIoU at epoch {int(curves.epoch.max())}: {default:.4f}; its "
-             f"{len(seeds)} seeds span {seeds.min():.4f}-{seeds.max():.4f} (sd {seeds.std():.4f})",
-             "", "| configuration | arch/encoder | lr | loss (ce/dice/focal/lovasz) | val (last, best) | check | "
-             "check - default |", "|---|---|---|---|---|---|---|"]
+             f"{len(seeds)} seed(s) span {seeds.min():.4f}-{seeds.max():.4f} (sd {seeds.std():.4f})",
+             "", "| configuration | arch/encoder | lr | loss (ce/dice/focal/lovasz) | other keys | val (last, best) | "
+             "check | check - default |", "|---|---|---|---|---|---|---|---|"]
     for row in last.sort_values("check_miou", ascending=False).itertuples():
         searched = row.searched
         best_val = curves[(curves.config_id == row.config_id) & (curves.seed == row.seed)].val_miou.max()
-        lines.append(f"| {row.config_id} | {searched.get('arch')}/{searched.get('encoder')} | "
-                     f"{searched.get('lr', float('nan')):.1e} | {loss_mix(searched)} | "
+        lines.append(f"| {row.config_id} | {searched.get('arch', '-')}/{searched.get('encoder', '-')} | "
+                     f"{searched.get('lr', float('nan')):.1e} | {loss_mix(searched)} | {other_keys(searched)} | "
                      f"{row.val_miou:.4f}, {best_val:.4f} | "
                      f"{row.check_miou:.4f} | {row.check_miou - default:+.4f} |")
     best_epoch = curves.loc[curves.groupby(["config_id", "seed"]).val_miou.idxmax()].set_index(["config_id", "seed"])
@@ -189,13 +201,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.replay", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--curves", type=Path, default=CURVES)
+    parser.add_argument("--space", help="whose curves to replay, as benchmarks.curves named it (default: the first "
+                                        "study in the file)")
     parser.add_argument("--search-seconds", type=float, nargs="+", default=[250.0, 500.0, 1000.0, 2000.0],
                         help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 250)")
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
     parser.add_argument("--replays", type=int, default=100, help="replayed searches per search length")
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
-    curves = load_curves(args.curves)
+    curves = load_curves(args.curves, args.space)
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
           replays(curves, args.search_seconds, args.max_epochs, args.replays), sep="\n")

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -323,8 +324,6 @@ def test_a_curves_run_cut_short_trains_only_the_configurations_of_its_study_it_l
 def replay_curves(check: dict[str, float], val: dict[str, list[float]], hits: dict[str, int]):
     """Recorded curves of seed 0 (the default's also with seed 1): each configuration's validation mIoU per epoch,
     one check score for every epoch and validation counts of ``hits`` found foreground pixels per image."""
-    import pandas as pd
-
     from tests.conftest import image_counts
 
     rows = []
@@ -375,4 +374,18 @@ def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_co
     assert table[2] == ("| 10000 | 4 | +0.0200 (100% not the default) | +0.0200 (100% not the default) | "
                         "+0.0500 (100% not the default) |")
     text = replay.headroom(curves)
-    assert "its 2 seeds span 0.3900-0.4000" in text and "instead of its last: check +0.0000 ± 0.0000" in text
+    assert "its 2 seed(s) span 0.3900-0.4000" in text and "instead of its last: check +0.0000 ± 0.0000" in text
+
+
+def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_it_lacks(tmp_path):
+    from benchmarks import replay
+
+    val = {"start_0": [0.3, 0.4], "sample_a": [0.2, 0.5]}
+    first = replay_curves({name: 0.4 for name in val}, val, {name: 30 for name in val})
+    second = first.assign(space="benchmarks/spaces/default_model_tuning.yaml", check_miou=0.2)
+    path = tmp_path / "curves.json"
+    path.write_text(pd.concat([first, second]).to_json(orient="records"))
+    assert set(replay.load_curves(path).check_miou) == {0.4, 0.39}
+    assert set(replay.load_curves(path, "benchmarks/spaces/default_model_tuning.yaml").check_miou) == {0.2}
+    with pytest.raises(SystemExit, match="no curves of the space 'lr_wd'"):
+        replay.load_curves(path, "lr_wd")
