@@ -2,11 +2,14 @@
 
 ``benchmarks.curves`` trained a space's configurations once and recorded every epoch. Here those curves become a
 Syne Tune tabular blackbox (one hyperparameter, the configuration's id) and Syne Tune's simulator backend replays
-many searches on them in seconds: ASHA (grace 1 epoch, reduction 3, trials stopped at ``--max-epochs``) with random
-sampling among the recorded configurations, the space's start configurations first as searchseg's search does,
-``CONCURRENT_TRIALS`` trials at a time, each epoch taking ``CONCURRENT_TRIALS`` times its recorded seconds (the
-curves were recorded with the whole CPU, a trial of the search gets a share), for ``--search-seconds`` of simulated
-time. Every replay seed draws another order of samples.
+many searches on them in seconds: ASHA (first rung ``--grace-epochs``, reduction 3, trials stopped at
+``--max-epochs``; a 600 s plan on a 2-core CPU: 4 and 12 epochs of 15 steps) with random sampling among the
+recorded configurations, the space's start configurations first as searchseg's search does, ``CONCURRENT_TRIALS``
+trials at a time, each epoch taking ``CONCURRENT_TRIALS`` times its recorded seconds (the curves were recorded with
+the whole CPU, a trial of the search gets a share), for ``--search-seconds`` of simulated time. Every replay seed
+draws another order of samples, and replay ``r`` follows the curves of training seed ``r`` modulo the seeds
+recorded: the default was trained with several seeds, every sample with one, whose curve stands for every seed (so
+the replays see how the default's own noise moves ASHA's cuts and the choice, not the samples').
 
 After each replayed search, every trial that reported is a candidate with its best validation mIoU and its
 validation class counts pooled over its last ``RECENT_EPOCHS`` evaluations, and the trial the final model would
@@ -17,8 +20,9 @@ continue is chosen by:
 - ``oracle``: the trial whose configuration scores highest on the check split at the last recorded epoch (what
   a perfect selection among the trials tried could get; no rule can see it).
 
-Each choice is scored by its configuration's check-split mIoU at the last recorded epoch, minus the default's (the
-space's first start configuration, seed 0), beside the spread of the default's own seeds. This ignores what the
+Each choice is scored by its configuration's check-split mIoU at the last recorded epoch, minus the default's with
+the same training seed (the space's first start configuration: what the no-search arm trains), beside the spread of
+the default's own seeds. This ignores what the
 search's seconds cost the final training (the no-search default trains for them), so it bounds what a search adds
 from above: where it is not positive, no search of this space at this size can pay.
 
@@ -54,6 +58,8 @@ CONCURRENT_TRIALS = 2  # as searchseg runs trials on a 2-core CPU: one core each
 DEFAULT = "start_0"
 CURVE_SET = "recorded"
 RULES = ("best_val", "default_unless_clearly_beaten", "oracle")
+LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
+SHOWN_APART = ("arch", "encoder", "lr", "focal_gamma", *LOSS_KEYS)  # their own columns in the headroom table
 
 
 def load_curves(path: Path, space: str | None = None) -> pd.DataFrame:
@@ -67,16 +73,33 @@ def load_curves(path: Path, space: str | None = None) -> pd.DataFrame:
     return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
 
 
+def configurations(curves: pd.DataFrame) -> list[str]:
+    return sorted(curves[curves.seed == 0].config_id.unique())
+
+
+def curve_seeds(curves: pd.DataFrame) -> int:
+    return int(curves.seed.max()) + 1
+
+
+def curve_of(curves: pd.DataFrame, config_id: str, seed: int) -> pd.DataFrame:
+    """A configuration's recorded epochs with training ``seed``: one trained with seed 0 only (every sample; the
+    default has more) stands for every seed."""
+    name = config_id if seed == 0 else f"{config_id}_seed_{seed}"
+    rows = curves[(curves.config_id == name) & (curves.seed == seed)]
+    return rows if len(rows) else curves[(curves.config_id == config_id) & (curves.seed == 0)]
+
+
 def blackbox(curves: pd.DataFrame) -> BlackboxTabular:
-    """The seed-0 configurations as a tabular blackbox: validation mIoU and elapsed seconds at every epoch."""
-    searched = curves[curves.seed == 0]
-    ids = sorted(searched.config_id.unique())
-    epochs = int(searched.epoch.max())
-    evaluations = np.zeros((len(ids), 1, epochs, 2))
+    """The configurations as a tabular blackbox, one table per training seed: validation mIoU and elapsed seconds
+    at every epoch."""
+    ids, seeds = configurations(curves), curve_seeds(curves)
+    epochs = int(curves.epoch.max())
+    evaluations = np.zeros((len(ids), seeds, epochs, 2))
     for index, config_id in enumerate(ids):
-        curve = searched[searched.config_id == config_id]
-        evaluations[index, 0, :, 0] = curve.val_miou.to_numpy()
-        evaluations[index, 0, :, 1] = np.cumsum(curve.seconds.to_numpy()) * CONCURRENT_TRIALS
+        for seed in range(seeds):
+            curve = curve_of(curves, config_id, seed)
+            evaluations[index, seed, :, 0] = curve.val_miou.to_numpy()
+            evaluations[index, seed, :, 1] = np.cumsum(curve.seconds.to_numpy()) * CONCURRENT_TRIALS
     # A second, constant column: BlackboxTabular looks a configuration up by a tuple of its columns, which pandas 3
     # refuses on a one-column index.
     return BlackboxTabular(hyperparameters=pd.DataFrame({"config_id": ids, "curves": CURVE_SET}),
@@ -101,45 +124,46 @@ class LastEpochs(TunerCallback):
 
 
 def replay_search(box: BlackboxTabular, starts: list[str], search_seconds: float, max_epochs: int,
-                  seed: int) -> dict[str, int]:
+                  seed: int, grace_epochs: int = 1) -> dict[str, int]:
     """One replayed search: each configuration it tried and the last epoch it trained. The start configurations
     come first, then the others in an order drawn with ``seed``: random sampling without replacement (Syne Tune's
-    random searcher draws with replacement, which on a few recorded configurations repeats them)."""
+    random searcher draws with replacement, which on a few recorded configurations repeats them). Every trial
+    follows the curves of training seed ``seed % box.num_seeds``."""
     others = [c for c in box.hyperparameters.config_id if c not in starts]
     order = starts + list(np.random.default_rng(seed).permutation(others))
     reached = LastEpochs(search_seconds)
     scheduler = ASHA(box.configuration_space, metric="val_miou", do_minimize=False, time_attr="epoch",
-                     max_t=max_epochs, grace_period=1, reduction_factor=3, random_seed=seed,
+                     max_t=max_epochs, grace_period=grace_epochs, reduction_factor=3, random_seed=seed,
                      points_to_evaluate=[{"config_id": config_id, "curves": CURVE_SET} for config_id in order])
     with tempfile.TemporaryDirectory(prefix="replay_") as folder, redirect_stdout(io.StringIO()):
         os.environ[SYNE_TUNE_ENV_FOLDER] = folder  # the tuner's own results: not kept
-        Tuner(trial_backend=UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds"), scheduler=scheduler,
+        backend = UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds", seed=seed % box.num_seeds)
+        Tuner(trial_backend=backend, scheduler=scheduler,
               stop_criterion=StoppingCriterion(max_wallclock_time=search_seconds), n_workers=CONCURRENT_TRIALS,
               sleep_time=0, callbacks=[SimulatorCallback(), reached], save_tuner=False,
               results_update_interval=1e9, print_update_interval=1e9).run()
     return reached.reached
 
 
-def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict]) -> dict[str, str]:
-    """The configuration each rule would continue among the trials of one replayed search (the default where no
-    trial reported: the planner then trains it)."""
+def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict], seed: int = 0) -> dict[str, str]:
+    """The configuration each rule would continue among the trials of one replayed search on the curves of
+    training seed ``seed`` (the default where no trial reported: the planner then trains it)."""
     if not tried:
         return dict.fromkeys(RULES, DEFAULT)
-    final = curves[curves.seed == 0].groupby("config_id").check_miou.last()
     candidates, counts = [], {}
     for config_id, last_epoch in tried.items():
-        seen = curves[(curves.config_id == config_id) & (curves.seed == 0) & (curves.epoch <= last_epoch)]
-        config = seen.searched.iloc[0]
-        candidates.append(Candidate(config_id, config, float(seen.val_miou.max())))
+        seen = curve_of(curves, config_id, seed)
+        seen = seen[seen.epoch <= last_epoch]
+        candidates.append(Candidate(config_id, seen.searched.iloc[0], float(seen.val_miou.max())))
         counts[config_id] = np.asarray(seen.val_counts.iloc[-RECENT_EPOCHS:].tolist()).sum(axis=0)
     chosen, _ = choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id])
     return {"best_val": max(candidates, key=lambda c: c.score).trial_id,
             "default_unless_clearly_beaten": chosen.trial_id,
-            "oracle": max(tried, key=lambda config_id: final[config_id])}
+            "oracle": max(tried, key=lambda config_id: final_check(curves, config_id, seed))}
 
 
-LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
-SHOWN_APART = ("arch", "encoder", "lr", "focal_gamma", *LOSS_KEYS)
+def final_check(curves: pd.DataFrame, config_id: str, seed: int) -> float:
+    return float(curve_of(curves, config_id, seed).check_miou.iloc[-1])
 
 
 def loss_mix(searched: dict) -> str:
@@ -175,24 +199,28 @@ def headroom(curves: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, count: int) -> str:
+def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, count: int,
+            grace_epochs: int = 1) -> str:
     """Every rule's check mIoU minus the default's over ``count`` replayed searches per search length."""
     box = blackbox(curves)
     start_rows = curves[curves.config_id.str.fullmatch(r"start_\d+") & (curves.seed == 0)]
     start_ids = sorted(start_rows.config_id.unique())
     starts = [start_rows[start_rows.config_id == config_id].searched.iloc[0] for config_id in start_ids]
-    final = curves[curves.seed == 0].groupby("config_id").check_miou.last()
     lines = ["| search seconds | trials (median) | " + " | ".join(RULES) + " |", "|---|---|" + "---|" * len(RULES)]
     for seconds in search_seconds:
-        chosen: dict[str, list[str]] = {rule: [] for rule in RULES}
+        gains: dict[str, list[float]] = {rule: [] for rule in RULES}
+        other: dict[str, list[bool]] = {rule: [] for rule in RULES}
         trials = []
         for seed in range(count):
-            tried = replay_search(box, start_ids, seconds, max_epochs, seed)
+            tried = replay_search(box, start_ids, seconds, max_epochs, seed, grace_epochs)
             trials.append(len(tried))
-            for rule, config_id in choices(curves, tried, starts).items():
-                chosen[rule].append(config_id)
-        cells = [f"{statistics.mean(final[c] - final[DEFAULT] for c in ids):+.4f} "
-                 f"({statistics.mean(c != DEFAULT for c in ids):.0%} not the default)" for ids in chosen.values()]
+            curve_seed = seed % box.num_seeds  # the no-search default trained with the same seed: paired
+            for rule, config_id in choices(curves, tried, starts, curve_seed).items():
+                gains[rule].append(final_check(curves, config_id, curve_seed) - final_check(curves, DEFAULT,
+                                                                                              curve_seed))
+                other[rule].append(config_id != DEFAULT)
+        cells = [f"{statistics.mean(gains[rule]):+.4f} ({statistics.mean(other[rule]):.0%} not the default)"
+                 for rule in RULES]
         lines.append(f"| {seconds:.0f} | {statistics.median(trials):.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -203,16 +231,17 @@ def main() -> None:
     parser.add_argument("--curves", type=Path, default=CURVES)
     parser.add_argument("--space", help="whose curves to replay, as benchmarks.curves named it (default: the first "
                                         "study in the file)")
-    parser.add_argument("--search-seconds", type=float, nargs="+", default=[250.0, 500.0, 1000.0, 2000.0],
-                        help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 250)")
+    parser.add_argument("--search-seconds", type=float, nargs="+", default=[285.0, 570.0, 1140.0],
+                        help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 285)")
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
+    parser.add_argument("--grace-epochs", type=int, default=4, help="the first rung (a 600 s plan's: 4 of 15 steps)")
     parser.add_argument("--replays", type=int, default=100, help="replayed searches per search length")
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
     curves = load_curves(args.curves, args.space)
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
-          replays(curves, args.search_seconds, args.max_epochs, args.replays), sep="\n")
+          replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs), sep="\n")
 
 
 if __name__ == "__main__":

@@ -321,9 +321,9 @@ def test_a_curves_run_cut_short_trains_only_the_configurations_of_its_study_it_l
     assert [c["config_id"] for c in curves.to_train(rows, study, chosen)] == ["start_1", "sample_0_0"]
 
 
-def replay_curves(check: dict[str, float], val: dict[str, list[float]], hits: dict[str, int]):
+def replay_curves(check: dict[str, float], val: dict[str, list[float]], hits: dict[str, list[int]]):
     """Recorded curves of seed 0 (the default's also with seed 1): each configuration's validation mIoU per epoch,
-    one check score for every epoch and validation counts of ``hits`` found foreground pixels per image."""
+    one check score for every epoch and validation counts of ``hits`` found foreground pixels of each image."""
     from tests.conftest import image_counts
 
     rows = []
@@ -336,7 +336,7 @@ def replay_curves(check: dict[str, float], val: dict[str, list[float]], hits: di
                              "epoch_steps": 15, "config_id": name, "seed": seed, "epoch": epoch, "seconds": 10.0,
                              "searched": {"arch": config_id, "encoder": "e", "lr": 1e-3},
                              "val_miou": score, "check_miou": check[config_id] - 0.01 * seed,
-                             "val_counts": image_counts([hits[config_id]] * 9).tolist()})
+                             "val_counts": image_counts(hits[config_id]).tolist()})
     return pd.DataFrame(rows)
 
 
@@ -345,7 +345,7 @@ def test_replayed_searches_try_the_start_configurations_first_and_stop_where_the
 
     val = {"start_0": [0.3, 0.4, 0.5], "start_1": [0.2, 0.3, 0.4], "sample_a": [0.1, 0.2, 0.3],
            "sample_b": [0.05, 0.1, 0.2]}
-    curves = replay_curves({name: 0.4 for name in val}, val, {name: 30 for name in val})
+    curves = replay_curves({name: 0.4 for name in val}, val, {name: [30] * 9 for name in val})
     box = replay.blackbox(curves)
     assert list(box.hyperparameters.config_id) == sorted(val)  # the default's other seed is not a configuration
     # two trials at a time, each epoch 2 x 10 s: in 15 s neither start configuration has finished its first epoch
@@ -364,15 +364,18 @@ def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_co
     val = {"start_0": [0.3, 0.4, 0.5], "start_1": [0.2, 0.3, 0.45], "sample_a": [0.3, 0.4, 0.52],
            "sample_b": [0.3, 0.5, 0.6]}
     check = {"start_0": 0.40, "start_1": 0.45, "sample_a": 0.30, "sample_b": 0.42}
-    curves = replay_curves(check, val, {"start_0": 30, "start_1": 29, "sample_a": 31, "sample_b": 45})
+    hits = {"start_0": [30] * 9, "start_1": [29] * 9, "sample_a": [29, 31, 32, 29, 31, 30, 31, 28, 50],
+            "sample_b": [45] * 9}
+    curves = replay_curves(check, val, hits)
     starts = [{"arch": "start_0", "encoder": "e", "lr": 1e-3}, {"arch": "start_1", "encoder": "e", "lr": 1e-3}]
     chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3}, starts)
     assert chosen == {"best_val": "sample_a", "default_unless_clearly_beaten": "start_0", "oracle": "start_1"}
     chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3, "sample_b": 3}, starts)
     assert chosen["best_val"] == chosen["default_unless_clearly_beaten"] == "sample_b"
     table = replay.replays(curves, [10_000.0], max_epochs=3, count=2).splitlines()
-    assert table[2] == ("| 10000 | 4 | +0.0200 (100% not the default) | +0.0200 (100% not the default) | "
-                        "+0.0500 (100% not the default) |")
+    # the second replay follows the default's seed-1 curve, 0.01 lower on the check split: the gains are paired
+    assert table[2] == ("| 10000 | 4 | +0.0250 (100% not the default) | +0.0250 (100% not the default) | "
+                        "+0.0550 (100% not the default) |")
     text = replay.headroom(curves)
     assert "its 2 seed(s) span 0.3900-0.4000" in text and "instead of its last: check +0.0000 ± 0.0000" in text
 
@@ -381,7 +384,7 @@ def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_it_lacks(tm
     from benchmarks import replay
 
     val = {"start_0": [0.3, 0.4], "sample_a": [0.2, 0.5]}
-    first = replay_curves({name: 0.4 for name in val}, val, {name: 30 for name in val})
+    first = replay_curves({name: 0.4 for name in val}, val, {name: [30] * 9 for name in val})
     second = first.assign(space="benchmarks/spaces/default_model_tuning.yaml", check_miou=0.2)
     path = tmp_path / "curves.json"
     path.write_text(pd.concat([first, second]).to_json(orient="records"))
