@@ -16,7 +16,8 @@ a search sees), its validation class counts per image (what the noise-aware rule
 mIoU (what the choice would get; no rule reads it). A configuration's rows are appended to ``benchmarks/curves.json``
 when it has finished; a run cut short resumes with the configurations it lacks. Nothing is replaced.
 
-``python -m benchmarks.curves --samples 16`` (about 4 minutes per configuration of 12 epochs on a 2-core CPU).
+``python -m benchmarks.curves`` (2-3 minutes per configuration of 24 epochs of 15 steps at 128 px on a 2-core CPU; the
+first study, 18 configurations, took an hour); ``benchmarks.replay`` replays searches on what it records.
 """
 
 from __future__ import annotations
@@ -99,8 +100,7 @@ def measure(dataset_name: str, split_seed: int, space_name: str, epochs: int, ep
             for row in epoch_rows:
                 append({**key, **configuration, "commit": commit(), "started": started, **row})
             last = epoch_rows[-1]
-            print(f"{configuration['config_id']} {configuration['searched'].get('arch', '')}/"
-                  f"{configuration['searched'].get('encoder', '')}: val {last['val_miou']:.4f}, check "
+            print(f"{configuration['config_id']} {configuration['searched']}: val {last['val_miou']:.4f}, check "
                   f"{last['check_miou']:.4f} after {sum(r['seconds'] for r in epoch_rows):.0f} s", flush=True)
 
 
@@ -110,10 +110,10 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(CHECK_GROUP), default="dubai_aerial_by_crop")
     parser.add_argument("--split-seed", type=int, default=15, help="which check split (equal_time --holdout's seed)")
     parser.add_argument("--space", default="arch_loss")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--epoch-steps", type=int, default=15)
     parser.add_argument("--default-seeds", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=14)
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()

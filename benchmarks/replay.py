@@ -73,6 +73,18 @@ def load_curves(path: Path, space: str | None = None) -> pd.DataFrame:
     return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
 
 
+def with_default_seeds_of(curves: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """``curves`` with the default's other seeds from another study of the same data, split and length, where that
+    study's default is the same configuration (its seed-0 curve is identical, epoch by epoch)."""
+    mine, theirs = (study[(study.config_id == DEFAULT) & (study.seed == 0)] for study in (curves, other))
+    columns = ["epoch", "val_miou", "check_miou"]
+    if not np.array_equal(mine[columns].to_numpy(), theirs[columns].to_numpy()):
+        raise SystemExit("error: the two studies' defaults trained differently with seed 0; their other seeds do not "
+                         "stand for this default")
+    seeds = other[other.config_id.str.startswith(f"{DEFAULT}_seed_") & (other.seed > 0)]
+    return pd.concat([curves, seeds.assign(space=curves.space.iloc[0])], ignore_index=True)
+
+
 def configurations(curves: pd.DataFrame) -> list[str]:
     return sorted(curves[curves.seed == 0].config_id.unique())
 
@@ -231,6 +243,9 @@ def main() -> None:
     parser.add_argument("--curves", type=Path, default=CURVES)
     parser.add_argument("--space", help="whose curves to replay, as benchmarks.curves named it (default: the first "
                                         "study in the file)")
+    parser.add_argument("--default-seeds-from", metavar="SPACE",
+                        help="take the default's other seeds from this space's study in the same file, where its "
+                             "default trained the same curve with seed 0")
     parser.add_argument("--search-seconds", type=float, nargs="+", default=[285.0, 570.0, 1140.0],
                         help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 285)")
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
@@ -239,6 +254,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
     curves = load_curves(args.curves, args.space)
+    if args.default_seeds_from:
+        curves = with_default_seeds_of(curves, load_curves(args.curves, args.default_seeds_from))
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
           replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs), sep="\n")

@@ -392,3 +392,17 @@ def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_it_lacks(tm
     assert set(replay.load_curves(path, "benchmarks/spaces/default_model_tuning.yaml").check_miou) == {0.2}
     with pytest.raises(SystemExit, match="no curves of the space 'lr_wd'"):
         replay.load_curves(path, "lr_wd")
+
+
+def test_a_study_borrows_the_defaults_other_seeds_only_from_a_study_whose_default_trained_the_same():
+    from benchmarks import replay
+
+    val = {"start_0": [0.3, 0.4], "sample_a": [0.2, 0.5]}
+    first = replay_curves({name: 0.4 for name in val}, val, {name: [30] * 9 for name in val})
+    second = first[first.seed == 0].assign(space="other")
+    borrowed = replay.with_default_seeds_of(second, first)
+    assert replay.curve_seeds(borrowed) == 2 and set(borrowed.space) == {"other"}
+    assert replay.final_check(borrowed, "start_0", 1) == pytest.approx(0.39)
+    differently = second.assign(check_miou=np.where(second.config_id == "start_0", 0.3, second.check_miou))
+    with pytest.raises(SystemExit, match="trained differently"):
+        replay.with_default_seeds_of(differently, first)
