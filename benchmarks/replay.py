@@ -26,7 +26,9 @@ the default's own seeds. This ignores what the
 search's seconds cost the final training (the no-search default trains for them), so it bounds what a search adds
 from above: where it is not positive, no search of this space at this size can pay.
 
-``python -m benchmarks.replay --replays 100`` prints the tables (``--curves`` names the recorded file).
+``python -m benchmarks.replay`` prints the tables for the first study in ``benchmarks/curves.json`` (arch_loss);
+``python -m benchmarks.replay --space benchmarks/spaces/default_model_tuning.yaml --default-seeds-from arch_loss``
+for the second. 99 replays per search length (a multiple of the default's 3 seeds), three lengths: about a minute.
 """
 
 from __future__ import annotations
@@ -147,13 +149,20 @@ def replay_search(box: BlackboxTabular, starts: list[str], search_seconds: float
     scheduler = ASHA(box.configuration_space, metric="val_miou", do_minimize=False, time_attr="epoch",
                      max_t=max_epochs, grace_period=grace_epochs, reduction_factor=3, random_seed=seed,
                      points_to_evaluate=[{"config_id": config_id, "curves": CURVE_SET} for config_id in order])
+    backend = UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds", seed=seed % box.num_seeds)
+    earlier = os.environ.get(SYNE_TUNE_ENV_FOLDER)
     with tempfile.TemporaryDirectory(prefix="replay_") as folder, redirect_stdout(io.StringIO()):
-        os.environ[SYNE_TUNE_ENV_FOLDER] = folder  # the tuner's own results: not kept
-        backend = UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds", seed=seed % box.num_seeds)
-        Tuner(trial_backend=backend, scheduler=scheduler,
-              stop_criterion=StoppingCriterion(max_wallclock_time=search_seconds), n_workers=CONCURRENT_TRIALS,
-              sleep_time=0, callbacks=[SimulatorCallback(), reached], save_tuner=False,
-              results_update_interval=1e9, print_update_interval=1e9).run()
+        os.environ[SYNE_TUNE_ENV_FOLDER] = folder  # the tuner's own results, not kept (else under ~/syne-tune)
+        try:
+            Tuner(trial_backend=backend, scheduler=scheduler,
+                  stop_criterion=StoppingCriterion(max_wallclock_time=search_seconds), n_workers=CONCURRENT_TRIALS,
+                  sleep_time=0, callbacks=[SimulatorCallback(), reached], save_tuner=False,
+                  results_update_interval=1e9, print_update_interval=1e9).run()
+        finally:
+            if earlier is None:
+                os.environ.pop(SYNE_TUNE_ENV_FOLDER)
+            else:
+                os.environ[SYNE_TUNE_ENV_FOLDER] = earlier
     return reached.reached
 
 
@@ -240,7 +249,7 @@ def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.replay", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--curves", type=Path, default=CURVES)
+    parser.add_argument("--curves", type=Path, default=CURVES, help="what benchmarks.curves recorded")
     parser.add_argument("--space", help="whose curves to replay, as benchmarks.curves named it (default: the first "
                                         "study in the file)")
     parser.add_argument("--default-seeds-from", metavar="SPACE",
@@ -250,7 +259,7 @@ def main() -> None:
                         help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 285)")
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
     parser.add_argument("--grace-epochs", type=int, default=4, help="the first rung (a 600 s plan's: 4 of 15 steps)")
-    parser.add_argument("--replays", type=int, default=100, help="replayed searches per search length")
+    parser.add_argument("--replays", type=int, default=99, help="replayed searches per search length")
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
     curves = load_curves(args.curves, args.space)

@@ -4,6 +4,7 @@ cheap row runs through ``python -m benchmarks`` (a benchmark entry point no test
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -355,6 +356,7 @@ def test_replayed_searches_try_the_start_configurations_first_and_stop_where_the
     assert first == {"start_0": 2, "start_1": 1}  # start_1 stopped at the first rung, below start_0
     every = replay.replay_search(box, ["start_0", "start_1"], 10_000.0, 3, seed=0)
     assert set(every) == set(val) and every["start_0"] == 3 and min(every.values()) >= 1
+    assert replay.SYNE_TUNE_ENV_FOLDER not in os.environ  # the tuner's results went to a folder now gone
 
 
 def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_continue():
