@@ -84,7 +84,7 @@ def curve(space: SearchSpace, dataset: dict, data: SegmentationData, searched: d
 def measure(dataset_name: str, split_seed: int, space_name: str, epochs: int, epoch_steps: int, default_seeds: int,
             samples: int, sample_seed: int, output: Path) -> None:
     space = load_space(space_name)
-    rows, append = appended_rows(output)
+    rows, append = appended_rows(output, indent=None)  # every row holds validation counts per image: one line
     key = {"dataset": dataset_name, "split_seed": split_seed, "space": space_name, "epochs": epochs,
            "epoch_steps": epoch_steps}
     todo = to_train(rows, key, configurations(space, default_seeds, samples, sample_seed))

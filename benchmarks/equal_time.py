@@ -286,14 +286,15 @@ def paired_cell(differences: list[float]) -> str:
     return f"{mean:+.3f} {verdict}" if math.isnan(spread) else f"{mean:+.3f} ± {spread:.3f} {verdict}"
 
 
-def appended_rows(path: Path) -> tuple[list[dict], Callable[[dict], None]]:
+def appended_rows(path: Path, indent: int | None = 1) -> tuple[list[dict], Callable[[dict], None]]:
     """The rows a benchmark's JSON file already holds, and a function that appends one and saves them all (after
-    every row: a run cut short keeps what it measured; nothing is ever replaced)."""
+    every row: a run cut short keeps what it measured; nothing is ever replaced). ``indent=None`` writes one line,
+    for rows that hold long arrays."""
     rows = json.loads(path.read_text()) if path.is_file() else []
 
     def append(row: dict) -> None:
         rows.append(row)
-        atomic_write_text(path, json.dumps(rows, indent=1))
+        atomic_write_text(path, json.dumps(rows, indent=indent))
 
     return rows, append
 

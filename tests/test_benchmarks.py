@@ -408,3 +408,12 @@ def test_a_study_borrows_the_defaults_other_seeds_only_from_a_study_whose_defaul
     differently = second.assign(check_miou=np.where(second.config_id == "start_0", 0.3, second.check_miou))
     with pytest.raises(SystemExit, match="trained differently"):
         replay.with_default_seeds_of(differently, first)
+
+
+def test_appended_rows_keep_every_earlier_row_and_can_write_them_on_one_line(tmp_path):
+    path = tmp_path / "rows.json"
+    _, append = equal_time.appended_rows(path, indent=None)
+    append({"a": [1, 2]})
+    rows, append = equal_time.appended_rows(path, indent=None)
+    append({"a": [3]})
+    assert rows == [{"a": [1, 2]}, {"a": [3]}] and "\n" not in path.read_text()
