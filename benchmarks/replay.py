@@ -26,9 +26,10 @@ the default's own seeds. This ignores what the
 search's seconds cost the final training (the no-search default trains for them), so it bounds what a search adds
 from above: where it is not positive, no search of this space at this size can pay.
 
-``python -m benchmarks.replay`` prints the tables for the first study in ``benchmarks/curves.json`` (arch_loss);
-``python -m benchmarks.replay --space benchmarks/spaces/default_model_tuning.yaml --default-seeds-from arch_loss``
-for the second. 99 replays per search length (a multiple of the default's 3 seeds), three lengths: about a minute.
+``python -m benchmarks.replay`` prints the tables for the first study in ``benchmarks/curves.json`` (arch_loss on
+Dubai); ``python -m benchmarks.replay --space benchmarks/spaces/default_model_tuning.yaml --default-seeds-from
+arch_loss`` for the second; ``--dataset chase_db1_wide_val`` with either for CHASE's. 99 replays per search length
+(a multiple of the default's 3 seeds), three lengths: about a minute.
 """
 
 from __future__ import annotations
@@ -64,13 +65,16 @@ LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
 SHOWN_APART = ("arch", "encoder", "lr", "focal_gamma", *LOSS_KEYS)  # their own columns in the headroom table
 
 
-def load_curves(path: Path, space: str | None = None) -> pd.DataFrame:
-    """The recorded rows of one study, one per epoch: the first in the file (of ``space`` where given)."""
+def load_curves(path: Path, space: str | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """The recorded rows of one study, one per epoch: the first in the file (of ``space`` and ``dataset`` where
+    given)."""
     rows = pd.read_json(path)
-    if space is not None:
-        rows = rows[rows.space == space]
-        if rows.empty:
-            raise SystemExit(f"error: {path} holds no curves of the space {space!r}")
+    for column, wanted in (("space", space), ("dataset", dataset)):
+        if wanted is not None:
+            rows = rows[rows[column] == wanted]
+            if rows.empty:
+                raise SystemExit(f"error: {path} holds no curves of the {column} {wanted!r}"
+                                 f"{'' if column == 'space' else f' with the space {space!r}' if space else ''}")
     study = rows.iloc[0][["dataset", "split_seed", "space", "epochs", "epoch_steps"]]
     return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
 
@@ -252,9 +256,11 @@ def main() -> None:
     parser.add_argument("--curves", type=Path, default=CURVES, help="what benchmarks.curves recorded")
     parser.add_argument("--space", help="whose curves to replay, as benchmarks.curves named it (default: the first "
                                         "study in the file)")
+    parser.add_argument("--dataset", help="whose curves to replay, as benchmarks.curves named it (default: the "
+                                          "first study's)")
     parser.add_argument("--default-seeds-from", metavar="SPACE",
-                        help="take the default's other seeds from this space's study in the same file, where its "
-                             "default trained the same curve with seed 0")
+                        help="take the default's other seeds from this space's study of the same data set in the "
+                             "same file, where its default trained the same curve with seed 0")
     parser.add_argument("--search-seconds", type=float, nargs="+", default=[285.0, 570.0, 1140.0],
                         help="simulated seconds of search (a 600 s run on a 2-core CPU searched for about 285)")
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
@@ -262,9 +268,10 @@ def main() -> None:
     parser.add_argument("--replays", type=int, default=99, help="replayed searches per search length")
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
-    curves = load_curves(args.curves, args.space)
+    curves = load_curves(args.curves, args.space, args.dataset)
     if args.default_seeds_from:
-        curves = with_default_seeds_of(curves, load_curves(args.curves, args.default_seeds_from))
+        curves = with_default_seeds_of(curves, load_curves(args.curves, args.default_seeds_from,
+                                                           curves.dataset.iloc[0]))
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
           replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs), sep="\n")

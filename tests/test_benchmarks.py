@@ -382,7 +382,7 @@ def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_co
     assert "its 2 seed(s) span 0.3900-0.4000" in text and "instead of its last: check +0.0000 ± 0.0000" in text
 
 
-def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_it_lacks(tmp_path):
+def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_or_dataset_it_lacks(tmp_path):
     from benchmarks import replay
 
     val = {"start_0": [0.3, 0.4], "sample_a": [0.2, 0.5]}
@@ -394,6 +394,12 @@ def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_it_lacks(tm
     assert set(replay.load_curves(path, "benchmarks/spaces/default_model_tuning.yaml").check_miou) == {0.2}
     with pytest.raises(SystemExit, match="no curves of the space 'lr_wd'"):
         replay.load_curves(path, "lr_wd")
+    chase = second.assign(dataset="chase", check_miou=0.25)
+    path.write_text(pd.concat([first, second, chase]).to_json(orient="records"))
+    assert set(replay.load_curves(path, dataset="chase").check_miou) == {0.25}
+    assert set(replay.load_curves(path, "benchmarks/spaces/default_model_tuning.yaml").check_miou) == {0.2}
+    with pytest.raises(SystemExit, match="no curves of the dataset 'chase' with the space 'arch_loss'"):
+        replay.load_curves(path, "arch_loss", "chase")
 
 
 def test_a_study_borrows_the_defaults_other_seeds_only_from_a_study_whose_default_trained_the_same():
