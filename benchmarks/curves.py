@@ -31,9 +31,16 @@ from pathlib import Path
 import optuna
 import torch
 
-from benchmarks.equal_time import CHECK_GROUP, DATASETS, appended_rows, commit, decoded, holdout_dataset
+from benchmarks.equal_time import (
+    CHECK_GROUP,
+    DATASETS,
+    appended_rows,
+    commit,
+    decoded,
+    holdout_dataset,
+    space_trial_config,
+)
 from searchseg.data.loader import SegmentationData
-from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import SearchSpace, load_space, trial_config_from_tune
 from searchseg.training.engine import Trainer, fit
 
@@ -61,10 +68,8 @@ def to_train(rows: list[dict], study: dict, chosen: list[dict]) -> list[dict]:
 def curve(space: SearchSpace, dataset: dict, data: SegmentationData, searched: dict, seed: int, epochs: int,
           epoch_steps: int) -> list[dict]:
     """One configuration's row per epoch: seconds, validation mIoU and class counts, check-split mIoU."""
-    flat = {**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched,
-            "image_size": data.images.shape[1], "epochs": epochs, "epoch_steps": epoch_steps, "seed": seed,
-            "encoder_weights": "none"}
-    trainer = Trainer(TrialConfig.from_flat(flat), data)
+    trainer = Trainer(space_trial_config(space, dataset, searched, image_size=data.images.shape[1], epochs=epochs,
+                                         epoch_steps=epoch_steps, seed=seed, encoder_weights="none"), data)
     rows: list[dict] = []
     started = time.perf_counter()
 

@@ -38,9 +38,9 @@ from benchmarks.equal_time import (
     decoded,
     holdout_dataset,
     paired_cell,
+    space_trial_config,
 )
 from searchseg.data.loader import SegmentationData
-from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import load_space
 from searchseg.training.class_counts import bootstrap_win_rate, class_counts_per_image
 from searchseg.training.engine import Trainer, fit
@@ -52,10 +52,8 @@ HALF_SEED_OFFSET = 1000  # the second half-length model's seed: another initiali
 def train(data: SegmentationData, dataset: dict, epochs: int, epoch_steps: int, seed: int, threads: int) -> Trainer:
     """The space's first start configuration trained for ``epochs``, its schedule over them."""
     space = load_space("arch_loss")
-    flat = {**space.fixed, **{k: str(v) for k, v in dataset.items()}, **space.start[0],
-            "image_size": data.images.shape[1], "epochs": epochs, "epoch_steps": epoch_steps, "seed": seed,
-            "threads": threads}
-    trainer = Trainer(TrialConfig.from_flat(flat), data)
+    trainer = Trainer(space_trial_config(space, dataset, space.start[0], image_size=data.images.shape[1],
+                                         epochs=epochs, epoch_steps=epoch_steps, seed=seed, threads=threads), data)
     fit(trainer.config, data, progress=False, trainer=trainer)
     return trainer
 

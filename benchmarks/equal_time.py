@@ -46,6 +46,7 @@ from searchseg.data.loader import SegmentationData
 from searchseg.io_utils import atomic_write_text
 from searchseg.layout import ExperimentLayout
 from searchseg.spaces.config import TrialConfig
+from searchseg.spaces.space import SearchSpace
 from searchseg.training.losses import LossContext, LossMix
 from searchseg.training.metrics import SegmentationMetrics, predict_labels
 from searchseg.training.models import create_model
@@ -177,6 +178,12 @@ def holdout_dataset(name: str, dataset: dict, data: SegmentationData, seed: int,
                for key, value in dataset.items() if key in ("class_map", "mask_suffix", "group_by")}}
     (folder / "dataset.yaml").write_text(yaml.safe_dump(spec))
     return {"data": folder / "dataset.yaml"}
+
+
+def space_trial_config(space: SearchSpace, dataset: dict, searched: dict, **settings) -> TrialConfig:
+    """A trial of ``space`` on ``dataset`` as the search builds one: the space's fixed keys, the data set's, the
+    searched ones, then the benchmark's own ``settings`` (epochs, seed...)."""
+    return TrialConfig.from_flat({**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched, **settings})
 
 
 def decoded(dataset: dict, image_size: int = IMAGE_SIZE) -> SegmentationData:

@@ -32,10 +32,9 @@ import optuna
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.equal_time import DATASETS, available, decoded
+from benchmarks.equal_time import DATASETS, available, decoded, space_trial_config
 from searchseg.data.loader import SegmentationData
 from searchseg.io_utils import atomic_write_text
-from searchseg.spaces.config import TrialConfig
 from searchseg.spaces.space import SearchSpace, load_space
 from searchseg.training.engine import StopTraining, fit
 
@@ -57,9 +56,8 @@ def configurations(space: SearchSpace, count: int, seed: int) -> list[dict]:
 
 def train_curve(space: SearchSpace, dataset: dict, searched: dict, data: SegmentationData, seed: int) -> dict:
     """Validation mIoU and cumulative seconds after each of ``FULL_EPOCHS`` epochs."""
-    flat = {**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched,
-            "image_size": data.images.shape[1], "epochs": HORIZON_EPOCHS, "epoch_steps": EPOCH_STEPS, "seed": seed}
-    config = TrialConfig.from_flat(flat)
+    config = space_trial_config(space, dataset, searched, image_size=data.images.shape[1], epochs=HORIZON_EPOCHS,
+                                epoch_steps=EPOCH_STEPS, seed=seed)
 
     def stop_at_full(row: dict, trainer) -> None:
         if trainer.epoch >= FULL_EPOCHS:

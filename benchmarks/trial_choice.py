@@ -18,8 +18,7 @@ from collections import deque
 
 import torch
 
-from benchmarks.equal_time import DATASETS, decoded
-from searchseg.spaces.config import TrialConfig
+from benchmarks.equal_time import DATASETS, decoded, space_trial_config
 from searchseg.spaces.space import load_space
 from searchseg.training.class_counts import bootstrap_win_rate
 from searchseg.training.engine import StopTraining, fit
@@ -32,9 +31,8 @@ SAMPLED = {"arch": "segformer", "encoder": "mit_b0", "lr": 0.0005808440646224611
 
 def train_trial(space, dataset: dict, searched: dict, data) -> tuple[float, object]:
     """The trial's best validation mIoU and its validation class counts summed over its last epochs."""
-    config = TrialConfig.from_flat({**space.fixed, **{k: str(v) for k, v in dataset.items()}, **searched,
-                                    "image_size": 128, "epochs": HORIZON_EPOCHS, "epoch_steps": EPOCH_STEPS,
-                                    "seed": 0})
+    config = space_trial_config(space, dataset, searched, image_size=128, epochs=HORIZON_EPOCHS,
+                                epoch_steps=EPOCH_STEPS, seed=0)
     recent = deque(maxlen=RECENT_EPOCHS)
 
     def keep_counts(row: dict, trainer) -> None:
