@@ -61,6 +61,8 @@ CONCURRENT_TRIALS = 2  # as searchseg runs trials on a 2-core CPU: one core each
 DEFAULT = "start_0"
 CURVE_SET = "recorded"
 RULES = ("best_val", "default_unless_clearly_beaten", "oracle")
+OBJECTIVES = ("val_miou", "val_miou_recent", "elapsed_seconds")
+CUT_METRICS = OBJECTIVES[:2]  # what ASHA compares at a rung: the last evaluation, or the mean of the recent ones
 LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
 SHOWN_APART = ("arch", "encoder", "lr", "focal_gamma", *LOSS_KEYS)  # their own columns in the headroom table
 
@@ -108,22 +110,24 @@ def curve_of(curves: pd.DataFrame, config_id: str, seed: int) -> pd.DataFrame:
 
 
 def blackbox(curves: pd.DataFrame) -> BlackboxTabular:
-    """The configurations as a tabular blackbox, one table per training seed: validation mIoU and elapsed seconds
-    at every epoch."""
+    """The configurations as a tabular blackbox, one table per training seed: at every epoch the validation mIoU,
+    its mean over the last ``RECENT_EPOCHS`` evaluations (what ASHA may cut on instead: one evaluation of a model
+    trained from scratch swings by 0.1 from one epoch to the next) and the elapsed seconds."""
     ids, seeds = configurations(curves), curve_seeds(curves)
     epochs = int(curves.epoch.max())
-    evaluations = np.zeros((len(ids), seeds, epochs, 2))
+    evaluations = np.zeros((len(ids), seeds, epochs, len(OBJECTIVES)))
     for index, config_id in enumerate(ids):
         for seed in range(seeds):
             curve = curve_of(curves, config_id, seed)
             evaluations[index, seed, :, 0] = curve.val_miou.to_numpy()
-            evaluations[index, seed, :, 1] = np.cumsum(curve.seconds.to_numpy()) * CONCURRENT_TRIALS
+            evaluations[index, seed, :, 1] = curve.val_miou.rolling(RECENT_EPOCHS, min_periods=1).mean().to_numpy()
+            evaluations[index, seed, :, 2] = np.cumsum(curve.seconds.to_numpy()) * CONCURRENT_TRIALS
     # A second, constant column: BlackboxTabular looks a configuration up by a tuple of its columns, which pandas 3
     # refuses on a one-column index.
     return BlackboxTabular(hyperparameters=pd.DataFrame({"config_id": ids, "curves": CURVE_SET}),
                            configuration_space={"config_id": sp.choice(ids), "curves": CURVE_SET},
                            fidelity_space={"epoch": sp.randint(1, epochs)}, objectives_evaluations=evaluations,
-                           objectives_names=["val_miou", "elapsed_seconds"])
+                           objectives_names=list(OBJECTIVES))
 
 
 class LastEpochs(TunerCallback):
@@ -142,15 +146,15 @@ class LastEpochs(TunerCallback):
 
 
 def replay_search(box: BlackboxTabular, starts: list[str], search_seconds: float, max_epochs: int,
-                  seed: int, grace_epochs: int = 1) -> dict[str, int]:
+                  seed: int, grace_epochs: int = 1, cut_on: str = "val_miou") -> dict[str, int]:
     """One replayed search: each configuration it tried and the last epoch it trained. The start configurations
     come first, then the others in an order drawn with ``seed``: random sampling without replacement (Syne Tune's
     random searcher draws with replacement, which on a few recorded configurations repeats them). Every trial
-    follows the curves of training seed ``seed % box.num_seeds``."""
+    follows the curves of training seed ``seed % box.num_seeds``; ASHA compares trials at a rung by ``cut_on``."""
     others = [c for c in box.hyperparameters.config_id if c not in starts]
     order = starts + list(np.random.default_rng(seed).permutation(others))
     reached = LastEpochs(search_seconds)
-    scheduler = ASHA(box.configuration_space, metric="val_miou", do_minimize=False, time_attr="epoch",
+    scheduler = ASHA(box.configuration_space, metric=cut_on, do_minimize=False, time_attr="epoch",
                      max_t=max_epochs, grace_period=grace_epochs, reduction_factor=3, random_seed=seed,
                      points_to_evaluate=[{"config_id": config_id, "curves": CURVE_SET} for config_id in order])
     backend = UserBlackboxBackend(box, elapsed_time_attr="elapsed_seconds", seed=seed % box.num_seeds)
@@ -225,7 +229,7 @@ def headroom(curves: pd.DataFrame) -> str:
 
 
 def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, count: int,
-            grace_epochs: int = 1) -> str:
+            grace_epochs: int = 1, cut_on: str = "val_miou") -> str:
     """Every rule's check mIoU minus the default's over ``count`` replayed searches per search length."""
     box = blackbox(curves)
     start_rows = curves[curves.config_id.str.fullmatch(r"start_\d+") & (curves.seed == 0)]
@@ -237,7 +241,7 @@ def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, 
         other: dict[str, list[bool]] = {rule: [] for rule in RULES}
         trials = []
         for seed in range(count):
-            tried = replay_search(box, start_ids, seconds, max_epochs, seed, grace_epochs)
+            tried = replay_search(box, start_ids, seconds, max_epochs, seed, grace_epochs, cut_on)
             trials.append(len(tried))
             curve_seed = seed % box.num_seeds  # the no-search default trained with the same seed: paired
             for rule, config_id in choices(curves, tried, starts, curve_seed).items():
@@ -266,6 +270,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=12, help="the top rung: a trial's most epochs")
     parser.add_argument("--grace-epochs", type=int, default=4, help="the first rung (a 600 s plan's: 4 of 15 steps)")
     parser.add_argument("--replays", type=int, default=99, help="replayed searches per search length")
+    parser.add_argument("--cut-on", choices=CUT_METRICS, default="val_miou",
+                        help=f"what ASHA compares at a rung: the last validation mIoU (searchseg's search), or its "
+                             f"mean over the last {RECENT_EPOCHS} evaluations")
     args = parser.parse_args()
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
     curves = load_curves(args.curves, args.space, args.dataset)
@@ -274,7 +281,8 @@ def main() -> None:
                                                            curves.dataset.iloc[0]))
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
-          replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs), sep="\n")
+          replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs, args.cut_on),
+          sep="\n")
 
 
 if __name__ == "__main__":

@@ -359,6 +359,19 @@ def test_replayed_searches_try_the_start_configurations_first_and_stop_where_the
     assert replay.SYNE_TUNE_ENV_FOLDER not in os.environ  # the tuner's results went to a folder now gone
 
 
+def test_asha_replayed_on_the_mean_of_recent_evaluations_keeps_a_trial_whose_last_one_dipped():
+    from benchmarks import replay
+
+    val = {"start_0": [0.3, 0.3, 0.3], "start_1": [0.6, 0.2, 0.6]}
+    curves = replay_curves({name: 0.4 for name in val}, val, {name: [30] * 9 for name in val})
+    box = replay.blackbox(curves)
+    starts = ["start_0", "start_1"]
+    # 200 s: both trials done (3 epochs of 2 x 10 s), before Syne Tune's searcher draws either again
+    assert replay.replay_search(box, starts, 200.0, 3, seed=0, grace_epochs=2) == {"start_0": 3, "start_1": 2}
+    assert replay.replay_search(box, starts, 200.0, 3, seed=0, grace_epochs=2, cut_on="val_miou_recent") == {
+        "start_0": 3, "start_1": 3}  # (0.6 + 0.2) / 2 at the rung, above start_0's 0.3
+
+
 def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_continue():
     from benchmarks import replay
 

@@ -419,3 +419,21 @@ def test_trackers_log_the_trials_and_the_final_model_offline(search_dataset, loc
     assert {"test_iou.red", "test_iou.green", "test_iou.blue", "train_loss"} <= set(final.metrics)
     artifacts = {a.path for a in client.list_artifacts(runs["final"].info.run_id)}
     assert {"metrics.json", "model_card.json"} <= artifacts and not (tmp_path / "mlruns").exists()
+
+
+def test_trials_keep_their_files_where_the_user_kept_ray_from_moving_them(search_dataset, local_ray, tmp_path,
+                                                                          monkeypatch):
+    """With ``RAY_CHDIR_TO_TRIAL_DIR=0`` a trial runs in the driver's folder: its config and augmentation still land
+    in its own folder under the results, not in the working directory."""
+    monkeypatch.setenv("RAY_CHDIR_TO_TRIAL_DIR", "0")  # propagated to the trials by Ray Tune
+    monkeypatch.chdir(tmp_path)
+    options = Search(space=str(search_dataset.parent / "space.yaml"), data=str(search_dataset),
+                     class_map=str(search_dataset / "classes.yaml"), search=SearchConfig(samples=2, epochs=1),
+                     output=OutputConfig(name="no_chdir", results_dir=tmp_path / "results", verbose=0))
+    folder = run_search(options, echo=lambda *_: None).experiment_dir
+    trial_dirs = list(folder.glob("train_segmentation_*"))
+    assert len(trial_dirs) == 2
+    for trial_dir in trial_dirs:
+        assert TrialConfig.load(trial_dir / "config.yaml").image_size == 64
+        assert (trial_dir / "augmentation.json").is_file()
+    assert not (tmp_path / "config.yaml").exists()
