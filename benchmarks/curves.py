@@ -47,16 +47,26 @@ from searchseg.training.engine import Trainer, fit
 OUTPUT = Path(__file__).parent / "curves.json"
 
 
-def configurations(space: SearchSpace, default_seeds: int, samples: int, sample_seed: int) -> list[dict]:
-    """Every configuration to train: an id, its searched keys and its training seed."""
+def configurations(space: SearchSpace, default_seeds: int, samples: int, sample_seed: int,
+                   seeded: tuple[str, ...] = (), other_seeds: int = 2) -> list[dict]:
+    """Every configuration to train: an id, its searched keys and its training seed. ``seeded`` names
+    configurations (``sample_0_1``) trained with ``other_seeds`` more seeds as well, as the default is with
+    ``default_seeds``: whether a configuration that scored well keeps its lead with other seeds."""
     chosen = [{"config_id": f"start_{i}", "searched": start, "seed": 0} for i, start in enumerate(space.start)]
-    chosen += [{"config_id": f"start_0_seed_{seed}", "searched": space.start[0], "seed": seed}
-               for seed in range(1, default_seeds + 1)]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sample_seed))
     for index in range(samples):
         searched = trial_config_from_tune(space.sample(study.ask()))
         chosen.append({"config_id": f"sample_{sample_seed}_{index}", "searched": searched, "seed": 0})
-    return chosen
+    by_id = {configuration["config_id"]: configuration for configuration in chosen}
+    unknown = sorted(set(seeded) - set(by_id))
+    if unknown:
+        raise SystemExit(f"error: no configuration {', '.join(unknown)} in this study; its configurations: "
+                         f"{', '.join(by_id)}")
+    more = [("start_0", seed) for seed in range(1, default_seeds + 1)]
+    more += [(config_id, seed) for config_id in seeded for seed in range(1, other_seeds + 1)]
+    return chosen[:len(space.start)] + [
+        {"config_id": f"{config_id}_seed_{seed}", "searched": by_id[config_id]["searched"], "seed": seed}
+        for config_id, seed in more] + chosen[len(space.start):]
 
 
 def to_train(rows: list[dict], study: dict, chosen: list[dict]) -> list[dict]:
@@ -87,12 +97,12 @@ def curve(space: SearchSpace, dataset: dict, data: SegmentationData, searched: d
 
 
 def measure(dataset_name: str, split_seed: int, space_name: str, epochs: int, epoch_steps: int, default_seeds: int,
-            samples: int, sample_seed: int, output: Path) -> None:
+            samples: int, sample_seed: int, output: Path, seeded: tuple[str, ...] = (), other_seeds: int = 2) -> None:
     space = load_space(space_name)
     rows, append = appended_rows(output, indent=None)  # every row holds validation counts per image: one line
     key = {"dataset": dataset_name, "split_seed": split_seed, "space": space_name, "epochs": epochs,
            "epoch_steps": epoch_steps}
-    todo = to_train(rows, key, configurations(space, default_seeds, samples, sample_seed))
+    todo = to_train(rows, key, configurations(space, default_seeds, samples, sample_seed, seeded, other_seeds))
     print(f"{len(todo)} configurations to train", flush=True)
     with tempfile.TemporaryDirectory(prefix="curves_") as folder:
         dataset = DATASETS[dataset_name]
@@ -120,11 +130,14 @@ def main() -> None:
     parser.add_argument("--default-seeds", type=int, default=2)
     parser.add_argument("--samples", type=int, default=14)
     parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--seeds-of", nargs="+", default=[], metavar="CONFIG_ID",
+                        help="configurations of the study (sample_0_1...) to train with --other-seeds more seeds")
+    parser.add_argument("--other-seeds", type=int, default=2)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     measure(args.dataset, args.split_seed, args.space, args.epochs, args.epoch_steps, args.default_seeds,
-            args.samples, args.sample_seed, args.output)
+            args.samples, args.sample_seed, args.output, tuple(args.seeds_of), args.other_seeds)
 
 
 if __name__ == "__main__":

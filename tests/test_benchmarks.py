@@ -305,6 +305,11 @@ def test_curves_record_every_epoch_with_what_a_search_sees_and_what_its_choice_w
     assert [c["config_id"] for c in chosen] == ["start_0", "start_1", "start_0_seed_1", "sample_0_0", "sample_0_1"]
     assert chosen[2]["searched"] == space.start[0] and chosen[2]["seed"] == 1
     assert chosen[3]["searched"] != chosen[4]["searched"] and all(space.admits(c["searched"]) for c in chosen)
+    seeded = curves.configurations(space, default_seeds=0, samples=2, sample_seed=0, seeded=("sample_0_1",))
+    assert [(c["config_id"], c["seed"]) for c in seeded[2:4]] == [("sample_0_1_seed_1", 1), ("sample_0_1_seed_2", 2)]
+    assert seeded[2]["searched"] == chosen[4]["searched"]  # the same sample, other training seeds
+    with pytest.raises(SystemExit, match="no configuration sample_0_7 in this study; its configurations: start_0"):
+        curves.configurations(space, default_seeds=0, samples=2, sample_seed=0, seeded=("sample_0_7",))
     data = tiny_data()
     rows = curves.curve(space, {}, data, space.start[0], seed=0, epochs=2, epoch_steps=1)
     assert [row["epoch"] for row in rows] == [1, 2]
