@@ -423,10 +423,9 @@ def test_trackers_log_the_trials_and_the_final_model_offline(search_dataset, loc
 
 def test_trials_keep_their_files_where_the_user_kept_ray_from_moving_them(search_dataset, local_ray, tmp_path,
                                                                           monkeypatch):
-    """With ``RAY_CHDIR_TO_TRIAL_DIR=0`` a trial runs in the driver's folder: its config and augmentation still land
-    in its own folder under the results, not in the working directory."""
+    """With ``RAY_CHDIR_TO_TRIAL_DIR=0`` a trial runs in its Ray worker's folder: its config and augmentation still
+    land in its own folder under the results."""
     monkeypatch.setenv("RAY_CHDIR_TO_TRIAL_DIR", "0")  # propagated to the trials by Ray Tune
-    monkeypatch.chdir(tmp_path)
     options = Search(space=str(search_dataset.parent / "space.yaml"), data=str(search_dataset),
                      class_map=str(search_dataset / "classes.yaml"), search=SearchConfig(samples=2, epochs=1),
                      output=OutputConfig(name="no_chdir", results_dir=tmp_path / "results", verbose=0))
@@ -436,4 +435,3 @@ def test_trials_keep_their_files_where_the_user_kept_ray_from_moving_them(search
     for trial_dir in trial_dirs:
         assert TrialConfig.load(trial_dir / "config.yaml").image_size == 64
         assert (trial_dir / "augmentation.json").is_file()
-    assert not (tmp_path / "config.yaml").exists()
