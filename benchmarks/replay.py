@@ -8,8 +8,9 @@ recorded configurations, the space's start configurations first as searchseg's s
 trials at a time, each epoch taking ``CONCURRENT_TRIALS`` times its recorded seconds (the curves were recorded with
 the whole CPU, a trial of the search gets a share), for ``--search-seconds`` of simulated time. Every replay seed
 draws another order of samples, and replay ``r`` follows the curves of training seed ``r`` modulo the seeds
-recorded: the default was trained with several seeds, every sample with one, whose curve stands for every seed (so
-the replays see how the default's own noise moves ASHA's cuts and the choice, not the samples').
+recorded: the default was trained with several seeds, most samples with one, whose curve stands for every seed (so
+the replays see how the default's own noise moves ASHA's cuts and the choice; a sample's own noise only where
+``benchmarks.curves --seeds-of`` trained it with more seeds).
 
 After each replayed search, every trial that reported is a candidate with its best validation mIoU and its
 validation class counts pooled over its last ``RECENT_EPOCHS`` evaluations, and the trial the final model would
@@ -102,7 +103,7 @@ def curve_seeds(curves: pd.DataFrame) -> int:
 
 
 def curve_of(curves: pd.DataFrame, config_id: str, seed: int) -> pd.DataFrame:
-    """A configuration's recorded epochs with training ``seed``: one trained with seed 0 only (every sample; the
+    """A configuration's recorded epochs with training ``seed``: one trained with seed 0 only (most samples; the
     default has more) stands for every seed."""
     name = config_id if seed == 0 else f"{config_id}_seed_{seed}"
     rows = curves[(curves.config_id == name) & (curves.seed == seed)]

@@ -420,6 +420,18 @@ def test_a_replay_reads_one_study_of_a_curves_file_and_names_a_space_or_dataset_
         replay.load_curves(path, "arch_loss", "chase")
 
 
+def test_a_replay_follows_a_samples_own_seed_curve_where_one_is_recorded():
+    from benchmarks import replay
+
+    val = {"start_0": [0.3, 0.4], "sample_a": [0.2, 0.5], "sample_b": [0.2, 0.45]}
+    curves = replay_curves({name: 0.4 for name in val}, val, {name: [30] * 9 for name in val})
+    seeded = curves[(curves.config_id == "sample_a")].assign(config_id="sample_a_seed_1", seed=1, check_miou=0.3)
+    curves = pd.concat([curves, seeded], ignore_index=True)
+    assert replay.configurations(curves) == ["sample_a", "sample_b", "start_0"]
+    assert replay.final_check(curves, "sample_a", 1) == pytest.approx(0.3)  # its own seed-1 curve
+    assert replay.final_check(curves, "sample_b", 1) == pytest.approx(0.4)  # seed 0's stands in
+
+
 def test_a_study_borrows_the_defaults_other_seeds_only_from_a_study_whose_default_trained_the_same():
     from benchmarks import replay
 
