@@ -52,21 +52,20 @@ def configurations(space: SearchSpace, default_seeds: int, samples: int, sample_
     """Every configuration to train: an id, its searched keys and its training seed. ``seeded`` names
     configurations (``sample_0_1``) trained with ``other_seeds`` more seeds as well, as the default is with
     ``default_seeds``: whether a configuration that scored well keeps its lead with other seeds."""
-    chosen = [{"config_id": f"start_{i}", "searched": start, "seed": 0} for i, start in enumerate(space.start)]
+    starts = [{"config_id": f"start_{i}", "searched": start, "seed": 0} for i, start in enumerate(space.start)]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=sample_seed))
-    for index in range(samples):
-        searched = trial_config_from_tune(space.sample(study.ask()))
-        chosen.append({"config_id": f"sample_{sample_seed}_{index}", "searched": searched, "seed": 0})
-    by_id = {configuration["config_id"]: configuration for configuration in chosen}
-    unknown = sorted(set(seeded) - set(by_id))
+    drawn = [{"config_id": f"sample_{sample_seed}_{index}",
+              "searched": trial_config_from_tune(space.sample(study.ask())), "seed": 0} for index in range(samples)]
+    searched = {configuration["config_id"]: configuration["searched"] for configuration in starts + drawn}
+    unknown = sorted(set(seeded) - set(searched))
     if unknown:
         raise SystemExit(f"error: no configuration {', '.join(unknown)} in this study; its configurations: "
-                         f"{', '.join(by_id)}")
+                         f"{', '.join(searched)}")
     more = [("start_0", seed) for seed in range(1, default_seeds + 1)]
     more += [(config_id, seed) for config_id in seeded for seed in range(1, other_seeds + 1)]
-    return chosen[:len(space.start)] + [
-        {"config_id": f"{config_id}_seed_{seed}", "searched": by_id[config_id]["searched"], "seed": seed}
-        for config_id, seed in more] + chosen[len(space.start):]
+    reseeded = [{"config_id": f"{config_id}_seed_{seed}", "searched": searched[config_id], "seed": seed}
+                for config_id, seed in more]
+    return starts + reseeded + drawn
 
 
 def to_train(rows: list[dict], study: dict, chosen: list[dict]) -> list[dict]:

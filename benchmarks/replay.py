@@ -72,12 +72,13 @@ def load_curves(path: Path, space: str | None = None, dataset: str | None = None
     """The recorded rows of one study, one per epoch: the first in the file (of ``space`` and ``dataset`` where
     given)."""
     rows = pd.read_json(path)
+    asked = []
     for column, wanted in (("space", space), ("dataset", dataset)):
         if wanted is not None:
+            asked.append(f"the {column} {wanted!r}")
             rows = rows[rows[column] == wanted]
             if rows.empty:
-                raise SystemExit(f"error: {path} holds no curves of the {column} {wanted!r}"
-                                 f"{'' if column == 'space' else f' with the space {space!r}' if space else ''}")
+                raise SystemExit(f"error: {path} holds no curves of {' with '.join(reversed(asked))}")
     study = rows.iloc[0][["dataset", "split_seed", "space", "epochs", "epoch_steps"]]
     return rows[(rows[study.index] == study).all(axis=1)].sort_values(["config_id", "epoch"])
 
