@@ -244,20 +244,24 @@ def compare(names: list[str], budgets: list[float], seeds: range, results: Path,
     return rows
 
 
-def lacking_no_search(rows: list[dict], names: list[str], budgets: list[float], seeds: range) -> list[dict]:
-    """The ``--holdout --search-only`` rows of the bundled space for these datasets, budgets and seeds, which have
-    no no-search arm: ``--pair-no-search`` runs it afterwards on the same check split (carved by the seed alone),
-    so a search arm measured earlier gets its pair without being run again."""
-    return [row for row in rows if row.get("holdout") and "no_search" not in row and "space" not in row
+def lacking_no_search(rows: list[dict], names: list[str], budgets: list[float], seeds: range,
+                      space: str | None = None) -> list[dict]:
+    """The ``--holdout --search-only`` rows of ``space`` (a space file; None: the bundled arch_loss) for these
+    datasets, budgets and seeds, which have no no-search arm: ``--pair-no-search`` runs it afterwards on the same
+    check split (carved by the seed alone), so a search arm measured earlier gets its pair without being run
+    again."""
+    space_name = Path(space).name if space else None
+    return [row for row in rows if row.get("holdout") and "no_search" not in row and row.get("space") == space_name
             and row["dataset"] in names and row["budget"] in budgets and row["seed"] in seeds]
 
 
 def pair_no_search(rows: list[dict], names: list[str], budgets: list[float], seeds: range, results: Path,
-                   on_row=lambda rows: None) -> None:
-    """Run the no-search arm for ``lacking_no_search`` rows and add it to each row (its own commit and start
-    inside it, as it ran later than the search arm); ``on_row(rows)`` after each."""
+                   on_row=lambda rows: None, space: str | None = None) -> None:
+    """Run the no-search arm (``space``'s first start configuration) for ``lacking_no_search`` rows and add it to
+    each row (its own commit and start inside it, as it ran later than the search arm); ``on_row(rows)`` after
+    each."""
     for name, dataset in available(names):
-        wanted = lacking_no_search(rows, [name], budgets, seeds)
+        wanted = lacking_no_search(rows, [name], budgets, seeds, space)
         if not wanted:
             continue  # nothing to pair: the dataset is not decoded
         data = decoded(dataset)
@@ -265,7 +269,7 @@ def pair_no_search(rows: list[dict], names: list[str], budgets: list[float], see
             started = time.strftime("%Y-%m-%d %H:%M:%S")
             label = f"{name}-{row['budget']:g}-{row['seed']}-no-search"
             used = holdout_dataset(name, dataset, data, row["seed"], results / f"check-{name}-{row['seed']}")
-            default = searchseg_run(used, row["budget"], row["seed"], results, label, search=False)
+            default = searchseg_run(used, row["budget"], row["seed"], results, label, search=False, space=space)
             row["no_search"] = {**default, "commit": commit(), "started": started}
             on_row(rows)
             print(f"{name} T={row['budget']:g} seed {row['seed']}: searchseg {row['searchseg']['test_miou']:.4f} "
@@ -462,7 +466,8 @@ def main() -> None:
                              "their test split, the real test images left out: to decide a rule without test scores")
     parser.add_argument("--pair-no-search", action="store_true",
                         help="run only the no-search arm of the --holdout --search-only rows in OUTPUT (these "
-                             "datasets, budgets and seeds), on the same check split, and add it to each row")
+                             "datasets, budgets, seeds and --space), on the same check split, and add it to each "
+                             "row")
     args = parser.parse_args()
     if args.holdout and set(args.datasets) - set(CHECK_GROUP):
         parser.error(f"--holdout carves its check split from {', '.join(CHECK_GROUP)} only")
@@ -473,8 +478,14 @@ def main() -> None:
 
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.pair_no_search:
+        if not lacking_no_search(previous, args.datasets, args.budget, seeds, args.space):
+            parser.exit(2, f"error: {args.output} has no --holdout --search-only row of "
+                           f"{Path(args.space).name if args.space else 'arch_loss'} for these datasets, budgets and "
+                           "seeds that lacks its no-search arm: give the search run's --space, --budget, --seeds "
+                           "and --first-seed\n")
         with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:
-            pair_no_search(previous, args.datasets, args.budget, seeds, Path(folder), lambda rows: save([]))
+            pair_no_search(previous, args.datasets, args.budget, seeds, Path(folder), lambda rows: save([]),
+                           args.space)
         print(holdout_table(previous))
         return
     with tempfile.TemporaryDirectory(prefix="searchseg-equal-time-") as folder:

@@ -4,6 +4,7 @@ cheap row runs through ``python -m benchmarks`` (a benchmark entry point no test
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import pkgutil
 import subprocess
@@ -119,6 +120,21 @@ def test_pairing_no_search_later_takes_only_check_split_search_rows_that_lack_it
     wanted = equal_time.lacking_no_search(rows, ["dubai_aerial"], [900.0], range(6, 12))
     assert [r["seed"] for r in wanted] == [6, 11]  # paired already, test split, a variant, another T, other seeds out
     assert not equal_time.lacking_no_search(rows, ["chase_db1"], [900.0], range(6, 12))
+    variant = equal_time.lacking_no_search(rows, ["dubai_aerial"], [900.0], range(6, 12), space="spaces/v.yaml")
+    assert [r["seed"] for r in variant] == [9]  # a space file's search rows pair with that space's default
+
+
+def test_pairing_no_search_when_nothing_lacks_it_says_what_to_pass(tmp_path):
+    output = tmp_path / "rows.json"
+    output.write_text(json.dumps([{"dataset": "dubai_aerial_by_crop", "budget": 2400.0, "seed": 20, "holdout": True,
+                                   "space": "focused.yaml", "searchseg": {}}]))
+    done = subprocess.run([sys.executable, "-m", "benchmarks.equal_time", "--holdout", "--pair-no-search",
+                           "--budget", "2400", "--first-seed", "20", "--seeds", "1", "--datasets",
+                           "dubai_aerial_by_crop", "--output", str(output)],
+                          capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 2
+    assert "no --holdout --search-only row of arch_loss" in done.stderr and "--space" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.slow
@@ -390,6 +406,9 @@ def test_each_rule_is_scored_by_the_check_score_of_the_configuration_it_would_co
     starts = [{"arch": "start_0", "encoder": "e", "lr": 1e-3}, {"arch": "start_1", "encoder": "e", "lr": 1e-3}]
     chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3}, starts)
     assert chosen == {"best_val": "sample_a", "default_unless_clearly_beaten": "start_0", "oracle": "start_1"}
+    chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3}, starts, win_rates=(0.95, 0.5))
+    assert list(chosen) == ["best_val", "default_unless_clearly_beaten", "clearly_beaten@0.5", "oracle"]
+    assert chosen["default_unless_clearly_beaten"] == "start_0" and chosen["clearly_beaten@0.5"] == "sample_a"
     chosen = replay.choices(curves, {"start_0": 3, "start_1": 3, "sample_a": 3, "sample_b": 3}, starts)
     assert chosen["best_val"] == chosen["default_unless_clearly_beaten"] == "sample_b"
     table = replay.replays(curves, [10_000.0], max_epochs=3, count=2).splitlines()
