@@ -17,7 +17,9 @@ validation class counts pooled over its last ``RECENT_EPOCHS`` evaluations, and 
 continue is chosen by:
 
 - ``best_val``: the highest validation mIoU;
-- ``default_unless_clearly_beaten``: searchseg's rule (``selection.choose_trial``);
+- ``default_unless_clearly_beaten``: searchseg's rule (``selection.choose_trial``), the default unless a trial
+  wins on ``CLEARLY_BETTER_WIN_RATE`` of resamples; ``--win-rates`` adds the same rule with other bars
+  (``clearly_beaten@0.8``);
 - ``oracle``: the trial whose configuration scores highest on the check split at the last recorded epoch (what
   a perfect selection among the trials tried could get; no rule can see it).
 
@@ -56,12 +58,14 @@ from syne_tune.optimizer.baselines import ASHA
 from syne_tune.tuner_callback import TunerCallback
 
 from benchmarks.curves import OUTPUT as CURVES
+from searchseg.training.class_counts import CLEARLY_BETTER_WIN_RATE
 from searchseg.tuning.selection import RECENT_EPOCHS, Candidate, choose_trial
 
 CONCURRENT_TRIALS = 2  # as searchseg runs trials on a 2-core CPU: one core each
 DEFAULT = "start_0"
 CURVE_SET = "recorded"
-RULES = ("best_val", "default_unless_clearly_beaten", "oracle")
+SEARCHSEG_RULE = "default_unless_clearly_beaten"
+RULES = ("best_val", SEARCHSEG_RULE, "oracle")
 OBJECTIVES = ("val_miou", "val_miou_recent", "elapsed_seconds")
 CUT_METRICS = OBJECTIVES[:2]  # what ASHA compares at a rung: the last evaluation, or the mean of the recent ones
 LOSS_KEYS = ("loss.ce", "loss.dice", "loss.focal", "loss.lovasz")
@@ -176,20 +180,31 @@ def replay_search(box: BlackboxTabular, starts: list[str], search_seconds: float
     return reached.reached
 
 
-def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict], seed: int = 0) -> dict[str, str]:
-    """The configuration each rule would continue among the trials of one replayed search on the curves of
-    training seed ``seed`` (the default where no trial reported: the planner then trains it)."""
+def rule_names(win_rates: tuple[float, ...] = ()) -> tuple[str, ...]:
+    """The rules compared: ``RULES``, with searchseg's rule at each other bar in ``win_rates`` after its own."""
+    others = tuple(f"clearly_beaten@{rate:g}" for rate in win_rates if rate != CLEARLY_BETTER_WIN_RATE)
+    return (*RULES[:2], *others, *RULES[2:])
+
+
+def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict], seed: int = 0,
+            win_rates: tuple[float, ...] = ()) -> dict[str, str]:
+    """The configuration each rule (``rule_names(win_rates)``) would continue among the trials of one replayed
+    search on the curves of training seed ``seed`` (the default where no trial reported: the planner then trains
+    it)."""
     if not tried:
-        return dict.fromkeys(RULES, DEFAULT)
+        return dict.fromkeys(rule_names(win_rates), DEFAULT)
     candidates, counts = [], {}
     for config_id, last_epoch in tried.items():
         seen = curve_of(curves, config_id, seed)
         seen = seen[seen.epoch <= last_epoch]
         candidates.append(Candidate(config_id, seen.searched.iloc[0], float(seen.val_miou.max())))
         counts[config_id] = np.asarray(seen.val_counts.iloc[-RECENT_EPOCHS:].tolist()).sum(axis=0)
-    chosen, _ = choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id])
-    return {"best_val": max(candidates, key=lambda c: c.score).trial_id,
-            "default_unless_clearly_beaten": chosen.trial_id,
+    bars = dict.fromkeys((CLEARLY_BETTER_WIN_RATE, *win_rates))
+    for rate in bars:
+        bars[rate] = choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id],
+                                  win_rate=rate)[0].trial_id
+    return {"best_val": max(candidates, key=lambda c: c.score).trial_id, SEARCHSEG_RULE: bars[CLEARLY_BETTER_WIN_RATE],
+            **{f"clearly_beaten@{rate:g}": chosen for rate, chosen in bars.items() if rate != CLEARLY_BETTER_WIN_RATE},
             "oracle": max(tried, key=lambda config_id: final_check(curves, config_id, seed))}
 
 
@@ -231,27 +246,28 @@ def headroom(curves: pd.DataFrame) -> str:
 
 
 def replays(curves: pd.DataFrame, search_seconds: list[float], max_epochs: int, count: int,
-            grace_epochs: int = 1, cut_on: str = "val_miou") -> str:
+            grace_epochs: int = 1, cut_on: str = "val_miou", win_rates: tuple[float, ...] = ()) -> str:
     """Every rule's check mIoU minus the default's over ``count`` replayed searches per search length."""
+    rules = rule_names(win_rates)
     box = blackbox(curves)
     start_rows = curves[curves.config_id.str.fullmatch(r"start_\d+") & (curves.seed == 0)]
     start_ids = sorted(start_rows.config_id.unique())
     starts = [start_rows[start_rows.config_id == config_id].searched.iloc[0] for config_id in start_ids]
-    lines = ["| search seconds | trials (median) | " + " | ".join(RULES) + " |", "|---|---|" + "---|" * len(RULES)]
+    lines = ["| search seconds | trials (median) | " + " | ".join(rules) + " |", "|---|---|" + "---|" * len(rules)]
     for seconds in search_seconds:
-        gains: dict[str, list[float]] = {rule: [] for rule in RULES}
-        other: dict[str, list[bool]] = {rule: [] for rule in RULES}
+        gains: dict[str, list[float]] = {rule: [] for rule in rules}
+        other: dict[str, list[bool]] = {rule: [] for rule in rules}
         trials = []
         for seed in range(count):
             tried = replay_search(box, start_ids, seconds, max_epochs, seed, grace_epochs, cut_on)
             trials.append(len(tried))
             curve_seed = seed % box.num_seeds  # the no-search default trained with the same seed: paired
-            for rule, config_id in choices(curves, tried, starts, curve_seed).items():
+            for rule, config_id in choices(curves, tried, starts, curve_seed, win_rates).items():
                 gains[rule].append(final_check(curves, config_id, curve_seed) - final_check(curves, DEFAULT,
                                                                                               curve_seed))
                 other[rule].append(config_id != DEFAULT)
         cells = [f"{statistics.mean(gains[rule]):+.4f} ({statistics.mean(other[rule]):.0%} not the default)"
-                 for rule in RULES]
+                 for rule in rules]
         lines.append(f"| {seconds:.0f} | {statistics.median(trials):.0f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -275,7 +291,12 @@ def main() -> None:
     parser.add_argument("--cut-on", choices=CUT_METRICS, default="val_miou",
                         help=f"what ASHA compares at a rung: the last validation mIoU (searchseg's search), or its "
                              f"mean over the last {RECENT_EPOCHS} evaluations")
+    parser.add_argument("--win-rates", type=float, nargs="+", default=[], metavar="RATE",
+                        help=f"searchseg's rule also with these bars (share of resamples a trial must win over the "
+                             f"default; its own: {CLEARLY_BETTER_WIN_RATE})")
     args = parser.parse_args()
+    if any(not 0.5 <= rate <= 1.0 for rate in args.win_rates):
+        parser.error(f"--win-rates: each between 0.5 and 1, got {' '.join(map(str, args.win_rates))}")
     logging.getLogger("syne_tune").setLevel(logging.ERROR)  # its notes on every replay
     curves = load_curves(args.curves, args.space, args.dataset)
     if args.default_seeds_from:
@@ -283,7 +304,8 @@ def main() -> None:
                                                            curves.dataset.iloc[0]))
     print(headroom(curves), "", f"Check mIoU at epoch {int(curves.epoch.max())} of the configuration each rule "
           f"continues minus the default's, mean over {args.replays} replayed searches:", "",
-          replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs, args.cut_on),
+          replays(curves, args.search_seconds, args.max_epochs, args.replays, args.grace_epochs, args.cut_on,
+                  tuple(args.win_rates)),
           sep="\n")
 
 

@@ -81,14 +81,17 @@ def recent_counts(checkpoint_folder: Path) -> np.ndarray | None:
 
 def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any]], metric: str, mode: str,
                  read_counts: Callable[[Candidate], np.ndarray | None],
-                 groups: list[str] | None = None) -> tuple[Candidate, TrialChoice]:
+                 groups: list[str] | None = None,
+                 win_rate: float = CLEARLY_BETTER_WIN_RATE) -> tuple[Candidate, TrialChoice]:
     """The trial to continue, and a record of the choice (for the final model's ``metrics.json``).
 
     Candidates are ranked by ``score`` in the direction ``mode`` ("max" or "min"). The resampling test counts
     mIoU, so with another ``metric`` the best score is taken as it is. ``read_counts`` gives a trial's
     pooled validation class counts (``recent_counts`` of its checkpoint folder); it is called for the default and
     the ``MAX_CHALLENGERS`` best-scoring trials above it at most, as a checkpoint on remote storage is fetched to
-    be read. ``groups`` (one per validation image) are resampled whole (``bootstrap_win_rate``).
+    be read. ``groups`` (one per validation image) are resampled whole (``bootstrap_win_rate``). ``win_rate``:
+    the share of resamples a challenger must win to count as clearly better (other values for the replay
+    benchmark's comparison of bars).
     """
     if not candidates:
         raise ValueError("no trial to choose from")
@@ -107,7 +110,7 @@ def choose_trial(candidates: Sequence[Candidate], starts: Sequence[dict[str, Any
         ours = read_counts(challenger)
         if ours is not None and ours.shape == theirs.shape:
             win_rates[challenger.trial_id] = bootstrap_win_rate(ours, theirs, groups)
-    chosen = next((c for c in challengers if win_rates.get(c.trial_id, 0.0) >= CLEARLY_BETTER_WIN_RATE), default)
+    chosen = next((c for c in challengers if win_rates.get(c.trial_id, 0.0) >= win_rate), default)
     return chosen, TrialChoice("default_unless_clearly_beaten", chosen.trial_id, default.trial_id, win_rates,
                                _configs(chosen, default, *challengers))
 
