@@ -199,10 +199,9 @@ def choices(curves: pd.DataFrame, tried: dict[str, int], starts: list[dict], see
         seen = seen[seen.epoch <= last_epoch]
         candidates.append(Candidate(config_id, seen.searched.iloc[0], float(seen.val_miou.max())))
         counts[config_id] = np.asarray(seen.val_counts.iloc[-RECENT_EPOCHS:].tolist()).sum(axis=0)
-    bars = dict.fromkeys((CLEARLY_BETTER_WIN_RATE, *win_rates))
-    for rate in bars:
-        bars[rate] = choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id],
-                                  win_rate=rate)[0].trial_id
+    bars = {rate: choose_trial(candidates, starts, "val_miou", "max", lambda c: counts[c.trial_id],
+                               win_rate=rate)[0].trial_id
+            for rate in dict.fromkeys((CLEARLY_BETTER_WIN_RATE, *win_rates))}
     return {"best_val": max(candidates, key=lambda c: c.score).trial_id, SEARCHSEG_RULE: bars[CLEARLY_BETTER_WIN_RATE],
             **{f"clearly_beaten@{rate:g}": chosen for rate, chosen in bars.items() if rate != CLEARLY_BETTER_WIN_RATE},
             "oracle": max(tried, key=lambda config_id: final_check(curves, config_id, seed))}
